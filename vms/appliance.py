@@ -1,0 +1,57 @@
+"""Opening an installed appliance: config, keys, database, segment store.
+
+``Appliance.open(config_path)`` validates the config (refusing unsafe
+permissions) before it touches keys or footage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from storage import index
+from storage.db import open_database
+from storage.keys import MasterKeyring
+from storage.keystore import KeyStore
+from storage.store import SegmentStore
+from vms.clock import Clock
+from vms.config import Config, load_config
+
+
+@dataclass
+class Appliance:
+    config: Config
+    config_path: Path
+    engine: Engine
+    keys: KeyStore
+    store: SegmentStore
+    clock: Clock
+
+    @classmethod
+    def open(cls, config_path: Path | str, *, clock: Clock | None = None) -> Appliance:
+        config_path = Path(config_path)
+        cfg = load_config(config_path)
+        keyring = MasterKeyring(cfg.key_path)
+        engine = open_database(cfg.db_url)
+        keys = KeyStore(keyring)
+        store = SegmentStore(cfg.storage_path, engine, keys, node_id=cfg.node_id)
+        app = cls(cfg, config_path, engine, keys, store, clock or Clock())
+        app.sync_cameras()
+        return app
+
+    def sync_cameras(self) -> None:
+        """Make the index's camera list match the config; removed cameras are
+        marked (their footage keeps its retention until it expires)."""
+        now = self.clock.now_us()
+        with Session(self.engine) as s, s.begin():
+            for cam in self.config.cameras:
+                index.upsert_camera(s, cam.id, node_id=self.config.node_id, retain_days=cam.retain_days, now_us=now)
+            index.mark_cameras_removed(
+                s, [c.id for c in self.config.cameras], node_id=self.config.node_id, now_us=now
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,36 @@
+"""One error vocabulary for the domain.
+
+A :class:`DomainError` carries a ``kind``; the API maps kinds to HTTP status and
+problem+json, the CLI to a message and an exit code.  Messages are written for
+the person who must act on them and never contain footage, keys or passwords.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Kind(str, Enum):
+    INVALID = "invalid-input"
+    NOT_FOUND = "not-found"
+    FORBIDDEN = "permission-denied"
+    CONFLICT = "conflict"
+    PRECONDITION = "failed-precondition"
+    UNAUTHENTICATED = "unauthenticated"
+
+
+EXIT_CODES = {
+    Kind.INVALID: 2,
+    Kind.NOT_FOUND: 3,
+    Kind.FORBIDDEN: 4,
+    Kind.CONFLICT: 5,
+    Kind.PRECONDITION: 6,
+    Kind.UNAUTHENTICATED: 4,
+}
+
+
+class DomainError(Exception):
+    def __init__(self, kind: Kind, message: str):
+        self.kind = kind
+        self.message = message
+        super().__init__(message)
