@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -122,3 +123,58 @@ class User(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
     failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
     locked_until_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CameraState(Base):
+    """Live state of a camera as its recorder last saw it (one row per camera)."""
+
+    __tablename__ = "camera_state"
+    camera_id: Mapped[str] = mapped_column(String(64), ForeignKey("cameras.id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+    online: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    last_packet_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    packets: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    bytes_received: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    fps: Mapped[float] = mapped_column(Float, server_default="0")
+    bitrate_bps: Mapped[float] = mapped_column(Float, server_default="0")
+    reconnects: Mapped[int] = mapped_column(Integer, server_default="0")
+    gap_since_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class Gap(Base):
+    """A span in which a camera delivered no footage (stream lost, never answered,
+    disk full).  ``end_us`` is NULL while the gap is still open."""
+
+    __tablename__ = "gaps"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(64), ForeignKey("cameras.id"))
+    start_us: Mapped[int] = mapped_column(BigInteger)
+    end_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    __table_args__ = (Index("ix_gaps_camera_start", "camera_id", "start_us"),)
+
+
+class DeletionRecord(Base):
+    """What a sweep deleted: never footage, never personal data."""
+
+    __tablename__ = "deletion_records"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    swept_us: Mapped[int] = mapped_column(BigInteger)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    start_us: Mapped[int] = mapped_column(BigInteger)
+    end_us: Mapped[int] = mapped_column(BigInteger)
+    segments: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(16))  # age, space, quota, quarantine
+    __table_args__ = (Index("ix_deletion_records_swept", "swept_us"),)
+
+
+class ServiceState(Base):
+    """Small named facts the services share (e.g. ``janitor.last_sweep_us``)."""
+
+    __tablename__ = "service_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000))
+    updated_us: Mapped[int] = mapped_column(BigInteger)

@@ -7,10 +7,10 @@ the person who must act on them and never contain footage, keys or passwords.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     INVALID = "invalid-input"
     NOT_FOUND = "not-found"
     FORBIDDEN = "permission-denied"
