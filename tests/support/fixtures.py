@@ -76,7 +76,7 @@ def postgres_url() -> str:
     admin.dispose()
 
 
-H264_EXTRADATA = bytes.fromhex("0164001fffe100196764001facd9405005bb011000000300100000030300f18319601000468ebecb22c")
+H264_EXTRADATA = bytes.fromhex("0164001fffe100196764001facd9405005bb011000000300100000030300f18319601000468ebecb22c0")
 
 
 def stream_info(**kw) -> StreamInfo:

@@ -1,0 +1,126 @@
+"""The ``vms`` command as a user runs it: init, config check, segment inspect/verify,
+key rotation, user add; exit codes and messages for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.fixtures import stream_info, synthetic_packets
+
+VMS = [sys.executable, "-m", "vms.cli"]
+T0 = 1_767_225_600_000_000
+
+
+def run(*args, check=True, env=None):
+    proc = subprocess.run([*VMS, *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vms {args} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def installed(tmp_path):
+    data = tmp_path / "data"
+    proc = run("init", "--data", data)
+    return data, proc
+
+
+def test_init_creates_everything_once(installed):
+    data, proc = installed
+    password = re.search(r"One-time password .*: (\S+)", proc.stdout).group(1)
+    assert len(password) >= 20
+    for rel in ("vms.toml", "keys/master.key", "keys/signing.key", "index.db"):
+        assert (data / rel).exists(), rel
+    for rel in ("keys/master.key", "keys/signing.key", "vms.toml"):
+        assert (data / rel).stat().st_mode & 0o077 == 0, rel
+    assert (data / "index.db").stat().st_mode & 0o077 == 0
+    assert password not in (data / "index.db").read_bytes().decode("latin-1")
+    again = run("init", "--data", data, check=False)
+    assert again.returncode == 5 and "already initialised" in again.stderr
+
+
+def test_config_check_ok_and_bad(installed, tmp_path):
+    data, _ = installed
+    ok = run("config", "check", data / "vms.toml")
+    assert "OK" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[cameras]]\nid = "a b"\nsource = "rtsp://h/x"\nretain_days = 7\n')
+    proc = run("config", "check", bad, check=False)
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "cameras[0].id" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_segment_inspect_and_verify(installed):
+    data, _ = installed
+    cfg = data / "vms.toml"
+    text = cfg.read_text() + '\n[[cameras]]\nid = "cam1"\nsource = "rtsp://127.0.0.1:1/x"\nretain_days = 14\n'
+    cfg.write_text(text)
+    from vms.appliance import Appliance
+
+    app = Appliance.open(cfg)
+    w = app.store.open_writer("cam1", stream_info(), T0, now_us=T0)
+    for p in synthetic_packets(T0, 3.0):
+        w.write(p)
+    summary = w.close()
+    app.store.index_sealed(summary)
+    path = summary.path
+    app.close()
+
+    info = json.loads(run("segment", "inspect", path, "--json").stdout)
+    assert info["camera"] == "cam1" and info["chunks"] == 3 and info["codec"] == "h264"
+    ok = run("segment", "verify", path, "--config", cfg)
+    assert "3 chunks authenticated, 45 packets" in ok.stdout
+
+    data_bytes = bytearray(path.read_bytes())
+    data_bytes[-20] ^= 1
+    path.write_bytes(bytes(data_bytes))
+    bad = run("segment", "verify", path, "--config", cfg, check=False)
+    assert bad.returncode == 7 and "chunk 2" in bad.stderr and str(path) in bad.stderr
+
+    path.write_bytes(b"not a segment")
+    bad = run("segment", "inspect", path, check=False)
+    assert bad.returncode == 7 and "not a segment file" in bad.stderr
+
+
+def test_unsafe_key_permissions_stop_commands(installed):
+    data, _ = installed
+    os.chmod(data / "keys" / "master.key", 0o644)
+    proc = run("segment", "verify", data / "x.vseg", "--config", data / "vms.toml", check=False)
+    assert proc.returncode == 2 and "chmod 600" in proc.stderr
+
+
+def test_key_rotation_and_user_add(installed):
+    data, _ = installed
+    cfg = data / "vms.toml"
+    old = (data / "keys" / "master.key").read_bytes()
+    out = run("keys", "rotate", "--config", cfg).stdout
+    assert "rotated" in out and (data / "keys" / "master.key").read_bytes() != old
+    add = run("user", "add", "maria", "--role", "manager", "--config", cfg)
+    assert "one-time password" in add.stdout
+    dup = run("user", "add", "maria", "--role", "manager", "--config", cfg, check=False)
+    assert dup.returncode == 5 and "already exists" in dup.stderr
+    bad = run("user", "add", "Bad Name", "--role", "manager", "--config", cfg, check=False)
+    assert bad.returncode == 2
+
+
+def test_database_unreachable_is_a_clear_error(tmp_path):
+    data = tmp_path / "d"
+    run("init", "--data", data)
+    cfg = data / "vms.toml"
+    cfg.write_text(cfg.read_text() + '\ndatabase_url = "postgresql://vms:hunter2@127.0.0.1:1/nope"\n')
+    proc = run("db", "upgrade", "--config", cfg, check=False)
+    assert proc.returncode == 8 and "unreachable" in proc.stderr and "hunter2" not in proc.stderr
+
+
+def test_console_script_is_installed():
+    vms = Path(sys.executable).with_name("vms")
+    assert vms.exists(), "the project must be installed (pip install -e .) so that .venv/bin/vms exists"
+    proc = subprocess.run([vms, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "init" in proc.stdout

@@ -1,0 +1,112 @@
+"""Configuration: strict validation with messages that name file, key and what is allowed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from storage.keys import write_key_file
+from vms.config import ConfigError, load_config, parse_config
+
+GOOD = """
+data_dir = "."
+[[cameras]]
+id = "entrance"
+source = "rtsp://user:secret@10.0.0.10/stream1"
+retain_days = 14
+
+[[cameras]]
+id = "hall-2"
+source = "clips/hall.mp4"
+retain_days = 30
+segment_seconds = 30
+"""
+
+
+def write(tmp_path, text):
+    os.chmod(tmp_path, 0o700)
+    p = tmp_path / "vms.toml"
+    p.write_text(text)
+    return p
+
+
+def test_good_config_and_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert [c.id for c in cfg.cameras] == ["entrance", "hall-2"]
+    assert cfg.legal_max_retain_days == 30 and cfg.cameras[0].segment_seconds == 60
+    assert cfg.db_url == f"sqlite:///{tmp_path.resolve() / 'index.db'}"
+    assert cfg.key_path == tmp_path.resolve() / "keys" / "master.key"
+    assert cfg.cameras[1].source == str(tmp_path.resolve() / "clips" / "hall.mp4")
+
+
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        ('colour = "red"', "colour", "unknown key"),
+        ('[[cameras]]\nid = "x"\nsource = "rtsp://h/x"\nretain_days = 7\nfps = 3', "cameras[0].fps", "unknown key"),
+        ('[[cameras]]\nid = "../etc"\nsource = "rtsp://h/x"\nretain_days = 7', "cameras[0].id", "URL/path safe"),
+        ('[[cameras]]\nid = "Cam 1"\nsource = "rtsp://h/x"\nretain_days = 7', "cameras[0].id", "lower-case"),
+        ('[[cameras]]\nid = "a"\nsource = "rtsp://h/x"\nretain_days = 45', "cameras[0].retain_days", "legal maximum of 30"),
+        ('[[cameras]]\nid = "a"\nsource = "rtsp://h/x"\nretain_days = 0', "cameras[0].retain_days", "greater than or equal to 1"),
+        ('[[cameras]]\nid = "a"\nsource = "gopher://h/x"\nretain_days = 7', "cameras[0].source", "not supported"),
+        ('[[cameras]]\nid = "a"\nsource = "rtsp://h/x"\nretain_days = 7\n[[cameras]]\nid = "a"\nsource = "rtsp://h/y"\nretain_days = 7',
+         "cameras[1].id", "used twice"),
+        ('[[cameras]]\nid = "a"\nsource = "rtsp://h/x"\nretain_days = 45\nlegal_max_override = { reason = "x" }',
+         "cameras[0].legal_max_override.reason", "at least 20 characters"),
+        ("legal_max_retain_days = 'thirty'", "legal_max_retain_days", "valid integer"),
+        ("cameras = [", "", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_file_key_and_rule(tmp_path, text, key, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    msg = str(exc.value)
+    assert str(path) in msg and words in msg
+    assert exc.value.key == key
+
+
+def test_override_with_written_reason_is_accepted():
+    cfg = parse_config(
+        '[[cameras]]\nid = "a"\nsource = "rtsp://h/x"\nretain_days = 45\n'
+        'legal_max_override = { reason = "Police request 2026-113 to keep the car park camera 45 days" }'
+    )
+    assert cfg.cameras[0].retain_days == 45
+
+
+def test_key_file_readable_by_group_is_refused(tmp_path):
+    path = write(tmp_path, GOOD)
+    write_key_file(tmp_path / "keys" / "master.key")
+    os.chmod(tmp_path / "keys" / "master.key", 0o640)
+    with pytest.raises(ConfigError, match=r"key_file: .*0640.*chmod 600"):
+        load_config(path)
+
+
+def test_storage_root_writable_by_others_is_refused(tmp_path):
+    path = write(tmp_path, GOOD)
+    (tmp_path / "segments").mkdir(mode=0o777)
+    os.chmod(tmp_path / "segments", 0o777)
+    with pytest.raises(ConfigError, match="storage_root: .*writable by group or others"):
+        load_config(path)
+
+
+def test_key_dir_writable_by_group_is_refused(tmp_path):
+    path = write(tmp_path, GOOD)
+    (tmp_path / "keys").mkdir()
+    os.chmod(tmp_path / "keys", 0o770)
+    with pytest.raises(ConfigError, match="key directory .* writable by group or others"):
+        load_config(path)
+
+
+def test_key_inside_storage_root_is_refused(tmp_path):
+    path = write(tmp_path, GOOD + '\n')
+    text = 'key_file = "segments/master.key"\n' + GOOD
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="inside the storage root"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
