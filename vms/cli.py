@@ -137,6 +137,17 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_reset_password(args: argparse.Namespace) -> int:
+    from storage.db import open_database
+    from vms.config import load_config
+    from vms.users import reset_password
+
+    cfg = load_config(args.config)
+    password = reset_password(open_database(cfg.db_url), args.name)
+    print(f"new one-time password for {args.name} (shown only now): {password}")
+    return 0
+
+
 def cmd_user_disable(args: argparse.Namespace) -> int:
     from storage.db import open_database
     from vms.config import load_config
@@ -193,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["operator", "manager", "auditor", "admin"])
     _add_config_arg(p)
     p.set_defaults(func=cmd_user_add)
+    p = users.add_parser("reset-password", help="give a user a new one-time password")
+    p.add_argument("name")
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_user_reset_password)
     p = users.add_parser("disable", help="disable a user")
     p.add_argument("name")
     _add_config_arg(p)

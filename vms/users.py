@@ -61,3 +61,17 @@ def disable_user(engine: Engine, name: str) -> None:
         if user is None:
             raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist")
         user.disabled = True
+
+
+def reset_password(engine: Engine, name: str) -> str:
+    """Give a user a new one-time password (returned, shown once); unlocks the account."""
+    password = one_time_password()
+    with Session(engine) as s, s.begin():
+        user = index.user_by_name(s, name)
+        if user is None:
+            raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist")
+        user.password_hash = hash_password(password)
+        user.must_change_password = True
+        user.failed_logins = 0
+        user.locked_until_us = None
+    return password

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The two commands a new user types (see README):
+#   ./deploy/dev.sh demo   install into .venv/, initialise .demo/ once, start the appliance
+#   ./deploy/dev.sh test   install into .venv/ with test tools and system parts, run the whole suite
+# Both are idempotent; nothing else is needed on a fresh Debian machine with Python 3.11+.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+python_env() {
+  local py=${PYTHON:-python3}
+  if [ ! -x .venv/bin/python ]; then
+    step "creating the virtual environment .venv/ ($($py --version))"
+    "$py" -m venv .venv
+    .venv/bin/pip install --quiet --upgrade pip
+  fi
+  step "installing the appliance${1:+ with $1} into .venv/ (first time: a few minutes)"
+  .venv/bin/pip install --quiet --progress-bar on -e ".${1:+[$1]}"
+}
+
+# System parts the tests use for real: Debian's ffmpeg/ffprobe, GStreamer's RTSP
+# server through the system Python, Chromium for the browser tests, PostgreSQL.
+system_parts() {
+  local need=()
+  command -v ffprobe >/dev/null || need+=(ffmpeg)
+  /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" \
+    2>/dev/null || need+=(gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+  command -v gst-inspect-1.0 >/dev/null || need+=(gstreamer1.0-tools)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v pg_ctlcluster >/dev/null || command -v psql >/dev/null || need+=(postgresql)
+  if [ ${#need[@]} -gt 0 ]; then
+    step "installing Debian packages: ${need[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    step "starting PostgreSQL"
+    for v in /etc/postgresql/*/; do
+      as_root pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true
+    done
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    python_env
+    if [ ! -f .demo/vms.toml ]; then
+      step "initialising the demo appliance in .demo/ (SQLite, one simulated camera)"
+      .venv/bin/vms init --data .demo --demo --node-id demo
+    else
+      step ".demo/ already initialised; the admin's one-time password was printed then"
+      echo "    (lost it? .venv/bin/vms user reset-password admin --config .demo/vms.toml)" >&2
+    fi
+    step "starting recorder, janitor and web UI (Ctrl-C stops)"
+    exec .venv/bin/vms serve --config .demo/vms.toml
+    ;;
+  test)
+    python_env test
+    system_parts
+    step "running the test suite"
+    shift
+    exec .venv/bin/python -m pytest "$@"
+    ;;
+  *)
+    echo "usage: $0 demo|test [pytest args]" >&2
+    exit 2
+    ;;
+esac
