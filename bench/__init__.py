@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures, last line one JSON object.  Not pass/fail tests."""

@@ -231,7 +231,7 @@ def decode_records(plain: bytes, path: Path | str, chunk: int) -> list[Packet]:
 
 def packet_end_us(packet: Packet, time_base: Fraction) -> int:
     """Wall-clock end of a packet: its capture time plus its stream duration."""
-    return packet.wall_us + int(packet.duration * time_base * 1_000_000)
+    return packet.wall_us + packet.duration * time_base.numerator * 1_000_000 // time_base.denominator
 
 
 # ---------------------------------------------------------------- writer
@@ -276,7 +276,9 @@ class SegmentWriter:
         self.keyframes = 0
         self.size_bytes = 0
         self.end_us = start_us
-        self._time_base = stream.time_base
+        self._us_num = stream.time_base.numerator * 1_000_000
+        self._us_den = stream.time_base.denominator
+        self._out = bytearray()  # reused ciphertext buffer: length prefix + ciphertext + tag
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.open_path, "xb")
         self._write(self.header_bytes)
@@ -295,7 +297,9 @@ class SegmentWriter:
         self._buf.append(packet)
         self.packets += 1
         self.keyframes += packet.keyframe
-        self.end_us = max(self.end_us, packet_end_us(packet, self._time_base))
+        end_us = packet.wall_us + packet.duration * self._us_num // self._us_den
+        if end_us > self.end_us:
+            self.end_us = end_us
 
     def flush_due(self) -> bool:
         """Seal the pending chunk if it has waited a second; call this when no packet arrives."""
@@ -306,8 +310,13 @@ class SegmentWriter:
 
     def _seal(self, *, last: bool) -> None:
         plain = encode_records(self._buf)
-        ct = self._aead.encrypt(_nonce(self._prefix, self._counter, last), plain, None)
-        self._write(_LEN.pack(len(ct)) + ct)
+        need = _LEN.size + len(plain) + TAG_BYTES
+        if len(self._out) < need:
+            self._out = bytearray(max(need, 2 * len(self._out)))
+        view = memoryview(self._out)
+        _LEN.pack_into(view, 0, len(plain) + TAG_BYTES)
+        self._aead.encrypt_into(_nonce(self._prefix, self._counter, last), plain, None, view[_LEN.size : need])
+        self._write(view[:need])
         self._counter += 1
         self._buf = []
 
@@ -368,6 +377,7 @@ class SegmentReader:
         """Yield each chunk's packets after authenticating it."""
         aead = AESGCM(self._key_for(self.header))
         prefix = self.header.nonce_prefix
+        ct_buf, plain_buf = bytearray(), bytearray()  # reused across chunks
         with open(self.path, "rb") as fh:
             fh.seek(self.header.length)
             counter = 0
@@ -382,10 +392,13 @@ class SegmentReader:
                 (ct_len,) = _LEN.unpack(raw_len)
                 if ct_len < TAG_BYTES or ct_len > MAX_CHUNK_PLAINTEXT + TAG_BYTES:
                     raise SegmentError(self.path, counter, f"chunk length {ct_len} is outside 16..{MAX_CHUNK_PLAINTEXT + TAG_BYTES}")
-                ct = fh.read(ct_len)
-                if len(ct) < ct_len:
+                if len(ct_buf) < ct_len:
+                    ct_buf, plain_buf = bytearray(2 * ct_len), bytearray(2 * ct_len)
+                ct = memoryview(ct_buf)[:ct_len]
+                if fh.readinto(ct) < ct_len:
                     return self._cut(counter, "file ends inside a chunk")
-                plain, last = self._open_chunk(aead, prefix, counter, ct)
+                plain = memoryview(plain_buf)[: ct_len - TAG_BYTES]
+                last = self._open_chunk(aead, prefix, counter, ct, plain)
                 self.good_end = fh.tell()
                 yield decode_records(plain, self.path, counter)
                 counter += 1
@@ -400,18 +413,16 @@ class SegmentReader:
             return None
         raise SegmentTruncated(self.path, counter, reason)
 
-    def _open_chunk(self, aead: AESGCM, prefix: bytes, counter: int, ct: bytes) -> tuple[bytes, bool]:
-        try:
-            return aead.decrypt(_nonce(prefix, counter, False), ct, None), False
-        except InvalidTag:
-            pass
-        try:
-            return aead.decrypt(_nonce(prefix, counter, True), ct, None), True
-        except InvalidTag:
-            hint = "wrong key, modified header, " if counter == 0 else ""
-            raise SegmentError(
-                self.path, counter, f"authentication failed ({hint}modified, reordered or substituted chunk)"
-            ) from None
+    def _open_chunk(self, aead: AESGCM, prefix: bytes, counter: int, ct, plain) -> bool:
+        """Authenticate and decrypt ``ct`` into ``plain``; returns the last-chunk flag."""
+        for last in (False, True):
+            try:
+                aead.decrypt_into(_nonce(prefix, counter, last), ct, None, plain)
+                return last
+            except InvalidTag:
+                continue
+        hint = "wrong key, modified header, " if counter == 0 else ""
+        raise SegmentError(self.path, counter, f"authentication failed ({hint}modified, reordered or substituted chunk)")
 
     def packets(self, start_us: int | None = None, end_us: int | None = None) -> Iterator[Packet]:
         """Yield packets in order.  With ``start_us``, start at the keyframe at or
