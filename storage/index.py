@@ -13,7 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Camera, DayKey, Hold, Segment, SegmentKey, User
+from storage.models import Camera, CameraState, DayKey, Gap, Hold, Segment, SegmentKey, User
 
 
 class SegmentRef(NamedTuple):
@@ -284,3 +284,57 @@ def user_by_name(s: Session, name: str) -> User | None:
 
 def count_users(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(User)) or 0
+
+
+# ---------------------------------------------------------------- camera state and gaps
+
+
+def save_camera_state(s: Session, camera_id: str, *, node_id: str, now_us: int, **fields) -> None:
+    """Upsert the live state of one camera (fields of storage.models.CameraState)."""
+    row = s.get(CameraState, camera_id)
+    if row is None:
+        row = CameraState(camera_id=camera_id, node_id=node_id, updated_us=now_us)
+        s.add(row)
+    row.node_id, row.updated_us = node_id, now_us
+    for key, value in fields.items():
+        setattr(row, key, value)
+
+
+def camera_states(s: Session) -> list[CameraState]:
+    return list(s.scalars(select(CameraState).order_by(CameraState.camera_id)))
+
+
+def open_gap(s: Session, camera_id: str, start_us: int, reason: str) -> int:
+    """Start a gap unless one is already open for the camera; returns its id."""
+    existing = s.scalars(select(Gap).where(Gap.camera_id == camera_id, Gap.end_us.is_(None))).first()
+    if existing is not None:
+        return existing.id
+    row = Gap(camera_id=camera_id, start_us=start_us, reason=reason[:200])
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def close_gap(s: Session, camera_id: str, end_us: int) -> bool:
+    result = s.execute(
+        update(Gap).where(Gap.camera_id == camera_id, Gap.end_us.is_(None)).values(end_us=end_us)
+    )
+    return result.rowcount > 0
+
+
+def gaps(s: Session, camera_id: str, start_us: int, end_us: int) -> list[Gap]:
+    """Gaps of one camera overlapping [start_us, end_us) (an open gap counts as ongoing)."""
+    return list(
+        s.scalars(
+            select(Gap)
+            .where(Gap.camera_id == camera_id, Gap.start_us < end_us, or_(Gap.end_us.is_(None), Gap.end_us > start_us))
+            .order_by(Gap.start_us)
+        )
+    )
+
+
+def last_segment_end(s: Session, camera_id: str) -> int | None:
+    """End of the camera's newest segment (walks the index from the newest end)."""
+    return s.scalar(
+        select(Segment.end_us).where(Segment.camera_id == camera_id).order_by(Segment.start_us.desc()).limit(1)
+    )

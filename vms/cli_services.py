@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 
-SERVICE_MODULES: tuple[str, ...] = ()
+SERVICE_MODULES: tuple[str, ...] = (
+    "vms.cli_record",
+)
 
 
 def register(sub, add_config_arg) -> None:
