@@ -110,3 +110,11 @@ def test_key_inside_storage_root_is_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_deployed_example_config_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "deploy" / "vms.example.toml"
+    cfg = parse_config(example.read_text(), example)
+    assert {c.id: c.retain_days for c in cfg.cameras} == {"entrance": 14, "reading-room": 30}
