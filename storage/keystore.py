@@ -98,7 +98,8 @@ class KeyStore:
         index.put_segment_key(s, segment_id, wrapped=wrapped, master_id=self.keyring.current_id)
 
 
-def rotate_master_key(engine: Engine, key_file: Path) -> tuple[str, str, int]:
+def rotate_master_key(engine: Engine, key_file: Path, *,
+                      also: Callable[[MasterKeyring, bytes, str], int] | None = None) -> tuple[str, str, int]:
     """Re-wrap every key under a fresh master key without touching footage.
 
     1. write the new key to ``KEY.new`` (0600, fsync);
@@ -107,7 +108,9 @@ def rotate_master_key(engine: Engine, key_file: Path) -> tuple[str, str, int]:
 
     A crash after 1 or 2 leaves both files; :class:`MasterKeyring` loads both and
     every row names the key that wrapped it, so nothing becomes unreadable, and
-    running the rotation again finishes it.  Returns (old id, new id, keys re-wrapped).
+    running the rotation again finishes it.  ``also(ring, new_key, new_id)`` re-wraps
+    keys kept outside the index (export packages) before step 3 and returns how many.
+    Returns (old id, new id, keys re-wrapped).
     """
     ring = MasterKeyring(key_file)
     pending = ring.pending_path
@@ -125,5 +128,7 @@ def rotate_master_key(engine: Engine, key_file: Path) -> tuple[str, str, int]:
             plain = unwrap(ring.get(master_id), wrapped, purpose)
             index.rewrap(s, kind, ident, wrap(new_key, plain, purpose), new_id)
             count += 1
+    if also is not None:
+        count += also(ring, new_key, new_id)
     os.replace(pending, key_file)
     return ring.current_id, new_id, count

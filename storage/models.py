@@ -178,3 +178,115 @@ class ServiceState(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(String(2000))
     updated_us: Mapped[int] = mapped_column(BigInteger)
+
+
+# ---------------------------------------------------------------- access (migration 0003)
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit trail.  ``seq`` runs 1, 2, 3, ... without
+    gaps (assigned from :class:`AuditHead` in the appending transaction);
+    ``hash`` = SHA-256 over the canonical form of the entry including
+    ``prev_hash`` (see storage/audit.py).  Triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at_us: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    object: Mapped[str] = mapped_column(String(255))
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    client: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[str] = mapped_column(String(2000))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (
+        Index("ix_audit_log_at", "at_us"),
+        Index("ix_audit_log_actor", "actor", "seq"),
+        Index("ix_audit_log_ticket", "ticket_id", "seq"),
+        Index("ix_audit_log_action", "action", "seq"),
+    )
+
+
+class AuditHead(Base):
+    """The single row (id 1) naming the newest audit entry.  Appending updates it
+    first, which serialises appenders on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Ticket(Base):
+    """An incident ticket.  ``state``: requested, approved, denied, exported,
+    delivered, closed, expired (rules in vms/tickets.py).  [start_us, end_us) is
+    the footage window; ``access_until_us`` the end of the access window."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(16))
+    requester_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(String(4000))
+    purpose: Mapped[str] = mapped_column(String(1000))
+    legal_basis: Mapped[str] = mapped_column(String(1000))
+    start_us: Mapped[int] = mapped_column(BigInteger)
+    end_us: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"), nullable=True)
+    decided_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    access_until_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    closed_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (
+        Index("ix_tickets_state_until", "state", "access_until_us"),
+        Index("ix_tickets_requester", "requester_id", "id"),
+    )
+
+
+class TicketCamera(Base):
+    __tablename__ = "ticket_cameras"
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), ForeignKey("cameras.id"), primary_key=True)
+
+
+class AuthCredential(Base):
+    """A sign-in session (``kind`` 'session', cookie) or an API token ('token',
+    bearer).  Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "auth_credentials"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    label: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    expires_us: Mapped[int] = mapped_column(BigInteger)
+    last_used_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (Index("ix_auth_credentials_user", "user_id", "kind"),)
+
+
+class Delivery(Base):
+    """A delivery link for an exported package (used by the export service).  Only
+    hashes of the link token and passcode are stored."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id"))
+    package_id: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    passcode_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    expires_us: Mapped[int] = mapped_column(BigInteger)
+    max_downloads: Mapped[int] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, server_default="0")
+    revoked_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_deliveries_ticket", "ticket_id"),)

@@ -28,6 +28,7 @@ Contracts:
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import struct
@@ -38,6 +39,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.keys import derive_segment_key
@@ -266,10 +268,11 @@ class SegmentWriter:
         self.header_bytes = encode_header(
             camera=camera, day=day, key_id=key_id, start_us=start_us, stream=stream, salt=salt, nonce_prefix=self._prefix
         )
-        self._aead = AESGCM(derive_segment_key(day_key, salt, self.header_bytes))
+        self._aes = algorithms.AES(derive_segment_key(day_key, salt, self.header_bytes))
         self.camera, self.day, self.key_id, self.start_us = camera, day, key_id, start_us
         self._monotonic = monotonic
         self._buf: list[Packet] = []
+        self._buf_bytes = 0  # plaintext size of the buffered records
         self._buf_since = 0.0
         self._counter = 0
         self.packets = 0
@@ -279,6 +282,7 @@ class SegmentWriter:
         self._us_num = stream.time_base.numerator * 1_000_000
         self._us_den = stream.time_base.denominator
         self._out = bytearray()  # reused ciphertext buffer: length prefix + ciphertext + tag
+        self._rec = bytearray(_RECORD.size)  # reused record header
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.open_path, "xb")
         self._write(self.header_bytes)
@@ -289,12 +293,19 @@ class SegmentWriter:
         self.size_bytes += len(data)
 
     def write(self, packet: Packet) -> None:
-        """Buffer one packet; seal the pending chunk first if it already spans a second."""
-        if self._buf and packet.wall_us - self._buf[0].wall_us >= CHUNK_SPAN_US:
+        """Buffer one packet; seal the pending chunk first if it already spans a second
+        or would grow past the largest chunk a reader accepts."""
+        size = _RECORD.size + len(packet.data)
+        if size > MAX_CHUNK_PLAINTEXT:
+            raise ValueError(f"a packet of {len(packet.data)} bytes exceeds the largest chunk "
+                             f"({MAX_CHUNK_PLAINTEXT} bytes); not a camera stream")
+        if self._buf and (packet.wall_us - self._buf[0].wall_us >= CHUNK_SPAN_US
+                          or self._buf_bytes + size > MAX_CHUNK_PLAINTEXT):
             self._seal(last=False)
         if not self._buf:
             self._buf_since = self._monotonic()
         self._buf.append(packet)
+        self._buf_bytes += size
         self.packets += 1
         self.keyframes += packet.keyframe
         end_us = packet.wall_us + packet.duration * self._us_num // self._us_den
@@ -309,16 +320,30 @@ class SegmentWriter:
         return False
 
     def _seal(self, *, last: bool) -> None:
-        plain = encode_records(self._buf)
-        need = _LEN.size + len(plain) + TAG_BYTES
+        # The records are encrypted straight from the packets' own buffers into the
+        # reused output buffer (GCM is a stream mode: the same bytes as encrypting
+        # encode_records(self._buf) in one call), so the plaintext is never assembled.
+        ct_len = self._buf_bytes + TAG_BYTES
+        need = _LEN.size + ct_len
         if len(self._out) < need:
-            self._out = bytearray(max(need, 2 * len(self._out)))
-        view = memoryview(self._out)
-        _LEN.pack_into(view, 0, len(plain) + TAG_BYTES)
-        self._aead.encrypt_into(_nonce(self._prefix, self._counter, last), plain, None, view[_LEN.size : need])
-        self._write(view[:need])
+            self._out = bytearray(max(need, len(self._out) * 5 // 4))
+        out = memoryview(self._out)
+        _LEN.pack_into(out, 0, ct_len)
+        enc = Cipher(self._aes, modes.GCM(_nonce(self._prefix, self._counter, last))).encryptor()
+        pos, rec, pack, update = _LEN.size, self._rec, _RECORD.pack_into, enc.update_into
+        for p in self._buf:
+            data = p.data
+            pack(rec, 0, _FLAG_KEY if p.keyframe else 0, p.wall_us, p.pts, p.dts, p.duration, len(data))
+            pos += update(rec, out[pos:])
+            pos += update(data, out[pos:])
+        enc.finalize()
+        if pos + TAG_BYTES != need:  # cannot happen with GCM; never write a chunk of the wrong length
+            raise RuntimeError("segment writer: ciphertext length does not match the buffered records")
+        out[pos:need] = enc.tag
+        self._write(out[:need])
         self._counter += 1
         self._buf = []
+        self._buf_bytes = 0
 
     def close(self) -> SegmentSummary:
         """Write the final chunk, fsync, rename to the sealed name."""
@@ -363,11 +388,15 @@ class SegmentReader:
     """Reads a sealed segment.  ``key_for`` maps the header to the segment key
     (see :func:`storage.keys.derive_segment_key`); it may raise its own error."""
 
-    def __init__(self, path: Path | str, key_for: Callable[[SegmentHeader], bytes], *, allow_unsealed: bool = False):
+    def __init__(self, path: Path | str, key_for: Callable[[SegmentHeader], bytes], *, allow_unsealed: bool = False,
+                 data: bytes | None = None):
+        """``data``: the file's bytes when they came from elsewhere (another node);
+        ``path`` then only names the segment in messages."""
         self.path = Path(path)
         self._key_for = key_for
         self._allow_unsealed = allow_unsealed
-        with open(self.path, "rb") as fh:
+        self._data = data
+        with self._open() as fh:
             self.header = read_header(fh, self.path)
         #: byte offset just after the last authenticated chunk (set while iterating)
         self.good_end = self.header.length
@@ -378,7 +407,8 @@ class SegmentReader:
         aead = AESGCM(self._key_for(self.header))
         prefix = self.header.nonce_prefix
         ct_buf, plain_buf = bytearray(), bytearray()  # reused across chunks
-        with open(self.path, "rb") as fh:
+        with self._open() as fh:
+            size = len(self._data) if self._data is not None else os.fstat(fh.fileno()).st_size
             fh.seek(self.header.length)
             counter = 0
             while True:
@@ -393,12 +423,14 @@ class SegmentReader:
                 if ct_len < TAG_BYTES or ct_len > MAX_CHUNK_PLAINTEXT + TAG_BYTES:
                     raise SegmentError(self.path, counter, f"chunk length {ct_len} is outside 16..{MAX_CHUNK_PLAINTEXT + TAG_BYTES}")
                 if len(ct_buf) < ct_len:
-                    ct_buf, plain_buf = bytearray(2 * ct_len), bytearray(2 * ct_len)
+                    grown = max(ct_len, len(ct_buf) * 5 // 4)
+                    ct_buf, plain_buf = bytearray(grown), bytearray(grown)
                 ct = memoryview(ct_buf)[:ct_len]
                 if fh.readinto(ct) < ct_len:
                     return self._cut(counter, "file ends inside a chunk")
                 plain = memoryview(plain_buf)[: ct_len - TAG_BYTES]
-                last = self._open_chunk(aead, prefix, counter, ct, plain)
+                # A chunk that ends the file is most likely the final one: try that flag first.
+                last = self._open_chunk(aead, prefix, counter, ct, plain, likely_last=fh.tell() == size)
                 self.good_end = fh.tell()
                 yield decode_records(plain, self.path, counter)
                 counter += 1
@@ -408,14 +440,19 @@ class SegmentReader:
                     self.sealed = True
                     return
 
+    def _open(self):
+        return io.BytesIO(self._data) if self._data is not None else open(self.path, "rb")
+
     def _cut(self, counter: int, reason: str) -> None:
         if self._allow_unsealed:
             return None
         raise SegmentTruncated(self.path, counter, reason)
 
-    def _open_chunk(self, aead: AESGCM, prefix: bytes, counter: int, ct, plain) -> bool:
-        """Authenticate and decrypt ``ct`` into ``plain``; returns the last-chunk flag."""
-        for last in (False, True):
+    def _open_chunk(self, aead: AESGCM, prefix: bytes, counter: int, ct, plain, likely_last: bool = False) -> bool:
+        """Authenticate and decrypt ``ct`` into ``plain``; returns the last-chunk flag.
+        Both flags are tried (a chunk authenticates under at most one of them); the
+        order only saves a failed decryption."""
+        for last in ((True, False) if likely_last else (False, True)):
             try:
                 aead.decrypt_into(_nonce(prefix, counter, last), ct, None, plain)
                 return last

@@ -6,7 +6,10 @@ index are relative to the root, with '/' separators.
 
 Contracts:
 * :meth:`SegmentStore.open_writer` creates the day key if needed (its own short
-  transaction, committed before any footage is written under it).
+  transaction, committed before any footage is written under it).  While the
+  index is unreachable it goes on with the camera's key of the same UTC day
+  (kept in memory from the previous segment), so an index outage does not stop
+  recording; the caller indexes the sealed segments once the index is back.
 * :meth:`SegmentStore.index_sealed` inserts the row in its own transaction; a
   sealed file whose row is missing (crash between the two) is found by
   :meth:`SegmentStore.recover` or the janitor's scan and indexed then.
@@ -17,11 +20,12 @@ Contracts:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from storage import index
@@ -30,6 +34,19 @@ from storage.packets import StreamInfo
 from storage.segment import OPEN_SUFFIX, SUFFIX, SegmentReader, SegmentSummary, SegmentWriter, recover
 
 log = logging.getLogger(__name__)
+
+
+class SegmentUnavailable(FileNotFoundError):
+    """An indexed segment whose bytes cannot be had here (another node's, and that
+    node cannot be reached or is not configured).  The message names the segment
+    by its index path and says why; it carries no key or footage."""
+
+    def __init__(self, path: str, reason: str):
+        self.path_text, self.reason = path, reason
+        super().__init__(f"segment {path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"segment {self.path_text}: {self.reason}"
 
 
 def utc_day(t_us: int) -> str:
@@ -47,6 +64,10 @@ class SegmentStore:
         self.engine = engine
         self.keys = keys
         self.node_id = node_id
+        #: fetches the encrypted bytes of another node's segment (None: single node)
+        self.remote_fetch: Callable[[index.SegmentRef], bytes] | None = None
+        #: camera -> (day, key id, day key) of the segment last opened for writing
+        self._write_keys: dict[str, tuple[str, int, bytes]] = {}
 
     def relpath(self, path: Path) -> str:
         return path.resolve().relative_to(self.root.resolve()).as_posix()
@@ -56,8 +77,20 @@ class SegmentStore:
 
     def open_writer(self, camera_id: str, stream: StreamInfo, start_us: int, *, now_us: int) -> SegmentWriter:
         day = utc_day(start_us)
-        with Session(self.engine) as s, s.begin():
-            key_id, day_key = self.keys.day_key_for_write(s, camera_id, day, now_us=now_us)
+        try:
+            with Session(self.engine) as s, s.begin():
+                key_id, day_key = self.keys.day_key_for_write(s, camera_id, day, now_us=now_us)
+        except SQLAlchemyError as exc:
+            # The index is briefly away (restart, failover): keep recording under the day key
+            # already in use for this camera-day.  A new day needs the index (its key is
+            # created there), so the first segment of a new day waits for it.
+            cached = self._write_keys.get(camera_id)
+            if cached is None or cached[0] != day:
+                raise
+            log.warning("camera %s: index unavailable (%s); recording on under today's key", camera_id,
+                        exc.__class__.__name__)
+            _, key_id, day_key = cached
+        self._write_keys[camera_id] = (day, key_id, day_key)
         path = self.abspath(segment_relpath(camera_id, start_us))
         return SegmentWriter(path, day_key, camera=camera_id, day=day, key_id=key_id, start_us=start_us, stream=stream)
 
@@ -100,4 +133,32 @@ class SegmentStore:
         return done
 
     def reader(self, s: Session, ref: index.SegmentRef) -> SegmentReader:
-        return SegmentReader(self.abspath(ref.path), self.keys.key_for_segment(s, ref.id))
+        """A reader of an indexed segment (its key is looked up through ``s`` while
+        reading).  A segment recorded by another node is fetched (still encrypted)
+        through ``remote_fetch`` (set by the composition root from the ``[cluster]``
+        config; docs/design/multi-node.md) and read in memory."""
+        path, data = self._source(ref)
+        return SegmentReader(path, self.keys.key_for_segment(s, ref.id), data=data)
+
+    def detached_reader(self, ref: index.SegmentRef) -> SegmentReader:
+        """As :meth:`reader`, with the key resolved now in a short transaction, so
+        no database session is held while the footage is read."""
+        path, data = self._source(ref)
+        reader = SegmentReader(path, lambda _h: b"", data=data)
+        with Session(self.engine) as s:
+            key = self.keys.key_for_segment(s, ref.id)(reader.header)
+        return SegmentReader(path, lambda _h: key, data=data)
+
+    def _source(self, ref: index.SegmentRef) -> tuple[Path, bytes | None]:
+        if ref.node_id == self.node_id:
+            return self.abspath(ref.path), None
+        if self.remote_fetch is None:
+            raise SegmentUnavailable(ref.path, f"recorded on node {ref.node_id!r}, and no [cluster] peer is "
+                                               "configured to fetch it from")
+        return Path(ref.path), self.remote_fetch(ref)
+
+    def read_ciphertext(self, ref: index.SegmentRef) -> Path:
+        """The file of one of this node's segments, for a peer node (it stays encrypted)."""
+        if ref.node_id != self.node_id:
+            raise SegmentUnavailable(ref.path, f"recorded on node {ref.node_id!r}, not on {self.node_id!r}")
+        return self.abspath(ref.path)

@@ -105,11 +105,17 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from storage.db import open_database
     from storage.keystore import rotate_master_key
     from vms.config import load_config
+    from vms.export import EXPORTS_DIR
+    from vms.packages import PackageStore
+    from vms.service_lock import exclusive
 
     cfg = load_config(args.config)
-    engine = open_database(cfg.db_url)
-    old, new, count = rotate_master_key(engine, cfg.key_path)
-    print(f"master key rotated: {old} -> {new}; {count} wrapped key(s) re-wrapped, no footage touched")
+    with exclusive(cfg.data_dir, "rotating the master key"):
+        engine = open_database(cfg.db_url)
+        packages = PackageStore(cfg.data_dir / EXPORTS_DIR, None)
+        old, new, count = rotate_master_key(engine, cfg.key_path, also=packages.rewrap_keys)
+    print(f"master key rotated: {old} -> {new}; {count} wrapped key(s) re-wrapped (day, held-segment and "
+          "package keys), no footage touched")
     print(f"back up the new {cfg.key_path} now; the old key no longer opens anything")
     return 0
 

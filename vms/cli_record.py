@@ -1,4 +1,11 @@
-"""``vms record``: run the recorder for every configured camera until SIGTERM/SIGINT."""
+"""``vms record``: run the recorder for every configured camera until SIGTERM/SIGINT.
+
+The signal handlers are installed before the first camera starts, so a SIGTERM
+that arrives while the recorder is still starting also seals and exits cleanly.
+:meth:`Recorder.stop` seals every open segment within about 4 s; capture threads
+still blocked in the network (a camera that never answers) are daemons and do
+not hold up the exit, so the process ends within 5 s of the signal.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +14,36 @@ import signal
 import threading
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 4.0
 
 
-def wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
+def install_stop_handlers() -> threading.Event:
+    """SIGTERM and SIGINT set the returned event."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    return stop
 
 
 def cmd_record(args) -> int:
     from vms.appliance import Appliance
     from vms.recorder import Recorder
 
+    stop = install_stop_handlers()
     app = Appliance.open(args.config)
-    recorder = Recorder(app)
-    recorder.start()
-    log.info("recording %d camera(s); SIGTERM seals open segments and stops", len(recorder.cameras))
+    from vms.service_lock import hold_shared
+
+    hold_shared(app.config.data_dir)  # 'vms keys rotate' waits for the services to stop
     try:
-        wait_for_signal()
+        recorder = Recorder(app)
+        recorder.start()
+        log.info("recording %d camera(s); SIGTERM seals open segments and stops", len(recorder.cameras))
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            recorder.stop(timeout_s=STOP_TIMEOUT_S)
     finally:
-        recorder.stop(timeout_s=4.0)
         app.close()
     log.info("recorder stopped; every open segment sealed")
     return 0

@@ -89,12 +89,29 @@ class RecorderConfig(Strict):
     backoff_max_s: Annotated[float, Field(ge=1, le=600, description="Longest reconnect delay")] = 30.0
     open_timeout_s: Annotated[float, Field(ge=1, le=120, description="Give up connecting after this long")] = 10.0
     read_timeout_s: Annotated[float, Field(ge=1, le=120, description="A stream silent this long is lost")] = 10.0
+    state_interval_s: Annotated[
+        float, Field(ge=0.5, le=60, description="Seconds between saves of each camera's state to the index")
+    ] = 2.0
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> RecorderConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError(f"backoff_max_s ({self.backoff_max_s:g}) is less than "
+                             f"backoff_initial_s ({self.backoff_initial_s:g}); it must be at least as long")
+        return self
 
 
 class JanitorConfig(Strict):
-    sweep_interval_s: Annotated[float, Field(ge=1, le=60, description="Seconds between retention sweeps")] = 30.0
-    min_free_bytes: Annotated[int, Field(ge=0, description="Free-space floor of the storage root")] = 1 << 30
-    min_free_percent: Annotated[float, Field(ge=0, le=90, description="Free-space floor in percent")] = 5.0
+    """Retention sweeps (docs/design/janitor.md).  The free-space floor is the larger of
+    ``min_free_bytes`` and ``min_free_percent`` of the file system holding the storage root."""
+
+    sweep_interval_s: Annotated[
+        float, Field(ge=1, le=60, description="Seconds between sweeps; footage is gone within one interval of expiring")
+    ] = 30.0
+    min_free_bytes: Annotated[
+        int, Field(ge=0, description="Free-space floor in bytes; below it the oldest unheld footage is evicted")
+    ] = 1 << 30
+    min_free_percent: Annotated[float, Field(ge=0, le=90, description="Free-space floor in percent of the disk")] = 5.0
 
 
 class ApiConfig(Strict):
@@ -102,8 +119,133 @@ class ApiConfig(Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    trusted_proxies: Annotated[
+        list[str],
+        Field(description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (client "
+                          "addresses in the audit trail); empty: none"),
+    ] = []
     access_window_days: Annotated[int, Field(ge=1, le=90, description="How long an approved ticket grants access")] = 7
     hold_grace_days: Annotated[int, Field(ge=0, le=365, description="Hold kept after a ticket closes")] = 7
+    session_hours: Annotated[int, Field(ge=1, le=168, description="Lifetime of a sign-in session (cookie)")] = 12
+    token_max_days: Annotated[int, Field(ge=1, le=365, description="Longest lifetime of an API token")] = 90
+    lockout_after: Annotated[int, Field(ge=3, le=50, description="Failed sign-ins in a row before a lockout")] = 5
+    lockout_base_s: Annotated[int, Field(ge=1, le=3600, description="First lockout; doubles with each further failure")] = 30
+    lockout_max_s: Annotated[int, Field(ge=60, le=86400, description="Longest lockout")] = 3600
+    min_password_length: Annotated[int, Field(ge=10, le=128, description="Shortest password a user may choose")] = 12
+    playback_max_s: Annotated[int, Field(ge=10, le=3600, description="Longest span one playback request may mux")] = 600
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_ok(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for i, addr in enumerate(v):
+            try:
+                ipaddress.ip_network(addr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies[{i}]: {addr!r} is not an IP address or network") from None
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both (HTTPS) or neither (HTTP)")
+        return self
+
+
+TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}(/[A-Za-z0-9_.-]{1,64}){0,7}$")
+
+
+class MqttConfig(Strict):
+    """Where alarms are published (retained, QoS 1); absent means no MQTT."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253, description="Broker host name or address")]
+    port: Annotated[int, Field(ge=1, le=65535, description="Broker port (1883 plain, 8883 usually TLS)")] = 1883
+    username: Annotated[str | None, Field(min_length=1, max_length=200, description="User name at the broker")] = None
+    password_file: Annotated[
+        Path | None, Field(description="File holding the broker password (mode 0600); never inline")
+    ] = None
+    topic_prefix: Annotated[
+        str, Field(description="First topic levels: alarms go to <prefix>/<node_id>/alarm/<kind>[/<camera>]")
+    ] = "vms"
+    tls: Annotated[bool, Field(description="Connect with TLS, verifying the broker against the system CAs")] = False
+    ca_file: Annotated[Path | None, Field(description="CA certificate (PEM) to verify the broker instead")] = None
+    queue_max: Annotated[
+        int, Field(ge=10, le=100_000, description="Alarm messages kept while the broker is unreachable")
+    ] = 1000
+
+    @field_validator("host")
+    @classmethod
+    def _host_ok(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.:\[\]-]+$", v):
+            raise ValueError(f"mqtt host {v!r} is not a host name or address")
+        return v
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_ok(cls, v: str) -> str:
+        if not TOPIC_PREFIX.match(v):
+            raise ValueError(
+                f"topic_prefix {v!r}: use 1-8 levels of letters, digits, '.', '-' or '_' separated by '/' "
+                "(no wildcards '+' or '#', no leading or trailing '/')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> MqttConfig:
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file is set but username is not; set both or neither")
+        return self
+
+
+class AlarmsConfig(Strict):
+    camera_offline_after_s: Annotated[
+        float, Field(ge=5, le=86_400, description="A camera silent this long raises the camera_offline alarm")
+    ] = 60.0
+
+
+class DeliveryConfig(Strict):
+    """Delivery links for recipients without accounts (docs/design/delivery.md)."""
+
+    default_expiry_hours: Annotated[int, Field(ge=1, le=720, description="Link lifetime when none is asked for")] = 72
+    max_expiry_hours: Annotated[int, Field(ge=1, le=720, description="Longest link lifetime a manager may set")] = 720
+    default_max_downloads: Annotated[int, Field(ge=1, le=100, description="Downloads per link when none is asked for")] = 3
+    package_grace_hours: Annotated[
+        int, Field(ge=0, le=720, description="A package is deleted this long after its last live link ended")
+    ] = 24
+
+    @model_validator(mode="after")
+    def _expiry_order(self) -> DeliveryConfig:
+        if self.default_expiry_hours > self.max_expiry_hours:
+            raise ValueError(f"default_expiry_hours ({self.default_expiry_hours}) exceeds max_expiry_hours "
+                             f"({self.max_expiry_hours})")
+        return self
+
+
+PEER_URL = re.compile(r"^https?://[A-Za-z0-9_.:\[\]-]+(:[0-9]{1,5})?/?$")
+
+
+class ClusterConfig(Strict):
+    """Several recorder nodes sharing one PostgreSQL (docs/design/multi-node.md)."""
+
+    secret_file: Annotated[
+        Path, Field(description="Shared secret of the nodes (mode 0600, the same file on every node)")
+    ]
+    peers: Annotated[
+        dict[str, str],
+        Field(description="node_id -> base URL of that node's internal endpoint, e.g. http://10.0.0.2:8080"),
+    ] = {}
+    fetch_timeout_s: Annotated[float, Field(ge=1, le=300, description="Longest wait for a peer's segment")] = 30.0
+
+    @field_validator("peers")
+    @classmethod
+    def _peers_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        for node, url in v.items():
+            if not re.match(r"^[a-z0-9][a-z0-9_.-]{0,63}$", node):
+                raise ValueError(f"peers: node id {node!r} must be 1-64 lower-case letters, digits, '.', '-' or '_'")
+            if not PEER_URL.match(url):
+                raise ValueError(f"peers.{node}: {url!r} must be http(s)://HOST[:PORT] with no path or credentials")
+        return v
 
 
 class Config(Strict):
@@ -119,6 +261,10 @@ class Config(Strict):
     recorder: RecorderConfig = RecorderConfig()
     janitor: JanitorConfig = JanitorConfig()
     api: ApiConfig = ApiConfig()
+    mqtt: MqttConfig | None = None
+    alarms: AlarmsConfig = AlarmsConfig()
+    cluster: ClusterConfig | None = None
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @field_validator("node_id")
     @classmethod
@@ -181,6 +327,11 @@ def _absolute(cfg: Config, base: Path) -> Config:
         data[key] = fix(getattr(cfg, key))
     data["api"]["tls_cert"] = fix(cfg.api.tls_cert)
     data["api"]["tls_key"] = fix(cfg.api.tls_key)
+    if cfg.mqtt is not None:
+        data["mqtt"]["password_file"] = fix(cfg.mqtt.password_file)
+        data["mqtt"]["ca_file"] = fix(cfg.mqtt.ca_file)
+    if cfg.cluster is not None:
+        data["cluster"]["secret_file"] = fix(cfg.cluster.secret_file)
     for cam, raw in zip(cfg.cameras, data["cameras"], strict=True):
         if cam.is_file and not cam.source.startswith("file:"):
             raw["source"] = str(fix(Path(cam.source)))
@@ -244,11 +395,33 @@ def check_paths(cfg: Config, file: Path | str) -> None:
                 raise ConfigError(file, name, f"{key} has mode {mode:04o}; it must be readable by its owner only (chmod 600)")
         if key.parent.exists() and _group_or_other_writable(key.parent):
             raise ConfigError(file, name, f"key directory {key.parent} is writable by group or others (chmod 700)")
+    if cfg.mqtt is not None and cfg.mqtt.password_file is not None:
+        _check_secret_file(cfg.mqtt.password_file, "mqtt.password_file", file)
+    if cfg.cluster is not None:
+        _check_secret_file(cfg.cluster.secret_file, "cluster.secret_file", file)
+    if cfg.api.tls_key is not None:
+        _check_secret_file(cfg.api.tls_key, "api.tls_key", file)
+        if not cfg.api.tls_cert.is_file():
+            raise ConfigError(file, "api.tls_cert", f"{cfg.api.tls_cert} does not exist or is not a file")
     if root.exists():
         if not root.is_dir():
             raise ConfigError(file, "storage_root", f"{root} exists and is not a directory")
         if _group_or_other_writable(root):
             raise ConfigError(file, "storage_root", f"{root} is writable by group or others (chmod 750 or 700)")
+
+
+def _check_secret_file(path: Path, key: str, file: Path | str) -> None:
+    """A secret the appliance reads (not writes): it must exist and be private to its owner."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        raise ConfigError(file, key, f"{path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(file, key, f"{path} cannot be examined ({exc.__class__.__name__})") from None
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ConfigError(file, key, f"{path} is not a regular file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(file, key, f"{path} has mode {mode:04o}; it must be readable by its owner only (chmod 600)")
 
 
 def _group_or_other_writable(path: Path) -> bool:

@@ -11,12 +11,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage import index
+from storage import auth_store, index
+from vms.audit import Actor, record
 from vms.clock import Clock
 from vms.errors import DomainError, Kind
 
 ROLES = ("operator", "manager", "auditor", "admin")
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+CONSOLE = Actor("cli", "console", "local")  # the audit trail's name for the `vms user` commands
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
@@ -52,19 +54,26 @@ def add_user(engine: Engine, clock: Clock, name: str, role: str) -> str:
         if index.user_by_name(s, name) is not None:
             raise DomainError(Kind.CONFLICT, f"user {name!r} already exists")
         index.add_user(s, name, role=role, password_hash=hash_password(password), now_us=clock.now_us())
+        record(s, CONSOLE, "user.add", now_us=clock.now_us(), obj=f"user:{name}", detail=f"role={role}")
     return password
 
 
-def disable_user(engine: Engine, name: str) -> None:
+def disable_user(engine: Engine, name: str, clock: Clock | None = None) -> None:
+    """Disable the account and end its sessions and tokens."""
+    now = (clock or Clock()).now_us()
     with Session(engine) as s, s.begin():
         user = index.user_by_name(s, name)
         if user is None:
             raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist")
         user.disabled = True
+        auth_store.revoke_all_of_user(s, user.id, now)
+        record(s, CONSOLE, "user.disable", now_us=now, obj=f"user:{name}")
 
 
-def reset_password(engine: Engine, name: str) -> str:
-    """Give a user a new one-time password (returned, shown once); unlocks the account."""
+def reset_password(engine: Engine, name: str, clock: Clock | None = None) -> str:
+    """Give a user a new one-time password (returned, shown once); unlocks the account
+    and ends its sessions and tokens."""
+    now = (clock or Clock()).now_us()
     password = one_time_password()
     with Session(engine) as s, s.begin():
         user = index.user_by_name(s, name)
@@ -74,4 +83,6 @@ def reset_password(engine: Engine, name: str) -> str:
         user.must_change_password = True
         user.failed_logins = 0
         user.locked_until_us = None
+        auth_store.revoke_all_of_user(s, user.id, now)
+        record(s, CONSOLE, "user.reset-password", now_us=now, obj=f"user:{name}")
     return password

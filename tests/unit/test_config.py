@@ -118,3 +118,46 @@ def test_deployed_example_config_is_valid():
     example = Path(__file__).parents[2] / "deploy" / "vms.example.toml"
     cfg = parse_config(example.read_text(), example)
     assert {c.id: c.retain_days for c in cfg.cameras} == {"entrance": 14, "reading-room": 30}
+
+
+CLUSTER = GOOD.replace('data_dir = "."', 'data_dir = "."\n[cluster]\nsecret_file = "keys/cluster.secret"\n'
+                       'peers = { "api-1" = "http://10.0.0.10:8080" }\n')
+
+
+def test_cluster_secret_must_exist_and_be_private(tmp_path):
+    from vms.cluster import write_new_secret
+
+    path = write(tmp_path, CLUSTER)
+    write_key_file(tmp_path / "keys" / "master.key")
+    with pytest.raises(ConfigError, match=r"cluster.secret_file: .*does not exist"):
+        load_config(path)
+    write_new_secret(tmp_path / "keys" / "cluster.secret")
+    assert load_config(path).cluster.peers == {"api-1": "http://10.0.0.10:8080"}
+    os.chmod(tmp_path / "keys" / "cluster.secret", 0o644)
+    with pytest.raises(ConfigError, match=r"cluster.secret_file: .*0644.*chmod 600"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("peers, words", [
+    ('{ "api-1" = "http://u:p@10.0.0.10:8080" }', "no path or credentials"),
+    ('{ "api-1" = "http://10.0.0.10:8080/x" }', "no path or credentials"),
+    ('{ "API 1" = "http://10.0.0.10" }', "lower-case"),
+])
+def test_bad_cluster_peers_are_refused(peers, words):
+    text = CLUSTER.replace('{ "api-1" = "http://10.0.0.10:8080" }', peers)
+    with pytest.raises(ConfigError, match=words):
+        parse_config(text, "vms.toml")
+
+
+def test_node_signatures():
+    from vms.cluster import ClusterAuthError, sign, verify
+
+    secret = b"s" * 40
+    headers = sign(secret, "GET", "/internal/segments/7", "api-1", now_s=1000)
+    assert verify(secret, "GET", "/internal/segments/7", headers, now_s=1030) == "api-1"
+    for bad in (lambda: verify(secret, "GET", "/internal/segments/8", headers, now_s=1000),  # other segment
+                lambda: verify(b"t" * 40, "GET", "/internal/segments/7", headers, now_s=1000),  # other secret
+                lambda: verify(secret, "GET", "/internal/segments/7", headers, now_s=1061),  # too old
+                lambda: verify(secret, "GET", "/internal/segments/7", {}, now_s=1000)):  # unsigned
+        with pytest.raises(ClusterAuthError):
+            bad()

@@ -212,3 +212,25 @@ def test_inspect_needs_no_key(tmp_path):
     info = inspect_chunks(summary.path)
     assert info["camera"] == "cam1" and info["codec"] == "h264" and info["chunks"] == 2
     assert info["width"] == 1280 and info["fps"] == "15/1"
+
+
+
+def test_a_chunk_never_grows_past_what_a_reader_accepts(tmp_path, monkeypatch):
+    """A stream of more than MAX_CHUNK_PLAINTEXT per second is split into smaller chunks."""
+    import storage.segment as seg
+
+    monkeypatch.setattr(seg, "MAX_CHUNK_PLAINTEXT", 20_000)  # small, so the test stays small
+    packets = synthetic_packets(0, 1, size=3000, seed=1)  # 15 packets in one second: 45 kB
+    w = SegmentWriter(tmp_path / "a.vseg", DAY_KEY, camera="cam1", day="2026-01-01", key_id=1, start_us=0,
+                      stream=stream_info())
+    for p in packets:
+        w.write(p)
+    summary = w.close()
+    chunks = list(SegmentReader(summary.path, key_for).chunks())
+    assert len(chunks) >= 3 and all(sum(len(p.data) for p in c) <= 20_000 for c in chunks)
+    assert [p.data for c in chunks for p in c] == [p.data for p in packets]
+    w = SegmentWriter(tmp_path / "b.vseg", DAY_KEY, camera="cam1", day="2026-01-01", key_id=1, start_us=0,
+                      stream=stream_info())
+    with pytest.raises(ValueError, match="exceeds the largest chunk"):
+        w.write(synthetic_packets(0, 0.1, size=30_000)[0])
+    w.abandon()

@@ -1,0 +1,73 @@
+"""The FastAPI application: ``create_app(appliance)``.
+
+Routers: ``api/routes/*`` (auth, users, tickets, footage, audit), all under
+``/api``; OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``.  Every
+router except sign-in and health requires a signed-in user (api/deps.py); the
+web UI adds its pages on top of the same app and dependencies.  Errors are
+problem+json (api/problems.py).  While the app runs (lifespan), a timer expires
+tickets whose access window has ended, so their holds are released on time.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems, web
+from api.routes import audit, auth, deliveries, exports, footage, internal, ops, tickets, users
+from api.routes.footage import ClipCache
+from vms import export_jobs
+from vms.delivery import PackageExpiryTimer
+from vms.tickets import ExpiryTimer
+
+VERSION = "1"
+
+
+def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
+    """Build the API for an opened :class:`vms.appliance.Appliance`.
+
+    ``clock`` replaces the appliance's clock (tests pass a FakeClock)."""
+    if clock is not None:
+        app.clock = clock
+
+    @asynccontextmanager
+    async def lifespan(_api: FastAPI):
+        timer = ExpiryTimer(app, interval_s=expiry_interval_s)
+        timer.start()
+        packages = PackageExpiryTimer(app, interval_s=expiry_interval_s)  # deletes packages whose delivery ended
+        packages.start()
+        try:
+            yield
+        finally:
+            timer.stop()
+            packages.stop()
+            export_jobs.shutdown(app)  # running exports are cancelled and leave no package
+
+    api = FastAPI(
+        title="vms appliance API", version=VERSION, lifespan=lifespan,
+        openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+        description="Four-eyes access to recorded footage: tickets, gated playback, audit trail. "
+                    "Errors are RFC 9457 problem+json. See docs/api.md.",
+    )
+    api.state.appliance = app
+    api.state.clip_cache = ClipCache()
+    problems.install(api)
+
+    @api.get("/api/health", tags=["meta"], summary="Liveness (no sign-in needed)")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    api.include_router(auth.public)
+    api.include_router(auth.router)
+    api.include_router(users.router)
+    api.include_router(tickets.router)
+    api.include_router(footage.router)
+    api.include_router(audit.router)
+    api.include_router(ops.router)
+    api.include_router(exports.router)
+    api.include_router(deliveries.router)
+    api.include_router(deliveries.public)  # /d/{token}: recipients without an account
+    api.include_router(internal.router)  # node-to-node (vms/cluster.py); not in the schema
+    web.install(api)  # the web UI (api/web/): pages on the same app and dependencies
+    return api

@@ -1,0 +1,108 @@
+"""Request dependencies: the appliance, the caller, roles and CSRF.
+
+Secure by default: every router except the public one (sign-in, health)
+depends on :func:`signed_in`, which accepts either
+
+* ``Authorization: Bearer <token>`` (API clients; no CSRF check: browsers never
+  send it on their own), or
+* the ``vms_session`` cookie (browsers; HttpOnly, SameSite=Strict, Secure over
+  HTTPS).  Unsafe methods (POST, PUT, PATCH, DELETE) must then also carry the
+  session's CSRF token in the ``X-CSRF-Token`` header or a ``csrf_token`` form
+  field (double protection on top of SameSite=Strict).
+
+A user still holding a one-time password may only see ``/api/auth/me``, change
+the password and sign out (:data:`AnyPrincipal`); everything else refuses
+until the password is changed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from vms import auth
+from vms.auth import Principal
+from vms.errors import DomainError, Kind
+
+SESSION_COOKIE = "vms_session"
+CSRF_COOKIE = "vms_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def appliance(request: Request):
+    return request.app.state.appliance
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def _csrf_presented(request: Request) -> str | None:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get("csrf_token")
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def any_principal(request: Request) -> Principal:
+    """The signed-in caller (one-time password holders included)."""
+    app = appliance(request)
+    client = client_address(request)
+    authz = request.headers.get("authorization")
+    if authz:
+        scheme, _, token = authz.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise DomainError(Kind.UNAUTHENTICATED, "Authorization must be 'Bearer <token>'")
+        principal = await run_in_threadpool(auth.authenticate, app, token.strip(), client=client)
+        if principal.kind != auth.TOKEN:
+            raise DomainError(Kind.UNAUTHENTICATED, "a session secret cannot be used as a bearer token")
+    else:
+        secret = request.cookies.get(SESSION_COOKIE)
+        if not secret:
+            raise DomainError(Kind.UNAUTHENTICATED, "sign in first (POST /api/auth/signin) or send a bearer token")
+        principal = await run_in_threadpool(auth.authenticate, app, secret, client=client)
+        if principal.kind != auth.SESSION:
+            raise DomainError(Kind.UNAUTHENTICATED, "an API token cannot be used as a session cookie")
+        if request.method not in SAFE_METHODS and not auth.csrf_ok(secret, await _csrf_presented(request)):
+            raise DomainError(Kind.FORBIDDEN, f"CSRF check failed: send the session's CSRF token in the {CSRF_HEADER} "
+                                              "header (it is returned at sign-in and in the vms_csrf cookie)")
+    request.state.principal = principal
+    return principal
+
+
+async def signed_in(principal: Annotated[Principal, Depends(any_principal)]) -> Principal:
+    """The signed-in caller, who has set their own password."""
+    if principal.must_change_password:
+        raise DomainError(Kind.FORBIDDEN, "change your one-time password first (POST /api/auth/password)")
+    return principal
+
+
+def require(*roles: str):
+    """A dependency admitting only the given roles."""
+
+    async def check(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
+        if principal.role not in roles:
+            raise DomainError(Kind.FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {principal.role}")
+        return principal
+
+    check.roles = roles
+    return check
+
+
+AnyPrincipal = Annotated[Principal, Depends(any_principal)]
+CurrentUser = Annotated[Principal, Depends(signed_in)]
+Admin = Annotated[Principal, Depends(require("admin"))]
+Auditor = Annotated[Principal, Depends(require("auditor"))]
+Filer = Annotated[Principal, Depends(require("operator", "manager"))]
+Manager = Annotated[Principal, Depends(require("manager"))]
+TicketReader = Annotated[Principal, Depends(require("operator", "manager", "auditor"))]
+Viewer = Annotated[Principal, Depends(require("operator", "manager"))]
+ApplianceDep = Annotated[object, Depends(appliance)]

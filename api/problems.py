@@ -1,0 +1,97 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+One handler maps :class:`vms.errors.DomainError` kinds to HTTP status; request
+validation errors become 422 naming each field (``body.start``,
+``query.limit``) and what is allowed, without echoing the input (it may be a
+password).  Anything unexpected is a 500 whose body says nothing internal; the
+log has the traceback (never footage, keys or passwords: those are not in
+exception messages).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vms.auth import LockedOut
+from vms.errors import DomainError, Kind
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+STATUS = {
+    Kind.INVALID: 422,
+    Kind.NOT_FOUND: 404,
+    Kind.FORBIDDEN: 403,
+    Kind.CONFLICT: 409,
+    Kind.PRECONDITION: 409,
+    Kind.UNAUTHENTICATED: 401,
+}
+TITLES = {
+    400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
+    409: "Conflict", 413: "Too large", 416: "Range not satisfiable", 422: "Invalid input",
+    429: "Too many attempts", 500: "Internal error",
+}
+
+
+def problem(status: int, detail: str, *, kind: str | None = None, instance: str = "", headers=None,
+            **extra) -> JSONResponse:
+    body = {"type": f"/problems/{kind or status}", "title": TITLES.get(status, "Error"), "status": status,
+            "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _loc(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict]:
+    out = []
+    for err in exc.errors():
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":
+            msg = "the request body is not valid JSON"
+        elif err.get("type") == "missing":
+            msg = "this field is required"
+        out.append({"field": _loc(err.get("loc", ())), "message": msg})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError):
+        if isinstance(exc, LockedOut):
+            return problem(429, exc.message, kind="locked-out", instance=request.url.path,
+                           headers={"Retry-After": str(exc.retry_after_s)})
+        status = STATUS[exc.kind]
+        headers = {"WWW-Authenticate": 'Bearer realm="vms"'} if status == 401 else None
+        return problem(status, exc.message, kind=exc.kind.value, instance=request.url.path, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        errors = validation_errors(exc)
+        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        return problem(422, f"{first['field']}: {first['message']}{more}", kind=Kind.INVALID.value,
+                       instance=request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "error")
+        return problem(exc.status_code, detail, instance=request.url.path, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.error("unexpected %s on %s %s", exc.__class__.__name__, request.method, request.url.path, exc_info=exc)
+        return problem(500, "the appliance failed to handle this request; the error is in its log",
+                       instance=request.url.path)

@@ -1,0 +1,60 @@
+"""User administration (administrators only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api import deps
+from api.schemas import UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
+from vms import auth
+from vms.errors import DomainError, Kind
+
+UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="user name")]
+router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(deps.require("admin"))])
+
+
+def public(u) -> UserPublic:
+    return UserPublic(id=u.id, name=u.name, role=u.role, disabled=bool(u.disabled),
+                      must_change_password=bool(u.must_change_password), locked_until=from_us(u.locked_until_us))
+
+
+def _user(app, name: str) -> UserPublic:
+    return public(auth.user_by_name(app, name))
+
+
+@router.get("", response_model=UserPage, summary="List users")
+def list_users(app: deps.ApplianceDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> UserPage:
+    rows, total = auth.list_users(app, limit=limit, offset=offset)
+    nxt = offset + len(rows) if offset + len(rows) < total else None
+    return UserPage(items=[public(u) for u in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
+
+
+@router.post("", response_model=UserCreated, status_code=201, summary="Add a user (returns a one-time password)")
+def add_user(body: UserCreate, principal: deps.Admin, app: deps.ApplianceDep) -> UserCreated:
+    password = auth.admin_add_user(app, principal, body.name, body.role)
+    return UserCreated(user=_user(app, body.name), one_time_password=password)
+
+
+@router.get("/{name}", response_model=UserPublic, summary="One user")
+def get_user(name: UserName, app: deps.ApplianceDep) -> UserPublic:
+    return _user(app, name)
+
+
+@router.patch("/{name}", response_model=UserPublic, summary="Change a user's role or disable/enable the account")
+def update_user(name: UserName, body: UserUpdate, principal: deps.Admin, app: deps.ApplianceDep) -> UserPublic:
+    if body.role is None and body.disabled is None:
+        raise DomainError(Kind.INVALID, "body: give role and/or disabled")
+    if body.role is not None:
+        auth.admin_set_role(app, principal, name, body.role)
+    if body.disabled is not None:
+        auth.admin_set_disabled(app, principal, name, body.disabled)
+    return _user(app, name)
+
+
+@router.post("/{name}/reset-password", response_model=UserCreated, summary="Give a user a new one-time password")
+def reset_password(name: UserName, principal: deps.Admin, app: deps.ApplianceDep) -> UserCreated:
+    password = auth.admin_reset_password(app, principal, name)
+    return UserCreated(user=_user(app, name), one_time_password=password)

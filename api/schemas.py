@@ -1,0 +1,241 @@
+"""Request and response bodies.  Every text field is bounded and refuses NUL,
+control characters and unpaired surrogates (which the databases cannot store),
+so bad input is a 422 naming the field, never a 500.  Times are RFC 3339 with
+a time zone (naive times are refused: they would be ambiguous); responses are UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_ID = 2**62
+
+
+def _clean(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (unpaired surrogate)") from None
+    return value
+
+
+def _line(value: str) -> str:
+    if "\n" in value or "\r" in value or "\t" in value:
+        raise ValueError("must be a single line")
+    return _clean(value)
+
+
+def Text(max_length: int, min_length: int = 1):  # noqa: N802 - a type factory
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_clean)]
+
+
+def Line(max_length: int, min_length: int = 1):  # noqa: N802
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_line)]
+
+
+CameraId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="camera id")]
+UserName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="2-64 lower-case letters, digits, '.', '-', '_'")]
+Role = Literal["operator", "manager", "auditor", "admin"]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def to_us(t: datetime) -> int:
+    return (t - EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(t_us: int | None) -> datetime | None:
+    return None if t_us is None else EPOCH + timedelta(microseconds=t_us)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- auth
+
+
+class SignIn(Body):
+    name: Line(64)
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class UserPublic(BaseModel):
+    id: int
+    name: str
+    role: str
+    disabled: bool = False
+    must_change_password: bool = False
+    locked_until: datetime | None = None
+
+
+class SignedIn(BaseModel):
+    user: UserPublic
+    csrf_token: str = Field(description="send as X-CSRF-Token with unsafe requests made with the session cookie")
+    expires_at: datetime
+
+
+class PasswordChange(Body):
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class TokenCreate(Body):
+    label: Line(100)
+    days: Annotated[int, Field(ge=1, le=365, description="lifetime; at most api.token_max_days")] = 30
+
+
+class TokenPublic(BaseModel):
+    id: int
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+
+
+class TokenIssued(TokenPublic):
+    token: str = Field(description="the bearer token; shown only now")
+
+
+# ---------------------------------------------------------------- users
+
+
+class UserCreate(Body):
+    name: UserName
+    role: Role
+
+
+class UserCreated(BaseModel):
+    user: UserPublic
+    one_time_password: str = Field(description="shown only now; the user must change it at first sign-in")
+
+
+class UserUpdate(Body):
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+# ---------------------------------------------------------------- tickets
+
+
+class TicketCreate(Body):
+    cameras: Annotated[list[CameraId], Field(min_length=1, max_length=64)]
+    start: AwareDatetime
+    end: AwareDatetime
+    description: Text(4000)
+    purpose: Text(1000)
+    legal_basis: Text(1000)
+    action: Literal["view", "export"]
+    recipient: Literal["internal", "police", "ssp", "data_subject"]
+
+
+class Decision(Body):
+    reason: Text(1000)
+
+
+class TicketPublic(BaseModel):
+    id: int
+    state: str
+    requester: str
+    action: str
+    recipient: str
+    description: str
+    purpose: str
+    legal_basis: str
+    start: datetime
+    end: datetime
+    cameras: list[str]
+    created_at: datetime
+    updated_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    access_until: datetime | None
+    closed_at: datetime | None
+    next_states: list[str]
+
+
+class HoldPublic(BaseModel):
+    camera: str
+    start: datetime
+    end: datetime
+    placed_at: datetime
+    released_at: datetime | None
+
+
+class Span(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class GapPublic(BaseModel):
+    start: datetime
+    end: datetime | None
+    reason: str
+
+
+class CameraFootagePublic(BaseModel):
+    camera: str
+    recorded: list[Span]
+    gaps: list[GapPublic]
+    missing: list[Span]
+    play_url: str
+
+
+class CameraPublic(BaseModel):
+    id: str
+    retain_days: int
+    removed: bool
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditEntryPublic(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    object: str
+    ticket_id: int | None
+    client: str
+    outcome: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryPublic]
+    next_after_seq: int | None = Field(description="pass as after_seq for the next page; null on the last page")
+
+
+class VerifyPublic(BaseModel):
+    ok: bool
+    entries: int
+    bad_entry: int | None
+    problem: str
+    triggers_present: bool
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class TicketPage(Page):
+    items: list[TicketPublic]
+
+
+class UserPage(Page):
+    items: list[UserPublic]

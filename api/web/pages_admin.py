@@ -1,0 +1,63 @@
+"""The administrator's pages: cameras with their live state and storage use,
+free space, and users with their roles.  Administrators see no footage.
+
+User changes go through vms.auth (audited there): add (a one-time password is
+shown once on the page), change role, disable/enable, reset password.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.web import queries
+from api.web.render import render, zone
+from api.web.session import Admin, FormDep, status_of
+from vms import auth, users
+from vms.errors import DomainError
+
+router = APIRouter(include_in_schema=False)
+USER_PAGE = 200
+
+
+@router.get("/admin")
+def cameras_page(request: Request, principal: Admin):
+    app = request.app.state.appliance
+    overview = queries.camera_overview(app, zone(app))
+    return render(request, "admin.html", {"overview": overview, "now": app.clock.now_us()})
+
+
+def users_page(request: Request, *, error: str = "", issued: dict | None = None, done: str = "",
+               status: int = 200):
+    app = request.app.state.appliance
+    rows, total = auth.list_users(app, limit=USER_PAGE, offset=0)
+    return render(request, "users.html", {"users": rows, "total": total, "roles": users.ROLES, "error": error,
+                                          "issued": issued, "done": done, "now": app.clock.now_us()},
+                  status=status)
+
+
+@router.get("/admin/users")
+def users_list(request: Request, principal: Admin):
+    return users_page(request)
+
+
+@router.post("/admin/users")
+def user_change(request: Request, principal: Admin, form: FormDep):
+    """One form handler for every user change (``op`` says which)."""
+    app = request.app.state.appliance
+    op, name = form.get("op"), form.get("name").strip()
+    try:
+        if op == "add":
+            password = auth.admin_add_user(app, principal, name, form.get("role"))
+            return users_page(request, issued={"name": name, "password": password, "added": True})
+        if op == "reset":
+            password = auth.admin_reset_password(app, principal, name)
+            return users_page(request, issued={"name": name, "password": password, "added": False})
+        if op == "role":
+            auth.admin_set_role(app, principal, name, form.get("role"))
+        elif op in ("disable", "enable"):
+            auth.admin_set_disabled(app, principal, name, op == "disable")
+        else:
+            return users_page(request, error=f"unknown operation {op[:20]!r}", status=422)
+    except DomainError as exc:
+        return users_page(request, error=exc.message, status=status_of(exc))
+    return users_page(request, done=op)

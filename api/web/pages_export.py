@@ -1,0 +1,205 @@
+"""Exports, delivery links and the recipient's page.
+
+On a ticket's page (export tickets; the requester or a manager): start an
+export (optionally redacted), follow its progress bar (``/static/web.js``
+polls the API's ``GET /api/exports/{job}``), cancel it; see the packages.
+Managers also create delivery links (the link and a generated passcode are
+shown once, on the page answering the form, never in a redirect or a URL
+that a log could keep), copy and revoke them, and delete a package.
+``/exports`` lists every package on the appliance for managers.
+
+The recipient (no account) opens ``/d/{token}``: the API's delivery route
+calls :func:`delivery_page` (``app.state.delivery_page``) when a browser asks,
+which shows what the link gives, asks for the passcode if one was set, and
+offers the download (a form posting back to the same address, where the API
+streams the ZIP) and how to verify the package with stock tools.
+
+The domain decides everything (vms.export_jobs, vms.delivery): the same calls
+as api/routes/exports.py and api/routes/deliveries.py, with their audit entries.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse
+
+from api.web.i18n import translator
+from api.web.pages_tickets import ticket_number, ticket_page
+from api.web.render import lang_of, render
+from api.web.session import FormDep, Manager, Operator, PageRefused, status_of
+from vms import delivery, export_jobs
+from vms.auth import LockedOut
+from vms.errors import DomainError, Kind
+from vms.export import package_store
+from vms.redact import RedactionOptions
+
+router = APIRouter(include_in_schema=False)
+JOB = re.compile(r"^[0-9a-f]{16}$")
+PACKAGE = re.compile(r"^[0-9a-f]{32}$")
+EXPORT_STATES = ("approved", "exported", "delivered")
+
+
+def _refuse_id(request: Request, text: str):
+    raise PageRefused(404, translator(lang_of(request))("export.bad_id").format(text=text[:64]))
+
+
+def _job_id(request: Request, job_id: Annotated[str, Path(max_length=64)]) -> str:
+    return job_id if JOB.match(job_id) else _refuse_id(request, job_id)
+
+
+def _package_id(request: Request, package_id: Annotated[str, Path(max_length=64)]) -> str:
+    return package_id if PACKAGE.match(package_id) else _refuse_id(request, package_id)
+
+
+def _delivery_id(request: Request, delivery_id: Annotated[str, Path(max_length=20)]) -> int:
+    if not delivery_id.isdigit() or not 1 <= int(delivery_id) <= 2**62:
+        _refuse_id(request, delivery_id)
+    return int(delivery_id)
+
+
+JobId = Annotated[str, Depends(_job_id)]
+PackageId = Annotated[str, Depends(_package_id)]
+DeliveryId = Annotated[int, Depends(_delivery_id)]
+TicketId = Annotated[int, Depends(ticket_number)]
+
+
+def ticket_sections(request: Request, principal, view) -> dict:
+    """The export part of a ticket's page (empty for view tickets and for roles without it)."""
+    may = principal.role == "manager" or (principal.role == "operator" and principal.user_id == view.requester_id)
+    if view.action != "export" or not may:
+        return {"exports": None}
+    app = request.app.state.appliance
+    try:
+        jobs = export_jobs.jobs_of_ticket(app, principal, view.id)
+        packages = export_jobs.packages_of_ticket(app, principal, view.id)
+    except DomainError as exc:
+        return {"exports": {"error": exc.message, "jobs": [], "packages": [], "can_start": False}}
+    open_now = view.state in EXPORT_STATES and (view.access_until_us or 0) > app.clock.now_us()
+    return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)), "can_start": open_now,
+                        "running": any(j.state in ("queued", "running") for j in jobs), "error": "",
+                        "policy": delivery.policy(app)}}
+
+
+def _ticket(request: Request, principal, ticket_id: int, **kw):
+    return ticket_page(request, principal, ticket_id, **kw)
+
+
+@router.post("/tickets/{ticket_id}/export")
+def start_export(request: Request, principal: Operator, ticket_id: TicketId, form: FormDep):
+    app = request.app.state.appliance
+    name = form.get("recipient_name").strip() or None
+    try:
+        redaction = RedactionOptions(faces=form.get("faces") == "on", moving=form.get("moving") == "on")
+        export_jobs.start(app, principal, ticket_id, redaction=redaction, recipient=name)
+    except DomainError as exc:
+        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+    return RedirectResponse(f"/tickets/{ticket_id}?done=export_started#export", status_code=303)
+
+
+@router.post("/exports/{job_id}/cancel")
+def cancel_export(request: Request, principal: Operator, job_id: JobId):
+    app = request.app.state.appliance
+    try:
+        job = export_jobs.cancel(app, principal, job_id)
+    except DomainError as exc:
+        raise PageRefused(status_of(exc), exc.message) from None
+    return RedirectResponse(f"/tickets/{job.ticket_id}?done=export_cancelled#export", status_code=303)
+
+
+def _int_field(form, name: str) -> int | None:
+    text = form.get(name).strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 6:
+        raise DomainError(Kind.INVALID, f"{name}: a whole number")
+    return int(text)
+
+
+def _package_ticket(app, package_id: str) -> int:
+    try:
+        info = package_store(app).info(package_id)
+    except DomainError as exc:
+        raise PageRefused(status_of(exc), exc.message) from None
+    if not info.ticket_id.isdigit():
+        raise PageRefused(404, f"package {package_id} belongs to no ticket of this appliance")
+    return int(info.ticket_id)
+
+
+@router.post("/packages/{package_id}/links")
+def create_link(request: Request, principal: Manager, package_id: PackageId, form: FormDep):
+    app = request.app.state.appliance
+    ticket_id = _package_ticket(app, package_id)
+    mode = form.get("passcode_mode")
+    try:
+        new = delivery.create_link(
+            app, principal, package_id, recipient=form.get("recipient"),
+            expires_h=_int_field(form, "expires_hours"), max_downloads=_int_field(form, "max_downloads"),
+            passcode=form.get("passcode") if mode == "typed" else None, generate_passcode=mode == "generate")
+    except DomainError as exc:
+        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+    url = str(request.base_url).rstrip("/") + new.path
+    link = {"url": url, "passcode": new.passcode, "typed_passcode": mode == "typed", "delivery": new.delivery}
+    response = _ticket(request, principal, ticket_id, new_link=link)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/links/{delivery_id}/revoke")
+def revoke_link(request: Request, principal: Manager, delivery_id: DeliveryId):
+    app = request.app.state.appliance
+    try:
+        view = delivery.revoke_link(app, principal, delivery_id)
+    except DomainError as exc:
+        raise PageRefused(status_of(exc), exc.message) from None
+    return RedirectResponse(f"/tickets/{view.ticket_id}?done=link_revoked#export", status_code=303)
+
+
+@router.post("/packages/{package_id}/delete")
+def delete_package(request: Request, principal: Manager, package_id: PackageId):
+    app = request.app.state.appliance
+    ticket_id = _package_ticket(app, package_id)
+    try:
+        delivery.delete_package(app, principal, package_id)
+    except DomainError as exc:
+        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+    return RedirectResponse(f"/tickets/{ticket_id}?done=package_deleted#export", status_code=303)
+
+
+@router.get("/exports")
+def exports_page(request: Request, principal: Manager):
+    app = request.app.state.appliance
+    infos = sorted(package_store(app).list(), key=lambda i: i.created_us, reverse=True)
+    links = delivery.links_of_packages(app, [i.package_id for i in infos])
+    rows = [{"info": i, "links": links.get(i.package_id, []),
+             "live": sum(d.state == "live" for d in links.get(i.package_id, []))} for i in infos]
+    return render(request, "exports.html", {"packages": rows})
+
+
+# ---------------------------------------------------------------- the recipient
+
+
+LINK_STATUS = {Kind.INVALID: 422, Kind.NOT_FOUND: 404, Kind.FORBIDDEN: 403, Kind.UNAUTHENTICATED: 401,
+               Kind.CONFLICT: 409, Kind.PRECONDITION: 409}
+
+
+def delivery_page(request: Request, *, token: str, info, error: DomainError | None):
+    """The recipient's page (``app.state.delivery_page``; called by api/routes/deliveries.py)."""
+    lang = request.query_params.get("lang")
+    if error is None:
+        status = 200
+    elif isinstance(error, LockedOut):
+        status = 429
+    elif isinstance(error, delivery.LinkGone):
+        status = 410
+    else:
+        status = LINK_STATUS.get(error.kind, 400)
+    ctx = {"info": info, "error": error.message if error else "", "status": status, "recipient_page": True,
+           "passcode_wrong": status in (401, 403)}
+    if lang in ("da", "en"):
+        ctx["lang"], ctx["t"] = lang, translator(lang)
+    response = render(request, "delivery.html", ctx, status=status)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -1,0 +1,113 @@
+"""Rendering pages: one Jinja2 environment, local-time filters, the page context.
+
+Times are UTC microseconds inside; on screen they are shown in the appliance's
+time zone (``config.timezone``, Europe/Copenhagen by default) and typed into
+``datetime-local`` inputs in that zone (:func:`parse_local`).  Every page gets
+``t`` (the message catalogue of the chosen language), ``lang``, ``user`` (the
+signed-in principal or None), ``csrf`` (the session's CSRF token for forms)
+and ``path``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from api import deps
+from api.web import i18n
+from vms import auth
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LANG_COOKIE = "vms_lang"
+#: pages load only their own CSS and /static/web.js; inline style attributes place the timeline bars
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def zone(app) -> ZoneInfo:
+    return ZoneInfo(app.config.timezone)
+
+
+def local_dt(app, t_us: int) -> datetime:
+    return (EPOCH + timedelta(microseconds=t_us)).astimezone(zone(app))
+
+
+def fmt_local(app, t_us: int | None, *, seconds: bool = True) -> str:
+    if t_us is None:
+        return "–"
+    return local_dt(app, t_us).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def input_local(app, t_us: int | None) -> str:
+    """The value of a ``datetime-local`` input (minutes) for a UTC time."""
+    return "" if t_us is None else local_dt(app, t_us).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_local(app, text: str) -> int:
+    """A ``datetime-local`` value (local time of the appliance) as UTC microseconds.
+
+    Raises ValueError for anything else.  In the autumn hour that occurs twice
+    the first (summer-time) reading is taken; a spring-forward time that does
+    not exist is read as if the clock had not jumped (zoneinfo's rule)."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("empty")
+    naive = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S" if len(text) > 16 else "%Y-%m-%dT%H:%M")
+    aware = naive.replace(tzinfo=zone(app))
+    return (aware.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
+
+
+def iso_utc(t_us: int) -> str:
+    return (EPOCH + timedelta(microseconds=t_us)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def fmt_bytes(n: int | float | None) -> str:
+    if n is None:
+        return "–"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def lang_of(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE, i18n.DEFAULT)
+    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT
+
+
+def csrf_of(request: Request) -> str:
+    secret = request.cookies.get(deps.SESSION_COOKIE)
+    return auth.csrf_token(secret) if secret else ""
+
+
+def render(request: Request, name: str, context: dict | None = None, *, status: int = 200):
+    app = request.app.state.appliance
+    lang = lang_of(request)
+    ctx = {
+        "t": i18n.translator(lang),
+        "lang": lang,
+        "user": getattr(request.state, "principal", None),
+        "csrf": csrf_of(request),
+        "path": request.url.path,
+        "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "local": lambda t_us, seconds=True: fmt_local(app, t_us, seconds=seconds),
+        "input_local": lambda t_us: input_local(app, t_us),
+        "iso": iso_utc,
+        "size": fmt_bytes,
+        "timezone": app.config.timezone,
+    }
+    ctx.update(context or {})
+    response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

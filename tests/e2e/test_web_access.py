@@ -1,0 +1,151 @@
+"""Every page and form of the web UI against every role (and anonymous), without a
+browser: allowed, refused with a page (403, HTML), or sent to sign-in.
+
+The matrix must name every web route (the routes the OpenAPI schema leaves out,
+apart from /static), so a new page cannot slip in without a decision about
+who may use it.  Allowed means: not 401/403, never 5xx, and an HTML page or a
+redirect (a 404/409/422 page for its own reasons is fine)."""
+
+from __future__ import annotations
+
+from api import web
+from tests.support.api_env import *  # noqa: F403 (fixtures)
+from tests.support.api_env import PASSWORD
+
+ANON, OPERATOR, MANAGER, AUDITOR, ADMIN = "anonymous", "olga", "mia", "aud", "adam"
+EVERYONE = {ANON, OPERATOR, MANAGER, AUDITOR, ADMIN}
+SIGNED_IN = {OPERATOR, MANAGER, AUDITOR, ADMIN}
+FILERS = {OPERATOR, MANAGER}
+READERS = {OPERATOR, MANAGER, AUDITOR}
+JOB, PACKAGE = "0" * 16, "0" * 32
+
+
+def _ticket(env):
+    return env.file_ticket("olga")["id"]
+
+
+# (method, path template) -> (who may, builder returning (url, form fields))
+MATRIX = {
+    ("GET", "/signin"): (EVERYONE, lambda env: ("/signin", None)),
+    ("POST", "/signin"): (EVERYONE, lambda env: ("/signin", {"name": "otto", "password": PASSWORD})),
+    ("GET", "/lang/{code}"): (EVERYONE, lambda env: ("/lang/en?next=/tickets", None)),
+    ("POST", "/signout"): (SIGNED_IN, lambda env: ("/signout", {})),
+    ("GET", "/"): (SIGNED_IN, lambda env: ("/", None)),
+    ("GET", "/password"): (SIGNED_IN, lambda env: ("/password", None)),
+    ("POST", "/password"): (SIGNED_IN, lambda env: ("/password", {
+        "current_password": PASSWORD, "new_password": PASSWORD, "new_password_again": PASSWORD})),  # 422: same
+    ("GET", "/tickets"): (READERS, lambda env: ("/tickets", None)),
+    ("GET", "/queue"): ({MANAGER}, lambda env: ("/queue", None)),
+    ("GET", "/tickets/new"): (FILERS, lambda env: ("/tickets/new", None)),
+    ("POST", "/tickets/new"): (FILERS, lambda env: ("/tickets/new", {"cameras": "hall", "start": "x"})),  # 422
+    ("GET", "/tickets/{ticket_id}"): (READERS, lambda env: (f"/tickets/{_ticket(env)}", None)),
+    ("POST", "/tickets/{ticket_id}/decide"): ({MANAGER}, lambda env: (
+        f"/tickets/{_ticket(env)}/decide", {"decision": "deny", "reason": "no"})),
+    ("POST", "/tickets/{ticket_id}/close"): (FILERS, lambda env: (f"/tickets/{_ticket(env)}/close", {"reason": "x"})),
+    ("POST", "/tickets/{ticket_id}/export"): (FILERS, lambda env: (  # 409: not approved yet
+        f"/tickets/{env.file_ticket('olga', action='export')['id']}/export", {})),
+    ("POST", "/exports/{job_id}/cancel"): (FILERS, lambda env: (f"/exports/{JOB}/cancel", {})),  # 404 page
+    ("GET", "/exports"): ({MANAGER}, lambda env: ("/exports", None)),
+    ("POST", "/packages/{package_id}/links"): ({MANAGER}, lambda env: (f"/packages/{PACKAGE}/links", {})),
+    ("POST", "/links/{delivery_id}/revoke"): ({MANAGER}, lambda env: ("/links/999999/revoke", {})),
+    ("POST", "/packages/{package_id}/delete"): ({MANAGER}, lambda env: (f"/packages/{PACKAGE}/delete", {})),
+    ("GET", "/audit"): ({AUDITOR}, lambda env: ("/audit", None)),
+    ("GET", "/audit/verify"): ({AUDITOR}, lambda env: ("/audit/verify", None)),
+    ("GET", "/retention"): ({AUDITOR}, lambda env: ("/retention", None)),
+    ("GET", "/deletions"): ({AUDITOR}, lambda env: ("/deletions", None)),
+    ("GET", "/admin"): ({ADMIN}, lambda env: ("/admin", None)),
+    ("GET", "/admin/users"): ({ADMIN}, lambda env: ("/admin/users", None)),
+    ("POST", "/admin/users"): ({ADMIN}, lambda env: ("/admin/users", {"op": "role", "name": "otto",
+                                                                       "role": "operator"})),
+}
+PUBLIC = {"/signin", "/lang/{code}"}
+
+
+def web_routes() -> set[tuple[str, str]]:
+    """Every (method, path) of the page routers api/web installs."""
+    return {(method, route.path) for router in web.routers() for route in router.routes
+            for method in route.methods - {"HEAD"}}
+
+
+def test_matrix_names_every_web_route():
+    assert web_routes() == set(MATRIX)
+
+
+def test_every_role_against_every_page(sqlite_api_env):
+    env = sqlite_api_env
+    failures = []
+    for (method, path), (allowed, build) in MATRIX.items():
+        for who in (ANON, OPERATOR, MANAGER, AUDITOR, ADMIN):
+            url, form = build(env)
+            if who == ANON:
+                client = env.anonymous()
+            else:
+                client = env.client(who, fresh=path in ("/signout", "/password", "/signin"))
+            if method == "POST" and path == "/signin":
+                client.get("/signin")  # the sign-in form's double-submit cookie
+                form = dict(form, signin_token=client.cookies.get("vms_signin", ""))
+            r = client.request(method, url, data=form, follow_redirects=False)
+            where = f"{who} {method} {url}: {r.status_code}"
+            ctype = r.headers.get("content-type", "")
+            if r.status_code >= 500:
+                failures.append(f"{where} (server error)")
+            elif who in allowed:
+                if r.status_code in (401, 403) or not (ctype.startswith("text/html") or r.status_code in (302, 303)):
+                    failures.append(f"{where} should be allowed ({ctype})")
+            elif who == ANON and path not in PUBLIC:
+                if r.status_code != 303 or not r.headers["location"].startswith("/signin"):
+                    failures.append(f"{where} should send to sign-in")
+            elif r.status_code != 403 or not ctype.startswith("text/html"):
+                failures.append(f"{where} should be refused with a page ({ctype})")
+    assert not failures, "\n".join(failures)
+
+
+BAD_TEXTS = ["", "\x00", "x" * 5000, "a\x1fb", "'; DROP TABLE tickets; --", "<script>alert(1)</script>", "é" * 300]
+
+
+def test_bad_input_gets_a_page_never_a_server_error(sqlite_api_env):
+    env = sqlite_api_env
+    ticket = env.file_ticket("olga")["id"]
+    failures = []
+
+    def check(who, method, url, **kw):
+        client = env.anonymous() if who == ANON else env.client(who)
+        r = client.request(method, url, follow_redirects=False, **kw)
+        if r.status_code >= 500:
+            failures.append(f"{who} {method} {url} {kw}: {r.status_code}")
+        return r
+
+    for text in BAD_TEXTS:
+        check(OPERATOR, "POST", "/tickets/new", data={
+            "cameras": [text, "entrance"], "start": text, "end": "2025-12-31T23:30", "description": text,
+            "purpose": text, "legal_basis": text, "action": text, "recipient": text})
+        check(OPERATOR, "POST", "/tickets/new", data={
+            "cameras": "entrance", "start": "2025-12-31T22:00", "end": "2025-12-31T23:00", "description": text,
+            "purpose": "p", "legal_basis": "l", "action": "view", "recipient": "police"})
+        check(MANAGER, "POST", f"/tickets/{ticket}/decide", data={"decision": text, "reason": text})
+        check(MANAGER, "POST", f"/tickets/{ticket}/decide", data={"decision": "deny", "reason": text})
+        check(AUDITOR, "GET", "/audit", params={"actor": text, "action": text, "ticket": text, "since": text,
+                                                "until": text, "after": text})
+        check(AUDITOR, "GET", "/deletions", params={"camera": text, "days": text})
+        check(ADMIN, "POST", "/admin/users", data={"op": "add", "name": text, "role": text})
+        check(ADMIN, "POST", "/admin/users", data={"op": text, "name": text})
+        check(MANAGER, "POST", f"/packages/{PACKAGE}/links", data={"recipient": text, "expires_hours": text})
+        check(OPERATOR, "GET", f"/tickets/{ticket}", params={"camera": text, "at": text, "done": text})
+        check(OPERATOR, "GET", "/tickets", params={"state": text, "offset": text})
+        check(ANON, "POST", "/signin", data={"name": text, "password": text, "next": text})
+        check(ANON, "GET", "/signin", params={"next": text})
+        check(ANON, "GET", "/lang/xx", params={"next": text})
+    for path in ("/tickets/new", "/admin/users", f"/tickets/{ticket}/close"):  # bytes that are not UTF-8
+        who = ADMIN if path.startswith("/admin") else OPERATOR
+        check(who, "POST", path, content=b"description=%ff%fe&reason=\xff\xfe",
+              headers={"content-type": "application/x-www-form-urlencoded"})
+    assert not failures, "\n".join(failures)
+
+
+def test_sign_in_only_returns_to_pages_of_this_site():
+    from api.web.session import safe_next
+
+    for bad in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "", None,
+                "/\x00x"):
+        assert safe_next(bad) == "/"
+    assert safe_next("/tickets/3?camera=hall") == "/tickets/3?camera=hall"

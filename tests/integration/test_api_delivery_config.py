@@ -1,0 +1,25 @@
+"""The ``[delivery]`` section of the config sets the link limits the API applies."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tests.support.api_env import make_api_env
+from tests.support.delivery_env import make_export_env
+
+
+def test_configured_link_defaults_and_limits(appliance_factory, sqlite_url, fake_clock, clip_factory):
+    env = make_api_env(appliance_factory, sqlite_url, fake_clock,
+                       delivery={"default_expiry_hours": 5, "max_expiry_hours": 48, "default_max_downloads": 2})
+    x = make_export_env(env, clip_factory.get(seconds=8).path)
+    package_id = x.export("olga")["package_id"]
+    link = x.link(package_id, "mia")["delivery"]
+    assert link["downloads_left"] == 2
+    lifetime = datetime.fromisoformat(link["expires_at"]) - datetime.fromisoformat(link["created_at"])
+    assert lifetime == timedelta(hours=5)
+    r = env.client("mia").post(f"/api/packages/{package_id}/deliveries",
+                               json={"recipient": "Politi", "expires_hours": 72})
+    assert r.status_code == 422 and "48" in r.text, r.text
+    r = env.client("mia").post(f"/api/packages/{package_id}/deliveries", json={"recipient": "Politi",
+                                                                               "expires_hours": 48})
+    assert r.status_code == 201, r.text

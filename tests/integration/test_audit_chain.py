@@ -1,0 +1,210 @@
+"""The audit trail: append-only in the database, hash-chained, and every kind of
+tampering behind the appliance's back (changed, deleted, inserted, reordered
+rows) detected by ``vms audit verify``, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from storage import audit as store
+from vms import audit
+from vms.cli import main
+
+MIGRATION = importlib.import_module("storage.migrations.versions.0003_access")
+
+
+@pytest.fixture
+def chained(appliance_factory, database_url):
+    """An appliance whose audit trail holds 6 entries."""
+    app = appliance_factory(database_url=database_url)
+    for i in range(6):
+        audit.record_system_event(app, action="test.event", obj=f"thing:{i}", detail=f"entry number {i + 1}")
+        app.clock.advance(1)
+    return app
+
+
+def sql(app, *statements, params=None):
+    with app.engine.begin() as conn:
+        for stmt in statements:
+            conn.execute(sa.text(stmt), params or {})
+
+
+def drop_triggers(app):
+    if app.engine.dialect.name == "postgresql":
+        sql(app, "DROP TRIGGER audit_log_no_update_delete ON audit_log", "DROP TRIGGER audit_log_no_truncate ON audit_log")
+    else:
+        sql(app, "DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete")
+
+
+def restore_triggers(app):
+    pg = app.engine.dialect.name == "postgresql"
+    sql(app, *(MIGRATION.PG_TRIGGERS if pg else MIGRATION.SQLITE_TRIGGERS))
+
+
+def verify_cli(app, capsys) -> tuple[int, str]:
+    code = main(["audit", "verify", "--config", str(app.config_path)])
+    return code, capsys.readouterr().out
+
+
+def test_intact_chain_verifies(chained, capsys):
+    result = audit.verify(chained.engine)
+    assert result.ok and result.entries == 6
+    code, out = verify_cli(chained, capsys)
+    assert code == 0 and "intact: 6 entries" in out
+
+
+def test_empty_chain_verifies(appliance_factory, sqlite_url, capsys):
+    app = appliance_factory(database_url=sqlite_url)
+    assert audit.verify(app.engine).ok
+    assert verify_cli(app, capsys)[0] == 0
+
+
+@pytest.mark.parametrize("stmt", [
+    "UPDATE audit_log SET outcome = 'ok' WHERE seq = 2",
+    "DELETE FROM audit_log WHERE seq = 2",
+    "DELETE FROM audit_log",
+])
+def test_database_refuses_edits(chained, stmt):
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        sql(chained, stmt)
+    assert audit.verify(chained.engine).ok
+
+
+def test_postgresql_refuses_truncate(appliance_factory, postgres_url):
+    app = appliance_factory(database_url=postgres_url)
+    audit.record_system_event(app, action="test.event")
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        sql(app, "TRUNCATE audit_log")
+
+
+def _forged(app, seq: int, prev_hash: str, *, valid_hash: bool) -> dict:
+    fields = {"seq": seq, "at_us": app.clock.now_us(), "actor": "mallory", "role": "manager", "action": "ticket.approve",
+              "object": "ticket:99", "ticket_id": 99, "client": "10.0.0.66", "outcome": "ok", "detail": ""}
+    digest = store.entry_hash(fields, prev_hash) if valid_hash else "f" * 64
+    return fields | {"prev_hash": prev_hash, "hash": digest}
+
+
+INSERT = ("INSERT INTO audit_log (seq, at_us, actor, role, action, object, ticket_id, client, outcome, detail, "
+          "prev_hash, hash) VALUES (:seq, :at_us, :actor, :role, :action, :object, :ticket_id, :client, :outcome, "
+          ":detail, :prev_hash, :hash)")
+
+
+def _hash_of(app, seq: int) -> str:
+    with app.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT hash FROM audit_log WHERE seq = :s"), {"s": seq}).scalar_one()
+
+
+def tamper_changed(app):
+    sql(app, "UPDATE audit_log SET outcome = 'refused: nothing to see' WHERE seq = 3")
+
+
+def tamper_deleted(app):
+    sql(app, "DELETE FROM audit_log WHERE seq = 3")
+
+
+def tamper_inserted(app):
+    # make room at 3 (renumber 6..3 upwards, highest first) and slip a forged entry in,
+    # with a hash computed the way the appliance computes it and linked to entry 2
+    for seq in range(6, 2, -1):
+        sql(app, f"UPDATE audit_log SET seq = {seq + 1} WHERE seq = {seq}")
+    sql(app, INSERT, params=_forged(app, 3, _hash_of(app, 2), valid_hash=True))
+
+
+def tamper_inserted_unlinked(app):
+    sql(app, "DELETE FROM audit_log WHERE seq = 3")
+    sql(app, INSERT, params=_forged(app, 3, "0" * 64, valid_hash=False))
+
+
+def tamper_reordered(app):
+    sql(app, "UPDATE audit_log SET seq = -1 WHERE seq = 3", "UPDATE audit_log SET seq = 3 WHERE seq = 4",
+        "UPDATE audit_log SET seq = 4 WHERE seq = -1")
+
+
+def tamper_tail_deleted(app):
+    sql(app, "DELETE FROM audit_log WHERE seq = 6")
+
+
+def tamper_tail_appended(app):
+    sql(app, INSERT, params=_forged(app, 7, _hash_of(app, 6), valid_hash=True))
+
+
+@pytest.mark.parametrize("tamper, bad, words", [
+    (tamper_changed, 3, "changed"),
+    (tamper_deleted, 3, "missing"),
+    (tamper_inserted, 4, "entry 4"),  # the forged entry 3 links up; the displaced original does not
+    (tamper_inserted_unlinked, 3, "entry 3"),
+    (tamper_reordered, 3, "entry 3"),
+    (tamper_tail_deleted, 6, "missing at the end"),
+    (tamper_tail_appended, 7, "not written by the appliance"),
+])
+def test_tampering_is_detected(chained, capsys, tamper, bad, words):
+    drop_triggers(chained)
+    tamper(chained)
+    restore_triggers(chained)  # so only the chain can give the tampering away
+    result = audit.verify(chained.engine)
+    assert not result.ok and result.bad_seq == bad, result
+    assert words in result.problem
+    code, out = verify_cli(chained, capsys)
+    assert code == 7
+    assert f"BROKEN at entry {bad}" in out
+
+
+def test_dropped_triggers_are_reported(chained, capsys):
+    drop_triggers(chained)
+    result = audit.verify(chained.engine)
+    assert result.bad_seq is None and not result.triggers_present and not result.ok
+    code, out = verify_cli(chained, capsys)
+    assert code == 7 and "triggers are MISSING" in out
+
+
+def test_concurrent_appends_keep_one_chain(appliance_factory, database_url):
+    app = appliance_factory(database_url=database_url)
+    errors = []
+
+    def work(n):
+        try:
+            for i in range(15):
+                audit.record_system_event(app, action="test.concurrent", obj=f"worker:{n}", detail=str(i))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = audit.verify(app.engine)
+    assert result.ok and result.entries == 120
+
+
+def test_check_chain_is_pure():
+    rows, prev = [], store.GENESIS
+    for seq in (1, 2):
+        fields = {"seq": seq, "at_us": seq, "actor": "a", "role": "r", "action": "x", "object": "", "ticket_id": None,
+                  "client": "", "outcome": "ok", "detail": "ünïcode"}
+        digest = store.entry_hash(fields, prev)
+        rows.append(store.AuditRow(**fields, prev_hash=prev, hash=digest))
+        prev = digest
+    assert audit.check_chain(rows, (2, prev)).bad_seq is None
+    assert audit.check_chain(rows[:1], (2, prev)).bad_seq == 2
+    assert audit.check_chain(rows[::-1], (2, prev)).bad_seq == 1
+
+
+def test_user_commands_are_audited(appliance_factory, sqlite_url, capsys):
+    app = appliance_factory(database_url=sqlite_url)
+    cfg = ["--config", str(app.config_path)]
+    assert main(["user", "add", "nina", "--role", "operator", *cfg]) == 0
+    assert main(["user", "reset-password", "nina", *cfg]) == 0
+    assert main(["user", "disable", "nina", *cfg]) == 0
+    capsys.readouterr()
+    rows = audit.search(app.engine, actor="cli")
+    assert [(r.action, r.object, r.client) for r in rows] == [
+        ("user.add", "user:nina", "local"), ("user.reset-password", "user:nina", "local"),
+        ("user.disable", "user:nina", "local"),
+    ]
+    assert audit.verify(app.engine).ok

@@ -1,0 +1,60 @@
+"""The issue's whole path with real parts: GStreamer's RTSP server plays a clip, the
+recorder stores it, the export of a window is checked with ffprobe, sha256sum and
+openssl, and `vms export verify` accepts the package; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.export_footage import ensure_signing_key
+from tests.support.export_tools import ffprobe_frames, openssl_verify, sha256sum_check, unpack, vms
+from tests.support.recorder_helpers import recording, stored, wait_for
+from tests.support.rtsp_server import Mount
+from vms.clock import Clock
+from vms.export import ExportRequest, export_package, package_store
+from vms.recorder import Recorder
+
+pytestmark = pytest.mark.rtsp
+
+
+def test_recorded_from_rtsp_then_exported(database_url, appliance_factory, rtsp_server_factory, clip_factory,
+                                          tmp_path):
+    clip = clip_factory.get(seconds=8)  # 120 packets, a keyframe every 15
+    server = rtsp_server_factory({"/cam": Mount(clip.path)})  # plays once, then ends
+    app = appliance_factory(
+        [{"id": "cam", "source": server.url("/cam"), "retain_days": 7, "segment_seconds": 2}],
+        database_url=database_url, recorder={"backoff_initial_s": 60, "backoff_max_s": 60}, clock=Clock())
+    ensure_signing_key(app)
+    rec = Recorder(app)
+    with recording(rec):
+        wait_for(lambda: rec.cameras["cam"].stats.last_error == "stream ended", 40, "the end of the stream")
+    packets = [p for _, ps in stored(app, "cam") for p in ps]
+    assert len(packets) == clip.packets
+
+    # a window from the middle of the 4th frame of second 2 to the 10th frame of second 6
+    start_us, end_us = packets[33].wall_us + 1, packets[99].wall_us + 1
+    info = export_package(app, ExportRequest("T-1", "incident", "GDPR art. 6(1)(f)", "olsen", "jensen", "Politi",
+                                             ("cam",), start_us, end_us))
+    package = tmp_path / info.filename
+    package.write_bytes(b"".join(package_store(app).open(info.package_id)))
+    folder = unpack(package, tmp_path / "x")
+    assert sha256sum_check(folder).returncode == 0
+    assert openssl_verify(folder, "manifest.json", "manifest.sig").returncode == 0
+    assert openssl_verify(folder, "SHA256SUMS", "SHA256SUMS.sig").returncode == 0
+
+    doc = json.loads((folder / "manifest.json").read_text())
+    (clip_doc,) = doc["cameras"][0]["clips"]
+    kept = packets[30:100]  # from the keyframe at or before the start (packet 30) to the last before the end
+    assert packets[30].keyframe and not any(p.keyframe for p in packets[31:34])
+    assert clip_doc["first_frame"]["unix_us"] == kept[0].wall_us
+    assert clip_doc["last_frame"]["unix_us"] == kept[-1].wall_us
+    assert clip_doc["frames"] == len(kept) == 70
+    frames, duration_s, codec = ffprobe_frames(folder / clip_doc["file"])
+    expected_s = (kept[-1].pts - kept[0].pts + kept[-1].duration) / 90_000
+    assert (frames, codec) == (70, "h264") and duration_s == pytest.approx(expected_s, abs=0.002)
+    assert doc["cameras"][0]["gaps"] == []  # the stream ended after the window
+
+    r = vms("export", "verify", package, "--fingerprint", info.key_fingerprint, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr

@@ -1,0 +1,133 @@
+"""The running janitor with a real watchdog observer on real files: strays and
+hostile names are quarantined, sealed files the index lacks are indexed,
+vanished or changed segments raise tamper alarms."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+from sqlalchemy.orm import Session
+
+from storage import index
+from tests.integration.test_janitor_sweep import CAMS, S_US, T0, Alarms, record, segments
+from tests.support.fixtures import stream_info, synthetic_packets
+from vms import check
+from vms.janitor import INDEX_GRACE_S, Janitor
+
+
+def wait_for(cond, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+@pytest.fixture
+def app(appliance_factory, database_url, fake_clock):
+    fake_clock.set(T0)
+    return appliance_factory(CAMS, database_url=database_url,
+                             janitor={"min_free_bytes": 0, "min_free_percent": 0, "sweep_interval_s": 60})
+
+
+@pytest.fixture
+def running(app, fake_clock):
+    alarms = Alarms()
+    janitor = Janitor(app, on_alarm=alarms)
+    janitor.start()
+    time.sleep(0.5)  # first sweep and reconciliation done
+    yield janitor, alarms
+    janitor.stop()
+
+
+def quarantined(app) -> list[str]:
+    q = app.store.root / check.QUARANTINE
+    return sorted(os.listdir(q)) if q.is_dir() else []
+
+
+def test_strays_and_hostile_names_are_quarantined_not_deleted(app, running):
+    _janitor, alarms = running
+    root = app.store.root
+    seg = record(app, "lib14", T0)
+    day = root / "lib14" / "2026-01-01"
+    (root / "notes.txt").write_text("hello")
+    (root / "evil\nALARM forged line").write_text("x")
+    os.close(os.open(os.path.join(os.fsencode(root), b"bad-\xff\xfe-name"), os.O_CREAT | os.O_WRONLY, 0o600))
+    (day / "20260101T010000.000000Z.vseg").symlink_to("/etc/passwd")
+    (day / "20260101T020000.000000Z.vseg").mkdir()
+    (root / "Upper Case Dir").mkdir()
+    assert wait_for(lambda: len(quarantined(app)) == 6), quarantined(app)
+    assert all(k == "quarantine" for k in alarms.kinds()) and len(alarms) == 6
+    for _kind, message in alarms:
+        assert "\n" not in message and "\udcff" not in message  # hostile names are escaped
+    assert any("\\n" in m for _k, m in alarms)
+    assert os.path.exists("/etc/passwd") and seg in segments(app)  # nothing followed, nothing else touched
+    assert sorted(p.name for p in day.iterdir()) == [segments(app)[seg][2].rsplit("/", 1)[1]]
+    assert all(name[:16].endswith("Z") and "\n" not in name for name in quarantined(app))
+
+
+def test_a_sealed_file_the_index_lacks_is_indexed_after_the_grace(app, running, fake_clock):
+    _janitor, alarms = running
+    w = app.store.open_writer("lib30", stream_info(), T0 + 5 * S_US, now_us=T0)
+    for p in synthetic_packets(T0 + 5 * S_US, 1.0, size=200, seed=2):
+        w.write(p)
+    summary = w.close()  # the recorder was killed before it indexed the file
+    time.sleep(0.5)
+    assert segments(app) == {}  # not before the grace: the recorder indexes its own files
+    fake_clock.advance(INDEX_GRACE_S + 1)
+    assert wait_for(lambda: len(segments(app)) == 1)
+    (cam, start, path) = next(iter(segments(app).values()))
+    assert (cam, start, path) == ("lib30", T0 + 5 * S_US, app.store.relpath(summary.path))
+    assert alarms == []
+
+
+def test_a_copied_in_segment_with_the_wrong_name_is_quarantined(app, running, fake_clock):
+    _janitor, alarms = running
+    seg = record(app, "lib14", T0)
+    src = app.store.abspath(segments(app)[seg][2])
+    shutil.copy(src, src.with_name("20260101T120000.000000Z.vseg"))  # a valid file under another name
+    time.sleep(0.3)
+    fake_clock.advance(INDEX_GRACE_S + 1)
+    assert wait_for(lambda: len(quarantined(app)) == 1)
+    assert "does not match its header" in alarms[-1][1]
+    assert list(segments(app)) == [seg]
+
+
+def test_vanished_or_changed_segments_raise_tamper_alarms(app, running):
+    _janitor, alarms = running
+    a = record(app, "lib14", T0)
+    b = record(app, "lib14", T0 + 60 * S_US)
+    c = record(app, "lib30", T0)
+    app.store.abspath(segments(app)[a][2]).unlink()
+    with open(app.store.abspath(segments(app)[b][2]), "ab") as fh:
+        fh.write(b"appended")
+    assert wait_for(lambda: len(alarms) >= 2)
+    time.sleep(0.3)
+    assert alarms.kinds() == ["tamper", "tamper"]
+    assert "vanished" in alarms[0][1] and "changed" in alarms[1][1]
+    # a whole day directory moved away: every indexed segment in it is reported
+    shutil.move(str(app.store.root / "lib30" / "2026-01-01"), str(app.store.root.parent / "elsewhere"))
+    assert wait_for(lambda: len(alarms) == 3)
+    assert segments(app)[c][2] in alarms[2][1]
+    with Session(app.engine) as s:  # the janitor reports; repairing is `vms check --repair`
+        assert index.segment_by_id(s, a) is not None
+
+
+def test_reconciliation_at_start_finds_what_happened_while_stopped(app, fake_clock):
+    a = record(app, "lib14", T0)
+    record(app, "lib14", T0 + 60 * S_US)
+    app.store.abspath(segments(app)[a][2]).unlink()
+    (app.store.root / "lib14" / "stray.bin").write_bytes(b"x")
+    alarms = Alarms()
+    janitor = Janitor(app, on_alarm=alarms)
+    janitor.start()
+    try:
+        assert wait_for(lambda: len(alarms) == 2)
+    finally:
+        janitor.stop()
+    assert sorted(alarms.kinds()) == ["quarantine", "tamper"]
+    assert len(quarantined(app)) == 1

@@ -1,0 +1,47 @@
+"""`vms export verify` in process (the end-to-end runs are in tests/integration/test_export*.py),
+and the stock-tool helper's CI rule: a missing tool fails under CI=true."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import tests.support.fixtures as fixtures
+from tests.support.export_tools import tool
+from tests.unit.test_evidence import build
+from vms.cli import main
+from vms.evidence import Signer
+
+
+@pytest.fixture
+def package(tmp_path):
+    signer = Signer(Ed25519PrivateKey.generate())
+    build(tmp_path / "p.zip", signer)
+    (tmp_path / "key.pem").write_bytes(signer.public_pem)
+    return tmp_path / "p.zip", signer
+
+
+def test_verify_ok_with_expected_key(package, tmp_path, capsys):
+    path, signer = package
+    assert main(["export", "verify", str(path), "--public-key", str(tmp_path / "key.pem")]) == 0
+    assert main(["export", "verify", str(path), "--fingerprint", signer.fingerprint.upper()]) == 0
+    out = capsys.readouterr().out
+    assert "OK, every file matches the signed manifest" in out and "approved by bob" in out
+
+
+def test_verify_names_failures_and_exit_codes(package, tmp_path, capsys):
+    path, _ = package
+    assert main(["export", "verify", str(path), "--fingerprint", "ab" * 32]) == 1
+    assert "FAIL  appliance-public-key.pem: fingerprint" in capsys.readouterr().err
+    assert main(["export", "verify", str(tmp_path / "none.zip")]) == 3
+    assert "no such package" in capsys.readouterr().err
+    assert main(["export", "verify", str(path), "--fingerprint", "xyz"]) == 2
+
+
+def test_missing_tool_fails_under_ci(monkeypatch):
+    monkeypatch.setattr(fixtures, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        tool("no-such-tool-for-evidence")
+    monkeypatch.setattr(fixtures, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception):
+        tool("no-such-tool-for-evidence")

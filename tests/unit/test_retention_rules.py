@@ -1,0 +1,54 @@
+"""The retention rules are pure functions: tested without disk, database or clock.
+(Unit tests by nature; they live here because tests/unit/ is shared.)"""
+
+from __future__ import annotations
+
+from vms.retention import (
+    DAY_US,
+    VIOLATION_GRACE_US,
+    HoldIndex,
+    bytes_to_free,
+    cutoff_us,
+    expires_at_us,
+    free_space_floor,
+    is_expired,
+    is_violation,
+    shred_before_day,
+)
+
+T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+
+
+def test_a_segment_expires_when_its_first_frame_reaches_the_maximum_age():
+    start = T0 + 123
+    assert expires_at_us(start, 14) == start + 14 * DAY_US
+    assert not is_expired(start, 14, start + 14 * DAY_US - 1)
+    assert is_expired(start, 14, start + 14 * DAY_US)
+    assert cutoff_us(start + 14 * DAY_US, 14) == start  # "start <= cutoff" is the same rule
+
+
+def test_a_violation_needs_the_grace_to_pass_and_no_hold():
+    at = expires_at_us(T0, 30)
+    assert not is_violation(T0, 30, at + VIOLATION_GRACE_US - 1, held=False)
+    assert is_violation(T0, 30, at + VIOLATION_GRACE_US, held=False)
+    assert not is_violation(T0, 30, at + 10 * DAY_US, held=True)
+
+
+def test_holds_cover_overlapping_segments_of_their_camera_only():
+    holds = HoldIndex([("a", 100, 200)])
+    assert holds.covers("a", 150, 160) and holds.covers("a", 50, 101) and holds.covers("a", 199, 300)
+    assert not holds.covers("a", 200, 300) and not holds.covers("a", 0, 100) and not holds.covers("b", 150, 160)
+    assert not HoldIndex([]) and holds
+
+
+def test_watermark_floor_is_the_larger_setting():
+    assert free_space_floor(1000, 10, 5) == 50
+    assert free_space_floor(1000, 100, 5) == 100
+    assert free_space_floor(1001, 0, 5) == 51  # rounded up
+    assert bytes_to_free(1000, 30, 10, 5) == 20
+    assert bytes_to_free(1000, 60, 10, 5) == 0
+
+
+def test_days_are_shredded_only_an_hour_after_they_ended():
+    assert shred_before_day(T0 + 30 * 60 * 1_000_000) == "2025-12-31"  # 00:30: yesterday still protected
+    assert shred_before_day(T0 + 61 * 60 * 1_000_000) == "2026-01-01"  # 01:01: yesterday may go

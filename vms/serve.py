@@ -1,0 +1,179 @@
+"""``vms serve``: recorder, janitor and the web API in one process (the composition root).
+
+This module is the only place in ``vms`` that imports ``api``: it builds every
+part from one :class:`~vms.appliance.Appliance` and connects them:
+
+* the recorder's disk-full callback asks the janitor for space;
+* alarms (janitor tamper/space/violation, camera offline) go to the log, the
+  audit trail and, when configured, MQTT (:mod:`vms.alarms`);
+* the HTTP server (uvicorn; HTTPS when ``api.tls_cert``/``api.tls_key`` are set)
+  runs in the main thread and owns SIGTERM/SIGINT; when it stops, the recorder
+  seals every open segment and the janitor finishes its sweep;
+* SIGHUP re-reads the config; an invalid file keeps the running config and
+  says why (cameras are re-synchronised; a changed camera list needs a restart,
+  which the log says).
+
+``--no-recorder`` / ``--no-janitor`` / ``--no-api`` run a subset: several
+recorder nodes can share one PostgreSQL with one or more API nodes
+(docs/operations.md, "More than one machine").
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _audit_alarm_sink(app):
+    """Alarms become audit entries (actor ``system``)."""
+    from vms import audit
+
+    def sink(kind: str, message: str, camera: str | None) -> None:
+        try:
+            audit.record_system_event(app, action=f"alarm.{kind}", obj=camera or "", outcome=message)
+        except Exception as exc:  # an alarm must never take the service down
+            log.warning("alarm %s could not be written to the audit trail (%s)", kind, exc.__class__.__name__)
+
+    return sink
+
+
+class Services:
+    """The parts of one node, started and stopped together."""
+
+    def __init__(self, app, *, recorder: bool = True, janitor: bool = True, api: bool = True):
+        from vms.alarms import Alarms
+
+        self.app = app
+        self.alarms = Alarms.from_config(app.config, audit_sink=_audit_alarm_sink(app))
+        self.janitor = None
+        self.recorder = None
+        self.api = None
+        self.camera_watch = None
+        self.integrity_watch = None
+        if janitor:
+            from vms.janitor import Janitor
+
+            self.janitor = Janitor(app, on_alarm=lambda kind, message: self.alarms.notify(kind, message))
+            from vms.integrity_watch import IntegrityWatch
+
+            self.integrity_watch = IntegrityWatch(app, self.alarms)  # violations, audit chain, disk floor
+        if recorder:
+            from vms.recorder import Recorder
+
+            on_disk_full = self.janitor.request_space if self.janitor else None
+            self.recorder = Recorder(app, on_disk_full=on_disk_full)
+            from vms.alarms import CameraWatch
+
+            self.camera_watch = CameraWatch(app, self.alarms)
+        self.ticket_expiry = None
+        if not api:  # the API's lifespan runs this timer; a node without the API runs its own
+            from vms.tickets import ExpiryTimer
+
+            self.ticket_expiry = ExpiryTimer(app)
+        from vms import cluster
+
+        cluster.install(app)  # other nodes' footage is fetched from them ([cluster]); no-op on one node
+        if api:
+            from api.app import create_app
+
+            self.api = create_app(app)
+            self.api.state.alarms = self.alarms  # /metrics shows standing alarms
+        elif app.config.cluster is not None:  # a recording node still hands its segments to its peers
+            from api.routes.internal import create_internal_app
+
+            self.api = create_internal_app(app)
+
+    def start(self) -> None:
+        if self.ticket_expiry:
+            self.ticket_expiry.start()
+        if self.janitor:
+            self.janitor.start()
+            self.integrity_watch.start()
+        if self.recorder:
+            self.recorder.start()
+            self.camera_watch.start()
+
+    def stop(self) -> None:
+        if self.recorder:
+            self.camera_watch.stop()
+            self.recorder.stop(timeout_s=4.0)
+        if self.janitor:
+            self.integrity_watch.stop()
+            self.janitor.stop()
+        if self.ticket_expiry:
+            self.ticket_expiry.stop()
+        self.alarms.close()
+
+
+def _uvicorn_server(services: Services):
+    import uvicorn
+
+    cfg = services.app.config.api
+    tls = {}
+    if cfg.tls_cert and cfg.tls_key:
+        tls = {"ssl_certfile": str(cfg.tls_cert), "ssl_keyfile": str(cfg.tls_key)}
+    # no access log: delivery links carry their token in the path
+    proxies = {"proxy_headers": True, "forwarded_allow_ips": ",".join(cfg.trusted_proxies)} \
+        if cfg.trusted_proxies else {"proxy_headers": False}
+    config = uvicorn.Config(services.api, host=cfg.host, port=cfg.port, log_level="info", access_log=False,
+                            server_header=False, **proxies, **tls)
+    return uvicorn.Server(config), ("https" if tls else "http")
+
+
+def _install_reload(services: Services, config_path) -> None:
+    from vms.reload import ConfigReloader
+
+    def on_change(new_config) -> None:
+        old = services.app.config
+        if [c.id for c in new_config.cameras] != [c.id for c in old.cameras]:
+            log.warning("config reloaded: the camera list changed; restart the service to record the new list")
+        services.app.config = new_config
+        services.app.sync_cameras()
+        log.info("config reloaded from %s", config_path)
+
+    ConfigReloader(config_path, on_change, current=services.app.config).install()
+
+
+def cmd_serve(args) -> int:
+    from vms.appliance import Appliance
+    from vms.cli_record import install_stop_handlers
+
+    # first: a SIGTERM during start-up still stops cleanly.  uvicorn handles the signals
+    # while it runs and re-raises them when it has stopped; they then land here
+    # instead of killing the process before the recorder has sealed its segments.
+    stop = install_stop_handlers()
+    app = Appliance.open(args.config)
+    from vms.service_lock import hold_shared
+
+    hold_shared(app.config.data_dir)  # 'vms keys rotate' waits for the services to stop
+    services = Services(app, recorder=not args.no_recorder, janitor=not args.no_janitor, api=not args.no_api)
+    _install_reload(services, args.config)
+    services.start()
+    parts = [name for name, on in (("recorder", services.recorder), ("janitor", services.janitor),
+                                   ("web UI/API" if not args.no_api else "node endpoint", services.api)) if on]
+    log.info("running: %s", ", ".join(parts) or "nothing")
+    try:
+        if services.api is not None:
+            server, scheme = _uvicorn_server(services)
+            cfg = app.config.api
+            what = "node endpoint" if args.no_api else "web UI"
+            print(f"{what}: {scheme}://{cfg.host}:{cfg.port}/  (Ctrl-C stops)", flush=True)
+            server.run()
+        else:
+            while not stop.wait(1.0):
+                pass
+    finally:
+        services.stop()
+        app.close()
+    log.info("stopped; every open segment sealed")
+    return 0
+
+
+def register(sub, add_config_arg) -> None:
+    p = sub.add_parser("serve", help="run recorder, janitor and web UI/API together")
+    add_config_arg(p)
+    p.add_argument("--no-recorder", action="store_true", help="do not record on this node")
+    p.add_argument("--no-janitor", action="store_true", help="do not enforce retention on this node")
+    p.add_argument("--no-api", action="store_true", help="do not serve the web UI/API on this node")
+    p.set_defaults(func=cmd_serve)
