@@ -173,8 +173,8 @@ def sign_in(page, web: Web, name: str, *, password: str = PASSWORD, next_path: s
     page.goto(web.url("/signin" if next_path == "/" else f"/signin?next={next_path}"))
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
-    page.click("form[action='/signin'] button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the POST answers with a redirect; wait for the page it leads to
+        page.click("form[action='/signin'] button[type=submit]")
 
 
 def screenshot(page, name: str) -> None:

@@ -59,7 +59,7 @@ def test_link_without_passcode_and_refusals_on_the_recipient_page(web, browser):
     form.locator("input[name=max_downloads]").fill("1")
     form.locator("select[name=passcode_mode]").select_option("none")
     form.locator("button[type=submit]").click()
-    mia.wait_for_load_state()
+    mia.wait_for_selector("#link-url")
     url = mia.locator("#link-url").inner_text()
     assert mia.locator("#link-passcode").count() == 0
 

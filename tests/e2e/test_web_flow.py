@@ -11,6 +11,8 @@ import subprocess
 import time
 import zipfile
 
+from playwright.sync_api import expect
+
 from api.web.render import input_local
 from tests.e2e.conftest import screenshot, sign_in
 from vms.evidence import verify_package
@@ -69,8 +71,8 @@ def test_ticket_to_delivery_in_the_browser(web, browser, tmp_path):
     screenshot(olga, "operator-ticket-playback")
 
     # the second recording, after the gap, plays too
-    olga.locator(".camera-timeline[data-camera=entrance] .bar.recorded").nth(1).click()
-    olga.wait_for_load_state()
+    with olga.expect_navigation():
+        olga.locator(".camera-timeline[data-camera=entrance] .bar.recorded").nth(1).click()
     assert f"at={web.footage.gap_end_us}" in olga.url
     olga.locator("#player").evaluate("v => { v.muted = true; return v.play(); }")
     wait_until(olga.locator("#player"), "v => v.readyState >= 3")
@@ -89,13 +91,13 @@ def test_ticket_to_delivery_in_the_browser(web, browser, tmp_path):
     package.locator("input[name=recipient]").fill("Politi, sag 4711 (J. Hansen)")
     package.locator("select[name=passcode_mode]").select_option("generate")
     package.locator("button", has_text="Opret link").click()
-    mia.wait_for_load_state()
+    mia.wait_for_selector("#link-url")
     url = mia.locator("#link-url").inner_text()
     passcode = mia.locator("#link-passcode").inner_text()
     assert url.startswith(web.url("/d/")) and len(passcode) >= 8
     mia.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web.base)
     mia.click("button[data-copy=link-url]")
-    assert mia.locator("button[data-copy=link-url]").inner_text() == "Kopieret"
+    expect(mia.locator("button[data-copy=link-url]")).to_have_text("Kopieret")  # the clipboard write is async
     assert mia.evaluate("() => navigator.clipboard.readText()") == url
     assert mia.get_attribute("#ticket-state", "data-state") == "delivered"
     screenshot(mia, "manager-export-and-link")

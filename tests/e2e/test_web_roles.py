@@ -7,6 +7,7 @@ import csv
 import io
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from storage import index
@@ -95,8 +96,8 @@ def test_language_switch(web, browser):
     page = browser.new_page()
     sign_in(page, web, "olga")
     assert page.locator("header nav").inner_text().startswith("Mine sager")
-    page.click("header .langs a[lang=en]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("header .langs a[lang=en]")
     assert page.url == web.url("/tickets")
     assert page.locator("header nav").inner_text().startswith("My tickets")
     assert page.locator("html").get_attribute("lang") == "en"
@@ -181,7 +182,8 @@ def test_admin_pages(web, browser):
     nina.fill("input[name=new_password]", "a much longer secret phrase")
     nina.fill("input[name=new_password_again]", "a much longer secret phrase")
     nina.click("form[action='/password'] button[type=submit]")
-    assert nina.locator(".ok").count() == 1
+    nina.wait_for_url("**/password?done=1")
+    expect(nina.locator(".ok")).to_have_count(1)
     nina.goto(web.url("/tickets"))
     assert nina.url == web.url("/tickets")
 
