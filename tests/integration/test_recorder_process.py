@@ -133,7 +133,7 @@ def test_kill_9_then_restart_recovers_and_loses_at_most_about_a_second(database_
         second = record_process(cfg).start()
         # the killed process left its state row saying online, so wait for packets stamped after the kill
         wait_for(lambda: len(segments(app, "cam")) >= 1
-                 and ((st := camera_state(app, "cam"))["last_packet_us"] or 0) > killed_us + 1_000_000, 40,
+                 and (camera_state(app, "cam")["last_packet_us"] or 0) > killed_us + 1_000_000, 40,
                  "recovery and recording again")
         second.signal(signal.SIGTERM)
         assert second.wait(10) == 0, second.log
