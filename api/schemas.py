@@ -47,6 +47,21 @@ Role = Literal["operator", "manager", "auditor", "admin"]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
+EARLIEST = EPOCH
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _instant(t: datetime) -> datetime:
+    if not EARLIEST <= t < LATEST:
+        raise ValueError(f"time {t.isoformat()} is out of range: allowed from {EARLIEST.isoformat()} "
+                         f"to before {LATEST.isoformat()}")
+    return t
+
+
+# A point in time as the API accepts it: RFC 3339 with a time zone, 1970 .. 2199 (UTC inside, microseconds)
+Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+
+
 def to_us(t: datetime) -> int:
     return (t - EPOCH) // timedelta(microseconds=1)
 
@@ -127,8 +142,8 @@ class UserUpdate(Body):
 
 class TicketCreate(Body):
     cameras: Annotated[list[CameraId], Field(min_length=1, max_length=64)]
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     description: Text(4000)
     purpose: Text(1000)
     legal_basis: Text(1000)

@@ -12,10 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from api import deps
-from api.schemas import AuditEntryPublic, AuditPage, VerifyPublic, from_us, to_us
+from api.schemas import AuditEntryPublic, AuditPage, Instant, VerifyPublic, from_us, to_us
 from storage.audit import AuditRow
 from vms import audit
 
@@ -26,8 +25,8 @@ Actor = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[^\x
 Action = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9._-]+$",
                                      description="exact action, or a prefix ending in '.' (e.g. 'ticket.')")]
 TicketFilter = Annotated[int | None, Query(ge=1, le=2**62)]
-Since = Annotated[AwareDatetime | None, Query(description="entries at or after this time")]
-Until = Annotated[AwareDatetime | None, Query(description="entries before this time")]
+Since = Annotated[Instant | None, Query(description="entries at or after this time")]
+Until = Annotated[Instant | None, Query(description="entries before this time")]
 CSV_COLUMNS = ("seq", "at", "actor", "role", "action", "object", "ticket_id", "client", "outcome", "detail",
                "prev_hash", "hash")
 

@@ -41,6 +41,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import deps
 from api.problems import problem, validation_errors
@@ -194,6 +195,11 @@ class LinkRoute(APIRoute):
                 errors = validation_errors(exc)
                 return problem(422, f"{errors[0]['field']}: {errors[0]['message']}" if errors else "invalid input",
                                kind=Kind.INVALID.value, instance=LINK_INSTANCE, errors=errors, headers=NO_STORE)
+            except StarletteHTTPException as exc:  # e.g. a form body Starlette cannot parse (no multipart boundary)
+                if exc.status_code >= 500:
+                    raise
+                return problem(exc.status_code, f"the request could not be read: {exc.detail}",
+                               kind=Kind.INVALID.value, instance=LINK_INSTANCE, headers=NO_STORE)
             except Exception as exc:
                 log.error("delivery link route failed: %s", exc.__class__.__name__)  # no path: it holds the token
                 return problem(500, "the appliance failed to handle this request; the error is in its log",

@@ -16,11 +16,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AwareDatetime
 
 from api import deps
 from api.problems import problem
-from api.schemas import CameraFootagePublic, CameraPublic, GapPublic, Span, from_us, to_us
+from api.schemas import CameraFootagePublic, CameraPublic, GapPublic, Instant, Span, from_us, to_us
 from vms import playback, tickets
 
 router = APIRouter(prefix="/api", tags=["footage"], dependencies=[Depends(deps.signed_in)])
@@ -99,10 +98,13 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
                        403: {"description": "outside the ticket's cameras, window or access window"}})
 def play(
     ticket_id: TicketId, camera_id: CameraId, request: Request, principal: deps.Viewer, app: deps.ApplianceDep,
-    start: Annotated[AwareDatetime, Query(description="span start (RFC 3339 with time zone)")],
-    end: Annotated[AwareDatetime, Query(description="span end (exclusive)")],
+    start: Annotated[Instant, Query(description="span start (RFC 3339 with time zone)")],
+    end: Annotated[Instant, Query(description="span end (exclusive)")],
 ) -> Response:
     start_us, end_us = to_us(start), to_us(end)
+    if end_us <= start_us:  # invalid input, whatever the ticket says
+        return problem(422, f"the requested span is empty or reversed: end {_iso(end)} is not after start "
+                       f"{_iso(start)}", instance=request.url.path)
     cache: ClipCache = request.app.state.clip_cache
     key = (principal.credential_id, ticket_id, camera_id, start_us, end_us)
     now_s = app.clock.monotonic_s()

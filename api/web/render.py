@@ -58,6 +58,8 @@ def parse_local(app, text: str) -> int:
     if not text:
         raise ValueError("empty")
     naive = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S" if len(text) > 16 else "%Y-%m-%dT%H:%M")
+    if not 1970 < naive.year < 2200:  # the API's range (api.schemas.Instant); also keeps zone arithmetic in range
+        raise ValueError(f"year {naive.year} is out of range (1971 to 2199)")
     aware = naive.replace(tzinfo=zone(app))
     return (aware.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
 

@@ -100,7 +100,8 @@ def test_every_role_against_every_page(sqlite_api_env):
     assert not failures, "\n".join(failures)
 
 
-BAD_TEXTS = ["", "\x00", "x" * 5000, "a\x1fb", "'; DROP TABLE tickets; --", "<script>alert(1)</script>", "é" * 300]
+BAD_TEXTS = ["", "\x00", "x" * 5000, "a\x1fb", "'; DROP TABLE tickets; --", "<script>alert(1)</script>", "é" * 300,
+             "0001-01-01T00:00", "9999-12-31T23:59"]  # well-formed times at the ends of the calendar
 
 
 def test_bad_input_gets_a_page_never_a_server_error(sqlite_api_env):

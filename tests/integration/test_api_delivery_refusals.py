@@ -138,6 +138,9 @@ def test_bad_input_never_500(sqlite_package):
                    {"content": b'{"passcode": "\\ud800"}', "headers": {"content-type": "application/json"}}):
         r = anon.post(path, **kwargs)
         assert r.status_code == 422, (kwargs, r.text)
+    r = anon.post(path, content=b"passcode=x", headers={"content-type": "multipart/form-data"})  # no boundary
+    assert r.status_code == 400 and "boundary" in r.json()["detail"], r.text
+    assert path.split("/")[-1] not in r.text
     c = x.env.client("mia")
     url = f"/api/packages/{package_id}/deliveries"
     for body in ({"recipient": ""}, {"recipient": "a\nb"}, {"recipient": "P", "expires_hours": 0},

@@ -110,7 +110,9 @@ def test_refused_outside_the_ticket_with_the_reason(recorded):
         (env.client("aud"), _url(t), inside, 403, "role"),
         (env.client("adam"), _url(t), inside, 403, "role"),
         (env.client("otto"), _url(t), inside, 404, "not yours"),
-        (c, _url(t), {"start": inside["end"], "end": inside["start"]}, 403, "reversed"),
+        (c, _url(t), {"start": inside["end"], "end": inside["start"]}, 422, "reversed"),
+        (c, _url(t), {"start": "0001-01-01T00:00:00+14:00", "end": inside["end"]}, 422, "out of range"),
+        (c, _url(t), {"start": inside["start"], "end": "9999-12-31T23:59:59-14:00"}, 422, "out of range"),
         (c, _url(t), {"start": "2026-01-01T00:00:00"}, 422, "query.start"),
         (env.anonymous(), _url(t), inside, 401, "sign in"),
     ]
@@ -119,7 +121,8 @@ def test_refused_outside_the_ticket_with_the_reason(recorded):
         assert r.status_code == status, (url, params, r.text)
         assert words in r.json()["detail"], r.text
     refused = [e for e in env.client("aud").get("/api/audit", params={"action": "footage.play"}).json()["items"]]
-    assert len(refused) == 3 and all(e["outcome"].startswith("refused:") for e in refused)
+    # outside the window and the wrong camera; invalid spans are refused (422) before any footage is looked up
+    assert len(refused) == 2 and all(e["outcome"].startswith("refused:") for e in refused)
 
 
 def test_not_before_approval_nor_after_the_access_window(api_env, h264_clip):
