@@ -15,6 +15,7 @@ import re
 import socket
 import stat
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -244,8 +245,12 @@ class ClusterConfig(Strict):
             if not re.match(r"^[a-z0-9][a-z0-9_.-]{0,63}$", node):
                 raise ValueError(f"peers: node id {node!r} must be 1-64 lower-case letters, digits, '.', '-' or '_'")
             if not PEER_URL.match(url):
-                raise ValueError(f"peers.{node}: {url!r} must be http(s)://HOST[:PORT] with no path or credentials")
+                shown = "the URL given" if "@" in url else repr(url)  # never echo credentials
+                raise ValueError(f"peers.{node}: {shown} must be http(s)://HOST[:PORT] with no path or credentials")
         return v
+
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
 
 class Config(Strict):
@@ -271,6 +276,19 @@ class Config(Strict):
     def _node_safe(cls, v: str) -> str:
         if not re.match(r"^[a-z0-9][a-z0-9_.-]{0,63}$", v):
             raise ValueError("node_id must be 1-64 lower-case letters, digits, '.', '-' or '_'")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_ok(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme not in DATABASE_SCHEMES or not v.split("://", 1)[1]:
+            # the URL itself is not shown: it may carry a password
+            raise ValueError("must be a SQLAlchemy URL of the form sqlite:///PATH or "
+                             "postgresql+psycopg://USER@HOST:PORT/DATABASE (allowed schemes: "
+                             + ", ".join(DATABASE_SCHEMES) + ")")
         return v
 
     @model_validator(mode="after")
@@ -338,6 +356,27 @@ def _absolute(cfg: Config, base: Path) -> Config:
     return Config.model_validate(data)
 
 
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The pydantic model inside a field's type (``X``, ``X | None``, ``list[X]``, ``Annotated[X, ...]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """The keys a table of the config accepts, for the table at ``loc`` (list indexes skipped)."""
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _model_in(field.annotation) if field else None
+    return sorted(model.model_fields) if model else []
+
+
 def parse_config(text: str, file: Path | str = "<config>") -> Config:
     """Parse and validate TOML text; paths stay as written."""
     try:
@@ -347,11 +386,14 @@ def parse_config(text: str, file: Path | str = "<config>") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # a typo explains the rest
+        err = errors[0]
         key = _loc(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (typo? see docs/configuration.md for the keys allowed here)"
+            allowed = _allowed_keys(err["loc"][:-1])
+            msg = ("unknown key (typo?); allowed here: " + ", ".join(allowed) if allowed else
+                   "unknown key (typo? see docs/configuration.md for the keys allowed here)")
         elif "ctx" in err and err["type"].startswith(("greater", "less")):
             msg = f"{msg} (got {err.get('input')!r})"
         if not key and msg.startswith("cameras["):

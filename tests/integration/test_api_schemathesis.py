@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hypothesis
 import pytest
+import schemathesis  # a test dependency (pyproject's [test] extra): missing is an error, never a skip
 from hypothesis import HealthCheck, settings
 
 from tests.support.api_env import *  # noqa: F403 (fixtures)
-
-schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = 30
 

@@ -45,6 +45,9 @@ def test_good_config_and_defaults(tmp_path):
     [
         ('colour = "red"', "colour", "unknown key"),
         ('[[cameras]]\nid = "x"\nsource = "rtsp://h/x"\nretain_days = 7\nfps = 3', "cameras[0].fps", "unknown key"),
+        ('[[cameras]]\nid = "x"\nsource = "rtsp://h/x"\nretain_dayz = 7', "cameras[0].retain_dayz",
+         "; allowed here: enabled, id, "),
+        ('[recorder]\nbackoff = 2', "recorder.backoff", "allowed here: backoff_initial_s, backoff_max_s"),
         ('[[cameras]]\nid = "../etc"\nsource = "rtsp://h/x"\nretain_days = 7', "cameras[0].id", "URL/path safe"),
         ('[[cameras]]\nid = "Cam 1"\nsource = "rtsp://h/x"\nretain_days = 7', "cameras[0].id", "lower-case"),
         ('[[cameras]]\nid = "a"\nsource = "rtsp://h/x"\nretain_days = 45', "cameras[0].retain_days", "legal maximum of 30"),
@@ -56,6 +59,8 @@ def test_good_config_and_defaults(tmp_path):
          "cameras[0].legal_max_override.reason", "at least 20 characters"),
         ("legal_max_retain_days = 'thirty'", "legal_max_retain_days", "valid integer"),
         ("cameras = [", "", "not valid TOML"),
+        ('database_url = "mysql://root:hunter2@db/vms"', "database_url", "allowed schemes: sqlite, postgresql"),
+        ('database_url = "index.db"', "database_url", "sqlite:///PATH"),
     ],
 )
 def test_bad_config_names_file_key_and_rule(tmp_path, text, key, words):
@@ -65,6 +70,7 @@ def test_bad_config_names_file_key_and_rule(tmp_path, text, key, words):
     msg = str(exc.value)
     assert str(path) in msg and words in msg
     assert exc.value.key == key
+    assert "hunter2" not in msg
 
 
 def test_override_with_written_reason_is_accepted():
@@ -145,8 +151,9 @@ def test_cluster_secret_must_exist_and_be_private(tmp_path):
 ])
 def test_bad_cluster_peers_are_refused(peers, words):
     text = CLUSTER.replace('{ "api-1" = "http://10.0.0.10:8080" }', peers)
-    with pytest.raises(ConfigError, match=words):
+    with pytest.raises(ConfigError, match=words) as err:
         parse_config(text, "vms.toml")
+    assert "u:p" not in str(err.value)  # credentials in a peer URL are never echoed
 
 
 def test_node_signatures():
