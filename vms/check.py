@@ -427,6 +427,11 @@ def _authenticate(app, rel: str, segment_id: int) -> str | None:
     return None
 
 
+def _held(app, segment_id: int, now_us: int) -> bool:
+    with Session(app.engine) as s:
+        return bool(index.held_segment_ids(s, now_us, [segment_id]))
+
+
 def _repair(app, p: Problem, now_us: int) -> str | None:
     """Carry out one repair; returns why it could not be done, or None."""
     root = app.store.root
@@ -442,6 +447,9 @@ def _repair(app, p: Problem, now_us: int) -> str | None:
                 ref = index.segment_by_id(s, p.segment_id)
             if ref is None:
                 return None  # gone meanwhile
+            if p.kind != "deleting" and _held(app, ref.id, now_us):
+                # a legal hold is exempt from every deletion: keep the row, its key and the file as they are
+                return "under a legal hold: left as it is (row, key and file) for a person to look at"
             if p.kind == "deleting":
                 done = finish_deleting(app, [ref], now_us=now_us)
             elif p.kind == "missing":

@@ -79,6 +79,29 @@ def test_drift_is_reported_then_repaired_only_when_asked(app, capsys):
     assert reasons == ["missing", "quarantine"]  # the interrupted deletion had its record already
 
 
+def test_repair_leaves_held_footage_alone(app, capsys):
+    root = app.store.root
+    ids = [record(app, "lib14", T0 + i * 60 * S_US) for i in range(3)]
+    rel = {i: segments(app)[i][2] for i in ids}
+    with Session(app.engine) as s, s.begin():  # a hold over the first two segments (an incident)
+        index.add_hold(s, camera_id="lib14", start_us=T0, end_us=T0 + 90 * S_US, reason="ticket 7", now_us=T0)
+    (root / rel[ids[0]]).unlink()  # held and missing
+    with open(root / rel[ids[1]], "ab") as fh:  # held and changed
+        fh.write(b"xx")
+    (root / rel[ids[2]]).unlink()  # unheld and missing: repaired as usual
+
+    code, out, _ = run(capsys, "check", "--repair", "--json", "--config", str(app.config_path))
+    doc = json.loads(out)
+    assert code == 1 and doc["repaired"] == 1, out
+    assert sorted(u["kind"] for u in doc["unrepaired"]) == ["missing", "size"]
+    assert all("legal hold" in u["reason"] for u in doc["unrepaired"]), doc["unrepaired"]
+    now = segments(app)
+    assert ids[0] in now and ids[1] in now and ids[2] not in now  # held rows (and their keys) are kept
+    assert (root / rel[ids[1]]).exists() and not (root / check.QUARANTINE).exists()
+    with Session(app.engine) as s:
+        assert app.keys.key_for_segment(s, ids[1])  # the held segment's key survives
+
+
 def test_full_check_authenticates_every_chunk(app, capsys):
     seg = record(app, "lib14", T0, seconds=3.0)
     path = app.store.root / segments(app)[seg][2]
