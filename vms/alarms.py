@@ -378,6 +378,19 @@ def silent_for_us(last_packet_us: int | None, *, watch_started_us: int, now_us: 
     return max(0, now_us - max(last_packet_us or 0, watch_started_us))
 
 
+def audit_sink(app) -> AuditSink:
+    """Alarms become audit entries (actor ``system``); a failure to write one is logged, never raised."""
+    from vms import audit
+
+    def sink(kind: str, message: str, camera: str | None) -> None:
+        try:
+            audit.record_system_event(app, action=f"alarm.{kind}", obj=camera or "", outcome=message)
+        except Exception as exc:  # an alarm must never take the service down
+            log.warning("alarm %s could not be written to the audit trail (%s)", kind, exc.__class__.__name__)
+
+    return sink
+
+
 class CameraWatch:
     """Raises ``camera_offline`` for each of this node's enabled cameras whose last
     packet (``camera_state.last_packet_us``, written by the recorder) is older than

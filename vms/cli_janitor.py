@@ -46,21 +46,29 @@ def cmd_janitor(args) -> int:
         from vms.service_lock import hold_shared
 
         hold_shared(app.config.data_dir)  # 'vms keys rotate' waits for the services to stop
+    from vms.alarms import Alarms, audit_sink
+    from vms.integrity_watch import IntegrityWatch
+
+    alarms = Alarms.from_config(app.config, audit_sink=audit_sink(app))  # log, audit trail, MQTT: as in 'vms serve'
     try:
-        janitor = Janitor(app)
+        janitor = Janitor(app, on_alarm=lambda kind, message: alarms.notify(kind, message))
         if args.once:
             res = janitor.sweep()
             print(json.dumps(res.summary(), sort_keys=True))
             return 1 if res.failed else 0
         janitor.start()
+        watch = IntegrityWatch(app, alarms)  # violations, audit chain, disk floor
+        watch.start()
         log.info("janitor running: sweep every %g s, watching %s", app.config.janitor.sweep_interval_s,
                  app.store.root)
         try:
             while not stop.wait(1.0):
                 pass
         finally:
+            watch.stop()
             janitor.stop()
     finally:
+        alarms.close()
         app.close()
     return 0
 

@@ -34,16 +34,25 @@ def cmd_record(args) -> int:
     from vms.service_lock import hold_shared
 
     hold_shared(app.config.data_dir)  # 'vms keys rotate' waits for the services to stop
+    from vms.alarms import Alarms, CameraWatch, audit_sink
+
+    alarms = Alarms.from_config(app.config, audit_sink=audit_sink(app))  # log, audit trail, MQTT: as in 'vms serve'
     try:
+        # Alone, the recorder cannot ask a janitor in another process for space on a full disk: it retries with
+        # back-off and resumes once that janitor's watermark sweep has freed space ('vms serve' asks at once).
         recorder = Recorder(app)
         recorder.start()
+        watch = CameraWatch(app, alarms)
+        watch.start()
         log.info("recording %d camera(s); SIGTERM seals open segments and stops", len(recorder.cameras))
         try:
             while not stop.wait(1.0):
                 pass
         finally:
+            watch.stop()
             recorder.stop(timeout_s=STOP_TIMEOUT_S)
     finally:
+        alarms.close()
         app.close()
     log.info("recorder stopped; every open segment sealed")
     return 0

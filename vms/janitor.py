@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from storage import index
@@ -386,10 +386,15 @@ class Janitor:
         for rel, seen in list(self._pending.items()):
             if not force and mono - seen < INDEX_GRACE_S:
                 continue
-            del self._pending[rel]
             if not (self.root / rel).exists() and not (self.root / rel).is_symlink():
+                del self._pending[rel]
                 continue
-            why = check.index_found_file(self.app, rel)
+            try:
+                why = check.index_found_file(self.app, rel)
+            except SQLAlchemyError as exc:  # the index is away: the file stays pending and is tried again
+                log.warning("indexing %s failed (%s); retrying", check.shown(rel), exc.__class__.__name__)
+                continue
+            del self._pending[rel]
             if why:
                 self._quarantine(rel, why)
 

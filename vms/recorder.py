@@ -119,7 +119,7 @@ class CameraRecorder:
     # -- the camera's loop ----------------------------------------------------------
 
     def run(self) -> None:
-        backoff = self._backoff_initial
+        backoff = self._backoff_initial  # the next wait: initial after a session that stored packets, then doubling
         while not self._stop.is_set():
             try:
                 got = self._session()
@@ -131,9 +131,11 @@ class CameraRecorder:
                 got = False
             if self._stop.is_set():
                 break
-            backoff = self._backoff_initial if got else min(backoff * 2, self._backoff_max)
+            if got:
+                backoff = self._backoff_initial
             if self._stop.wait(backoff):
                 break
+            backoff = min(backoff * 2, self._backoff_max)
             self.stats.reconnects += 1
 
     def _session(self) -> bool:

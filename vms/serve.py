@@ -25,27 +25,14 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def _audit_alarm_sink(app):
-    """Alarms become audit entries (actor ``system``)."""
-    from vms import audit
-
-    def sink(kind: str, message: str, camera: str | None) -> None:
-        try:
-            audit.record_system_event(app, action=f"alarm.{kind}", obj=camera or "", outcome=message)
-        except Exception as exc:  # an alarm must never take the service down
-            log.warning("alarm %s could not be written to the audit trail (%s)", kind, exc.__class__.__name__)
-
-    return sink
-
-
 class Services:
     """The parts of one node, started and stopped together."""
 
     def __init__(self, app, *, recorder: bool = True, janitor: bool = True, api: bool = True):
-        from vms.alarms import Alarms
+        from vms.alarms import Alarms, audit_sink
 
         self.app = app
-        self.alarms = Alarms.from_config(app.config, audit_sink=_audit_alarm_sink(app))
+        self.alarms = Alarms.from_config(app.config, audit_sink=audit_sink(app))
         self.janitor = None
         self.recorder = None
         self.api = None

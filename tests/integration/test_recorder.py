@@ -315,3 +315,36 @@ def test_disk_full_neither_crashes_nor_corrupts_and_recording_resumes(appliance_
         assert decode_each(app, ref, packets) == len(packets)
     assert not list(Path(small_tmpfs).rglob(f"*{OPEN_SUFFIX}"))
     assert len(gaps(app, "cam")) >= 1
+
+
+class _Waits:
+    """A stop event that records each back-off wait instead of sleeping; stops after ``n`` waits."""
+
+    def __init__(self, n: int):
+        self.n, self.waits = n, []
+
+    def is_set(self) -> bool:
+        return len(self.waits) >= self.n
+
+    def wait(self, timeout_s: float) -> bool:
+        self.waits.append(timeout_s)
+        return self.is_set()
+
+
+def test_reconnect_backoff_starts_at_the_initial_delay_and_doubles_to_the_cap(appliance_factory, fake_clock):
+    from vms.capture import CaptureError
+    from vms.recorder import CameraRecorder
+
+    app = appliance_factory([camera("cam", "rtsp://127.0.0.1:9/never")],
+                            recorder={"backoff_initial_s": 1, "backoff_max_s": 30})
+    opened = []
+
+    def never_answers(cam, _camera_clock):
+        opened.append(cam.id)
+        raise CaptureError(f"{cam.id}: no answer within 10 s")
+
+    stop = _Waits(8)
+    rec = CameraRecorder(app, app.config.cameras[0], clock=fake_clock, stop=stop, open_capture=never_answers)
+    rec.run()
+    assert stop.waits == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert len(opened) == 8 and rec.stats.reconnects == 7
