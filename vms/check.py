@@ -407,14 +407,15 @@ def check_camera(app, camera: str, report: CheckReport, *, full: bool = False) -
         elif rel not in seen:
             report.problems.append(Problem("missing", rel, "indexed segment file is missing", row.id))
         elif full and row.size_bytes == (root / rel).lstat().st_size:
-            detail = _authenticate(app, rel, row.id)
+            detail = authenticate(app, rel, row.id)
             if detail:
                 report.problems.append(Problem("corrupt", rel, detail, row.id))
             else:
                 report.authenticated += 1
 
 
-def _authenticate(app, rel: str, segment_id: int) -> str | None:
+def authenticate(app, rel: str, segment_id: int) -> str | None:
+    """Why the segment file at ``rel`` does not authenticate with its key, or None when every chunk does."""
     with Session(app.engine) as s:
         try:
             SegmentReader(app.store.root / rel, app.keys.key_for_segment(s, segment_id)).summary()

@@ -427,7 +427,7 @@ class Janitor:
             self._quarantine(p.path, p.detail)
         elif p.kind == "unindexed":
             self._pending.setdefault(p.path, self.clock.monotonic_s())
-        elif p.kind in ("missing", "size"):
+        elif p.kind in ("missing", "size", "corrupt"):
             what = "vanished" if p.kind == "missing" else f"changed behind the appliance's back ({p.detail})"
             self.alarm("tamper", f"segment {check.shown(p.path)} {what}", once=f"tamper:{p.path}:{p.kind}")
 
@@ -468,6 +468,12 @@ class Janitor:
         elif ref.status == "sealed" and path.lstat().st_size != ref.size_bytes:
             self._on_problem(check.Problem("size", rel, f"{path.lstat().st_size} bytes on disk, "
                                            f"{ref.size_bytes} in the index", ref.id))
+        elif ref.status == "sealed" and kind == "modified":
+            # a sealed segment is never written again: a write of the same size (bytes changed in place)
+            # is found by authenticating every chunk, as 'vms check --full' does
+            detail = check.authenticate(self.app, rel, ref.id)
+            if detail:
+                self._on_problem(check.Problem("corrupt", rel, detail, ref.id))
 
     def process_events(self) -> int:
         """Handle queued file-system events (janitor thread); returns how many."""

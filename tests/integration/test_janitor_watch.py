@@ -60,7 +60,7 @@ def test_strays_and_hostile_names_are_quarantined_not_deleted(app, running):
     (day / "20260101T010000.000000Z.vseg").symlink_to("/etc/passwd")
     (day / "20260101T020000.000000Z.vseg").mkdir()
     (root / "Upper Case Dir").mkdir()
-    assert wait_for(lambda: len(quarantined(app)) == 6), quarantined(app)
+    assert wait_for(lambda: len(quarantined(app)) == 6 and len(alarms) == 6), (quarantined(app), alarms)
     assert all(k == "quarantine" for k in alarms.kinds()) and len(alarms) == 6
     for _kind, message in alarms:
         assert "\n" not in message and "\udcff" not in message  # hostile names are escaped
@@ -92,7 +92,7 @@ def test_a_copied_in_segment_with_the_wrong_name_is_quarantined(app, running, fa
     shutil.copy(src, src.with_name("20260101T120000.000000Z.vseg"))  # a valid file under another name
     time.sleep(0.3)
     fake_clock.advance(INDEX_GRACE_S + 1)
-    assert wait_for(lambda: len(quarantined(app)) == 1)
+    assert wait_for(lambda: len(quarantined(app)) == 1 and alarms)  # the alarm follows the move
     assert "does not match its header" in alarms[-1][1]
     assert list(segments(app)) == [seg]
 
@@ -115,6 +115,15 @@ def test_vanished_or_changed_segments_raise_tamper_alarms(app, running):
     assert segments(app)[c][2] in alarms[2][1]
     with Session(app.engine) as s:  # the janitor reports; repairing is `vms check --repair`
         assert index.segment_by_id(s, a) is not None
+    # bytes changed in place, same size: found by authenticating the file
+    d = record(app, "lib14", T0 + 120 * S_US)
+    with open(app.store.abspath(segments(app)[d][2]), "r+b") as fh:
+        fh.seek(-40, os.SEEK_END)
+        byte = fh.read(1)
+        fh.seek(-40, os.SEEK_END)
+        fh.write(bytes([byte[0] ^ 0x01]))
+    assert wait_for(lambda: len(alarms) == 4)
+    assert alarms[3][0] == "tamper" and "does not authenticate" in alarms[3][1] and "chunk" in alarms[3][1]
 
 
 def test_reconciliation_at_start_finds_what_happened_while_stopped(app, fake_clock):
