@@ -110,6 +110,20 @@ def test_restart_keys_are_named(config_path, caplog):
     assert "node_id take effect only after a restart" in caplog.text
 
 
+def test_settings_read_at_start_are_named_and_live_ones_are_not(config_path, caplog):
+    reloader = ConfigReloader(config_path, lambda c: None)
+    _rewrite(config_path, "rtsp://127.0.0.1:1/x", "rtsp://127.0.0.1:2/y")
+    with caplog.at_level(logging.INFO, logger="vms.reload"):
+        assert reloader.reload() is True
+    assert "cameras[entrance].source take effect only after a restart" in caplog.text
+    assert "127.0.0.1:2" not in caplog.text  # the source (it may carry credentials) is named, never shown
+    caplog.clear()
+    _rewrite(config_path, "retain_days = 14", "retain_days = 21")  # the janitor applies this while running
+    with caplog.at_level(logging.INFO, logger="vms.reload"):
+        assert reloader.reload() is True
+    assert "restart" not in caplog.text
+
+
 def test_sighup_triggers_reload_and_bad_file_keeps_running(config_path, caplog):
     seen = []
     reloader = ConfigReloader(config_path, seen.append).install()
