@@ -13,15 +13,21 @@ database refuses it too (triggers, migration 0003).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage import audit as store
+from storage import audit_anchor as anchors
+from storage.audit_anchor import Anchor
 from vms.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,14 +105,16 @@ class VerifyResult:
         return self.bad_seq is None and not self.problem and self.triggers_present
 
 
-def check_chain(rows, head: tuple[int, str]) -> VerifyResult:
+def check_chain(rows, head: tuple[int, str], anchor: Anchor | None = None) -> VerifyResult:
     """Walk entries in ``seq`` order; stop at the first one that does not fit.
 
     Pure: ``rows`` is any iterable of :class:`storage.audit.AuditRow` (or of
     rows in its field order, as :func:`storage.audit.iter_rows` gives), ``head``
-    the (last_seq, last_hash) the appliance recorded."""
+    the (last_seq, last_hash) the appliance recorded, ``anchor`` the last head a
+    verification saw (kept outside the database; :mod:`storage.audit_anchor`)."""
     expected, prev, n = 1, store.GENESIS, 0
     row_hash = store.row_hash
+    anchor_seq = anchor.seq if anchor is not None else 0
     for row in rows:
         seq, prev_hash, digest = row[0], row[10], row[11]
         if seq != expected:
@@ -119,7 +127,13 @@ def check_chain(rows, head: tuple[int, str]) -> VerifyResult:
                 f"entry {seq} does not follow entry {seq - 1} (previous-hash mismatch): an entry was "
                 "inserted, deleted or reordered here",
             )
+        if seq == anchor_seq and digest != anchor.hash:  # every hash fits, but not the one verified before
+            return VerifyResult(n, prev, seq, f"entry {seq} is not the entry {seq} verified at "
+                                f"{_iso(anchor.verified_us)}: the trail was rewritten")
         prev, expected, n = digest, expected + 1, n + 1
+    if anchor_seq > n:
+        return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{anchor_seq} were verified at "
+                            f"{_iso(anchor.verified_us)} and are missing now: deleted (and the head rewound)")
     last_seq, last_hash = head
     if last_seq > n:
         return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{last_seq} are missing at the end: deleted")
@@ -128,11 +142,17 @@ def check_chain(rows, head: tuple[int, str]) -> VerifyResult:
     return VerifyResult(n, prev)
 
 
-def verify(engine: Engine) -> VerifyResult:
-    """Check the whole chain and that the append-only triggers are installed."""
+def _iso(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:
+    """Check the whole chain (against ``anchor`` too, when given) and that the
+    append-only triggers are installed."""
     with engine.connect() as conn:
         head = store.head(conn)
-        result = check_chain(store.iter_rows(conn, upto_seq=head[0]), head)
+        result = check_chain(store.iter_rows(conn, upto_seq=max(head[0], anchor.seq if anchor else 0)), head,
+                             anchor)
         # an entry beyond the head that no append accounts for was inserted behind our back
         # (read the newest entry before the head again: appends update the head first)
         newest = store.max_seq(conn)
@@ -144,6 +164,30 @@ def verify(engine: Engine) -> VerifyResult:
     if not triggers:
         return VerifyResult(result.entries, result.last_hash, result.bad_seq, result.problem, False)
     return result
+
+
+def verify_anchored(app) -> VerifyResult:
+    """:func:`verify` against this node's anchor file, which moves forward to the
+    verified head when the chain is intact.  An anchor file that cannot be read is
+    a failed verification (it is kept for a person to look at)."""
+    path = app.config.audit_anchor_path
+    try:
+        anchor = anchors.read(path)
+    except anchors.AnchorError as exc:
+        return VerifyResult(0, store.GENESIS, 0, f"the audit anchor {exc}; if the database was restored from a "
+                            "backup on purpose, remove the anchor file (docs/operations.md, \"Restore\")")
+    result = verify(app.engine, anchor)
+    if result.ok and result.entries:
+        advance_anchor(path, result, app.clock.now_us())
+    return result
+
+
+def advance_anchor(path, result: VerifyResult, now_us: int) -> None:
+    """Move the anchor to a verified head; a failure to write it is logged (the verification stands)."""
+    try:
+        anchors.advance(path, Anchor(result.entries, result.last_hash, now_us))
+    except (OSError, anchors.AnchorError) as exc:
+        log.warning("the audit anchor %s could not be updated (%s)", path, exc.__class__.__name__)
 
 
 # ---------------------------------------------------------------- reading (auditors)

@@ -11,15 +11,23 @@ import time
 
 
 def cmd_audit_verify(args) -> int:
+    from storage import audit_anchor as anchors
     from storage.db import open_database
-    from vms.audit import verify
+    from vms.audit import advance_anchor, verify
+    from vms.clock import Clock
     from vms.config import load_config
 
     cfg = load_config(args.config)
+    try:
+        anchor = anchors.read(cfg.audit_anchor_path)
+    except anchors.AnchorError as exc:
+        print(f"audit trail NOT VERIFIED: the audit anchor {exc}; if the database was restored from a backup "
+              "on purpose, remove that file (docs/operations.md, \"Restore\")")
+        return 7
     engine = open_database(cfg.db_url)
     try:
         started = time.monotonic()
-        result = verify(engine)
+        result = verify(engine, anchor)
         took_s = time.monotonic() - started
     finally:
         engine.dispose()
@@ -31,6 +39,8 @@ def cmd_audit_verify(args) -> int:
         print(f"audit trail: {result.entries} entries intact, but the append-only triggers are MISSING "
               "(someone dropped them; see docs/design/access.md, \"Tampering\")")
         return 7
+    if result.entries:
+        advance_anchor(cfg.audit_anchor_path, result, Clock().now_us())
     print(f"audit trail intact: {result.entries} entries, last hash {result.last_hash} ({took_s:.2f} s)")
     return 0
 

@@ -313,6 +313,11 @@ class Config(Strict):
         return self.storage_root or self.data_dir / "segments"
 
     @property
+    def audit_anchor_path(self) -> Path:
+        """The last verified head of the audit trail, outside the database (storage.audit_anchor)."""
+        return self.data_dir / "audit.anchor"
+
+    @property
     def key_path(self) -> Path:
         return self.key_file or self.data_dir / "keys" / "master.key"
 

@@ -50,7 +50,7 @@ class IntegrityWatch:
         return report.violations
 
     def check_chain(self) -> bool:
-        result = audit.verify(self.app.engine)
+        result = audit.verify_anchored(self.app)
         if result.ok:
             self.alarms.clear("audit_chain_broken")
             return True

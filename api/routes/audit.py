@@ -87,7 +87,7 @@ def export_csv(
 
 @router.get("/verify", response_model=VerifyPublic, summary="Verify the hash chain (as 'vms audit verify')")
 def verify(app: deps.ApplianceDep) -> VerifyPublic:
-    result = audit.verify(app.engine)
+    result = audit.verify_anchored(app)  # against the anchor outside the database, as the CLI does
     problem = result.problem or ("" if result.triggers_present else "the append-only triggers are missing")
     return VerifyPublic(ok=result.ok, entries=result.entries, bad_entry=result.bad_seq, problem=problem,
                         triggers_present=result.triggers_present)

@@ -83,7 +83,7 @@ def audit_page(request: Request, principal: Auditor, actor: str = "", action: st
 @router.get("/audit/verify")
 def verify_page(request: Request, principal: Auditor):
     app = request.app.state.appliance
-    result = audit.verify(app.engine)
+    result = audit.verify_anchored(app)  # against the anchor outside the database, as the CLI does
     return render(request, "verify.html", {"result": result, "checked_at": app.clock.now_us()})
 
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage import audit as store
+from storage import audit_anchor as anchors
 from vms import audit
 from vms.cli import main
 
@@ -208,3 +209,54 @@ def test_user_commands_are_audited(appliance_factory, sqlite_url, capsys):
         ("user.disable", "user:nina", "local"),
     ]
     assert audit.verify(app.engine).ok
+
+
+def tamper_tail_deleted_head_rewound(app):
+    sql(app, "DELETE FROM audit_log WHERE seq >= 5")
+    sql(app, "UPDATE audit_head SET last_seq = 4, last_hash = :h WHERE id = 1", params={"h": _hash_of(app, 4)})
+
+
+def tamper_rewritten(app):
+    # change entry 3, then recompute every later hash and the head, as the appliance would have
+    sql(app, "UPDATE audit_log SET outcome = 'refused: nothing to see' WHERE seq = 3")
+    cols = ("seq", "at_us", "actor", "role", "action", "object", "ticket_id", "client", "outcome", "detail")
+    with app.engine.begin() as conn:
+        rows = conn.execute(sa.text(f"SELECT {', '.join(cols)} FROM audit_log ORDER BY seq")).all()
+        prev = store.GENESIS
+        for row in rows:
+            digest = store.entry_hash(dict(zip(cols, row, strict=True)), prev)
+            conn.execute(sa.text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE seq = :s"),
+                         {"p": prev, "h": digest, "s": row[0]})
+            prev = digest
+        conn.execute(sa.text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})
+
+
+@pytest.mark.parametrize("tamper, bad, words", [
+    (tamper_tail_deleted_head_rewound, 5, "entries 5..6 were verified at"),
+    (tamper_rewritten, 6, "the trail was rewritten"),
+])
+def test_rewriting_after_a_verification_is_caught_by_the_anchor(chained, capsys, tamper, bad, words):
+    code, _out = verify_cli(chained, capsys)  # a verification leaves its anchor outside the database
+    anchor_path = chained.config.audit_anchor_path
+    assert code == 0 and oct(anchor_path.stat().st_mode & 0o777) == "0o600"
+    drop_triggers(chained)
+    tamper(chained)
+    restore_triggers(chained)
+    assert audit.verify(chained.engine).ok  # without the anchor the database alone looks intact
+    result = audit.verify(chained.engine, anchors.read(anchor_path))
+    assert result.bad_seq == bad and words in result.problem, result
+    code, out = verify_cli(chained, capsys)
+    assert code == 7 and f"BROKEN at entry {bad}" in out and words in out
+    assert not audit.verify_anchored(chained).ok  # the integrity watch's check sees it too
+
+
+def test_the_anchor_moves_forward_and_a_broken_anchor_is_a_failure(chained, capsys):
+    assert verify_cli(chained, capsys)[0] == 0
+    anchor_path = chained.config.audit_anchor_path
+    assert anchors.read(anchor_path).seq == 6
+    audit.record_system_event(chained, action="test.event", obj="thing:7")
+    assert audit.verify_anchored(chained).ok and anchors.read(anchor_path).seq == 7
+    anchor_path.write_text("{not json")
+    code, out = verify_cli(chained, capsys)
+    assert code == 7 and "NOT VERIFIED" in out and "audit anchor" in out and "Restore" in out
+    assert anchor_path.read_text() == "{not json"  # kept for a person to look at
