@@ -121,16 +121,23 @@ class SegmentStore:
         """Repair open files left by a killed recorder and index them."""
         done: list[SegmentSummary] = []
         for path in self.open_files(camera_id):
-            with Session(self.engine) as s, s.begin():
-                summary = recover(path, self.keys.key_for_segment(s, None))
-                if summary is None:
-                    log.warning("removed %s: killed before its first chunk, it held no footage", path.name)
-                    continue
-                if index.segment_by_path(s, self.relpath(summary.path)) is None:
-                    self._insert(s, summary)
+            summary = self.recover_file(path)
+            if summary is not None:
                 done.append(summary)
-                log.info("recovered %s: %d packets kept", summary.path.name, summary.packets)
         return done
+
+    def recover_file(self, path: Path) -> SegmentSummary | None:
+        """Repair one open file (to its last authenticated chunk), seal and index it, in
+        one transaction; None when it held no chunk (it is removed)."""
+        with Session(self.engine) as s, s.begin():
+            summary = recover(path, self.keys.key_for_segment(s, None))
+            if summary is None:
+                log.warning("removed %s: killed before its first chunk, it held no footage", path.name)
+                return None
+            if index.segment_by_path(s, self.relpath(summary.path)) is None:
+                self._insert(s, summary)
+            log.info("recovered %s: %d packets kept", summary.path.name, summary.packets)
+            return summary
 
     def reader(self, s: Session, ref: index.SegmentRef) -> SegmentReader:
         """A reader of an indexed segment (its key is looked up through ``s`` while

@@ -350,6 +350,7 @@ class CheckReport:
     segments: int = 0
     files: int = 0
     open_files: int = 0
+    open_paths: list[str] = field(default_factory=list)  # relative paths of the open (recording) files
     authenticated: int = 0
     problems: list[Problem] = field(default_factory=list)
     repaired: list[Problem] = field(default_factory=list)
@@ -388,6 +389,7 @@ def check_camera(app, camera: str, report: CheckReport, *, full: bool = False) -
     for e in scan_camera(root, camera):
         if e.kind == "open":
             report.open_files += 1
+            report.open_paths.append(e.rel)
             continue
         if e.kind == "unknown":
             report.problems.append(Problem("unknown", e.rel, _what(e)))

@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 #: a sealed file the index lacks is indexed only after this long (the recorder
 #: indexes its own files right after sealing them)
 INDEX_GRACE_S = 5.0
+#: an open segment file not written for this long has no recorder behind it (a recorder seals a chunk at least
+#: every second while packets arrive and closes the segment when its camera stops): the janitor recovers it,
+#: so its footage is indexed and expires like any other instead of staying on disk for ever
+STALE_OPEN_S = 600.0
 QUOTA_RECOUNT_S = 3600.0
 DB_ATTEMPTS = 3
 
@@ -116,6 +120,7 @@ class Janitor:
                  remove_file: Callable[[Path], None] = os.unlink, batch: int = 1000):
         self.app = app
         self.clock = clock or app.clock
+        self.stale_open_s = STALE_OPEN_S
         self.on_alarm = on_alarm if on_alarm is not None else log_alarm
         self.disk_usage = disk_usage
         self.remove_file = remove_file
@@ -131,6 +136,7 @@ class Janitor:
         self._quota_counted_at = 0.0
         self._own_deletions: set[str] = set()  # paths we unlink: their events are no tamper
         self._pending: dict[str, float] = {}  # sealed files the index lacked: rel -> first seen
+        self._open_seen: set[str] = set()  # .open files seen (events, reconciliation): checked for staleness
         self._events: queue.Queue[tuple[str, str, bool]] = queue.Queue()
         self._wake = threading.Event()
         self._space = threading.Event()
@@ -178,6 +184,7 @@ class Janitor:
         now = self.clock.now_us()
         res = SweepResult(now)
         self._index_pending(force=False)
+        self._recover_stale_open()
         res.add("resumed", check.finish_deleting(self.app, now_us=now, remove_file=self.remove_file))
         with Session(self.app.engine) as s:
             holds = retention.HoldIndex(rq.active_hold_spans(s, now))
@@ -398,6 +405,31 @@ class Janitor:
             if why:
                 self._quarantine(rel, why)
 
+    def _recover_stale_open(self) -> None:
+        """Seal and index open files nobody has written to for ``stale_open_s`` (file times are real time)."""
+        if not self._open_seen:
+            return
+        wall_s = time.time()
+        for rel in sorted(self._open_seen):
+            path = self.root / rel
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                self._open_seen.discard(rel)  # sealed or removed by its recorder meanwhile
+                continue
+            if wall_s - st.st_mtime < self.stale_open_s:
+                continue
+            self._open_seen.discard(rel)
+            try:
+                summary = self.app.store.recover_file(path)
+            except (SegmentError, KeyError_, OSError) as exc:
+                self.alarm("quarantine", f"abandoned open segment {check.shown(rel)} cannot be recovered "
+                           f"({exc.__class__.__name__}); left in place, see 'vms check'", once=f"open:{rel}")
+                continue
+            log.warning("recovered %s, left open by a recorder that is gone (not written for %.0f s): %s",
+                        check.shown(rel), wall_s - st.st_mtime,
+                        f"{summary.packets} packets indexed" if summary else "it held no footage, removed")
+
     def reconcile(self) -> check.CheckReport:
         """Compare index and disk once (at start): strays are quarantined, sealed
         files the index lacks are queued for indexing, missing or changed files
@@ -417,9 +449,11 @@ class Janitor:
         for camera in cameras:
             with self._sweep_lock:
                 start = len(report.problems)
+                opened = len(report.open_paths)
                 check.check_camera(self.app, camera, report)
                 for p in report.problems[start:]:
                     self._on_problem(p)
+                self._open_seen.update(report.open_paths[opened:])
             yield camera
 
     def _on_problem(self, p: check.Problem) -> None:
@@ -437,6 +471,7 @@ class Janitor:
         if what == "ignored":
             return
         if kind == "deleted":
+            self._open_seen.discard(rel)
             if rel in self._own_deletions:
                 self._own_deletions.discard(rel)
                 return
@@ -456,7 +491,10 @@ class Janitor:
             return  # gone again (e.g. the recorder's .open renamed away)
         regular = path.is_file() and not path.is_symlink()
         real_dir = path.is_dir() and not path.is_symlink()
-        if what == "open" and regular or what in ("camera-dir", "day-dir") and real_dir:
+        if what == "open" and regular:
+            self._open_seen.add(rel)
+            return
+        if what in ("camera-dir", "day-dir") and real_dir:
             return
         if what != "segment" or not regular:
             self._quarantine(rel, "not a segment file of this layout")

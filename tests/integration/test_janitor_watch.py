@@ -140,3 +140,41 @@ def test_reconciliation_at_start_finds_what_happened_while_stopped(app, fake_clo
         janitor.stop()
     assert sorted(alarms.kinds()) == ["quarantine", "tamper"]
     assert len(quarantined(app)) == 1
+
+
+def _abandoned_open_segment(app, start_us: int, *, idle_s: float):
+    """An open segment with sealed chunks whose recorder went away ``idle_s`` seconds ago."""
+    w = app.store.open_writer("lib14", stream_info(), start_us, now_us=start_us)
+    for p in synthetic_packets(start_us, 3.0, size=200, seed=2):
+        w.write(p)
+    w.abandon()
+    then = time.time() - idle_s
+    os.utime(w.open_path, (then, then))
+    return w.open_path
+
+
+def test_an_abandoned_open_segment_is_recovered_indexed_and_then_expires(app, fake_clock):
+    stale = _abandoned_open_segment(app, T0, idle_s=3600)
+    fresh = _abandoned_open_segment(app, T0 + 60 * S_US, idle_s=5)  # as a live recorder's file looks
+    janitor = Janitor(app)
+    janitor.reconcile()
+    janitor.sweep()
+    assert not stale.exists() and fresh.exists()  # only the one nobody writes to any more
+    (seg,) = segments(app).values()
+    assert seg[1] == T0 and seg[2].startswith("lib14/")
+    with Session(app.engine) as s:
+        ref = index.segment_by_path(s, seg[2])
+        assert ref.recovered and len(list(app.store.reader(s, ref).packets())) > 0
+    # from now on it is footage like any other: gone when its camera's 14 days are over
+    fake_clock.set(T0 + 14 * 86_400 * S_US + 10 * S_US)
+    janitor.sweep()
+    assert segments(app) == {}
+
+
+def test_the_running_janitor_finds_an_open_file_that_goes_stale(app, running):
+    janitor, _alarms = running
+    path = _abandoned_open_segment(app, T0, idle_s=0)
+    janitor.stale_open_s = 1.0
+    time.sleep(1.5)
+    janitor.sweep()
+    assert not path.exists() and len(segments(app)) == 1
