@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api import problems, web
@@ -33,6 +34,8 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_api: FastAPI):
+        # sync routes run in this many threads at once; more only take turns on the GIL (docs/benchmarks.md)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = app.config.api.worker_threads
         timer = ExpiryTimer(app, interval_s=expiry_interval_s)
         timer.start()
         packages = PackageExpiryTimer(app, interval_s=expiry_interval_s)  # deletes packages whose delivery ended

@@ -134,6 +134,8 @@ class ApiConfig(Strict):
     lockout_max_s: Annotated[int, Field(ge=60, le=86400, description="Longest lockout")] = 3600
     min_password_length: Annotated[int, Field(ge=10, le=128, description="Shortest password a user may choose")] = 12
     playback_max_s: Annotated[int, Field(ge=10, le=3600, description="Longest span one playback request may mux")] = 600
+    worker_threads: Annotated[int, Field(ge=2, le=64, description="Requests handled at once (sync routes' threads); "
+                                         "more than a few per core only adds waiting on the GIL")] = 8
 
     @field_validator("trusted_proxies")
     @classmethod
