@@ -141,8 +141,9 @@ def is_network_source(source: str) -> bool:
 class Capture:
     """One source, read packet by packet.  ``open`` -> ``read``... -> ``close``.
 
-    ``realtime`` (files only; default True for files) paces packets by their
-    timestamps against a monotonic clock; ``loop`` (files only) starts the file
+    ``realtime`` (default True for files, and for a file of known length served over
+    HTTP(S)) paces packets by their timestamps against a monotonic clock; ``loop``
+    (files only) starts the file
     again at its end with timestamps that keep increasing.  Both are ignored for
     network sources, which run in real time and end when the camera stops."""
 
@@ -160,6 +161,7 @@ class Capture:
         self.camera_clock = camera_clock
         self._wall_clock_us = camera_clock.now_us if camera_clock is not None else wall_clock_us
         self.realtime = (not self.network) if realtime is None else (realtime and not self.network)
+        self._pace_http_files = realtime is None
         self.loop = loop and not self.network
         self.info: StreamInfo | None = None
         self.packets_read = 0
@@ -191,6 +193,11 @@ class Capture:
         except BaseException:
             self.close()
             raise
+        if self._pace_http_files and self.source.lower().startswith(("http:", "https:")) \
+                and self._cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+            # a file of known length served over HTTP arrives as fast as the network allows; a live HTTP
+            # stream has no length.  Pace the file by its timestamps so its packets are stamped as they play.
+            self.realtime = True
         frame_ticks = max(1, round(TICKS_PER_S / self.info.fps))
         self._pts = PtsTrack(frame_ticks, int(MAX_STEP_S * TICKS_PER_S))
         self._wall = WallStamps(open_wall_us, clamp=self.network or self.realtime)

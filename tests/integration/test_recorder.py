@@ -348,3 +348,112 @@ def test_reconnect_backoff_starts_at_the_initial_delay_and_doubles_to_the_cap(ap
     rec.run()
     assert stop.waits == [1, 2, 4, 8, 16, 30, 30, 30]
     assert len(opened) == 8 and rec.stats.reconnects == 7
+
+
+
+class _RangeFiles:
+    """A real HTTP server on 127.0.0.1 serving one directory, with Range requests (as every web server
+    answers them; FFmpeg seeks to an MP4's index)."""
+
+    def __init__(self, directory: Path):
+        import http.server
+        import threading
+
+        root = directory
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_a):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                data = (root / self.path.lstrip("/")).read_bytes()
+                a, b = 0, len(data) - 1
+                rng = self.headers.get("Range", "")
+                if rng.startswith("bytes="):
+                    first, _, last = rng[6:].partition("-")
+                    a, b = int(first or 0), int(last) if last else len(data) - 1
+                self.send_response(206 if rng else 200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(b - a + 1))
+                if rng:
+                    self.send_header("Content-Range", f"bytes {a}-{b}/{len(data)}")
+                self.end_headers()
+                try:
+                    self.wfile.write(data[a : b + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_live_http_stream_is_recorded_packet_for_packet(database_url, appliance_factory, clip_factory):
+    """A live MPEG-TS stream over HTTP (as encoders and some cameras serve it), from Debian's ffmpeg as a
+    real HTTP server on 127.0.0.1, playing the clip in real time once."""
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        missing_component("Debian's ffmpeg (apt-get install ffmpeg)")
+    clip = clip_factory.get(seconds=4)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/live.ts"
+    server = subprocess.Popen(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", str(clip.path), "-c", "copy",
+                               "-f", "mpegts", "-listen", "1", url])
+    try:
+        wait_for(lambda: _listening(port), 10, "ffmpeg's HTTP server")
+        app = appliance_factory([camera("cam", url)], database_url=database_url,
+                                recorder={"backoff_initial_s": 60, "backoff_max_s": 60}, clock=Clock())
+        rec = Recorder(app)
+        with recording(rec):
+            wait_for(lambda: rec.cameras["cam"].stats.last_error == "stream ended", 40, "the end of the stream")
+    finally:
+        server.kill()
+        server.wait()
+    got = assert_well_formed(app, "cam", target_s=2)
+    packets = [p for _, ps in got for p in ps]
+    assert len(packets) == clip.packets == rec.cameras["cam"].stats.packets
+    assert tuple(i for i, p in enumerate(packets) if p.keyframe) == clip.keyframes
+
+
+def _listening(port: int) -> bool:
+    """Whether a socket listens on ``port``, without connecting (ffmpeg -listen 1 serves one client only)."""
+    with open("/proc/net/tcp") as fh:
+        return any(f":{port:04X} " in line and line.split()[3] == "0A" for line in fh.readlines()[1:])
+
+
+def test_an_mp4_file_over_http_is_paced_and_recorded_packet_for_packet(database_url, appliance_factory,
+                                                                         clip_factory):
+    """An MP4 file of known length on a web server arrives as fast as the network allows; it is paced
+    by its timestamps, so its packets are stamped as they play."""
+    clip = clip_factory.get(seconds=4)
+    files = _RangeFiles(clip.path.parent)
+    try:
+        app = appliance_factory([camera("cam", files.url(clip.path.name))], database_url=database_url,
+                                recorder={"backoff_initial_s": 60, "backoff_max_s": 60}, clock=Clock())
+        rec = Recorder(app)
+        started = time.monotonic()
+        with recording(rec):
+            wait_for(lambda: rec.cameras["cam"].stats.last_error == "stream ended", 40, "the end of the file")
+        took_s = time.monotonic() - started
+    finally:
+        files.close()
+    got = assert_well_formed(app, "cam", target_s=2)
+    packets = [p for _, ps in got for p in ps]
+    assert len(packets) == clip.packets == rec.cameras["cam"].stats.packets
+    assert took_s >= 3.0, f"4 s of footage arrived in {took_s:.1f} s: not paced"
+    span_us = packets[-1].wall_us - packets[0].wall_us
+    assert 3.5e6 <= span_us <= 4.5e6, f"stamps span {span_us / 1e6:.2f} s for 4 s of footage"
