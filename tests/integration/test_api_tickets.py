@@ -181,3 +181,37 @@ def test_bad_ticket_input_is_422_naming_the_field(api_env):
     assert c.get("/api/tickets/0").status_code == 422
     assert c.get(f"/api/tickets/{10**30}").status_code == 422
     assert c.get("/api/tickets/999999").status_code == 404
+
+
+def test_an_approved_ticket_keeps_its_footage_past_retention_until_closed_plus_grace(appliance_factory,
+                                                                                     database_url, fake_clock):
+    """Ticket -> hold -> janitor, end to end: the covered segment outlives its camera's 14 days while the
+    ticket is open and through the grace period after it closes; the segment next to it does not."""
+    from tests.integration.test_janitor_sweep import record
+    from tests.support.api_env import make_api_env
+    from vms.janitor import Janitor
+
+    env = make_api_env(appliance_factory, database_url, fake_clock, api={"access_window_days": 30},
+                       janitor={"min_free_bytes": 0, "min_free_percent": 0})
+    now = env.clock.now_us()
+    outside = record(env.app, "entrance", now - 2 * 3_600_000_000)
+    inside = record(env.app, "entrance", now - 30 * 60_000_000)
+    t = env.file_ticket("olga", start_us=now - 3_600_000_000, end_us=now - 60_000_000)
+    env.approve(t["id"])
+    janitor = Janitor(env.app)
+
+    def present() -> set[int]:
+        with Session(env.app.engine) as s:
+            return {i for i in (outside, inside) if index.segment_by_id(s, i) is not None}
+
+    env.advance(15 * 86400)  # both are past the camera's 14 days
+    janitor.sweep()
+    assert present() == {inside}
+    r = env.client("olga").post(f"/api/tickets/{t['id']}/close", json={"reason": "Handed to police"})
+    assert r.status_code == 200
+    env.advance(7 * 86400 - 60)  # the grace period (7 days) is not over
+    janitor.sweep()
+    assert present() == {inside}
+    env.advance(120)
+    janitor.sweep()
+    assert present() == set()
