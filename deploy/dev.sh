@@ -43,11 +43,39 @@ system_parts() {
       as_root pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true
     done
   fi
+  postgres_for_tests
   if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
     step "starting Mosquitto (MQTT broker for the alarm tests)"
     as_root mkdir -p /run/mosquitto && as_root chown mosquitto: /run/mosquitto 2>/dev/null || true
     as_root "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -d -c /etc/mosquitto/mosquitto.conf || true
   fi
+}
+
+# The tests use postgresql+psycopg://postgres@127.0.0.1:5432/test (trust auth, as on the development
+# machines) or $VMS_TEST_PG.  On a fresh Debian install that login is refused (password auth on TCP), so a
+# role and database of our own are made through the postgres account's local socket, without touching
+# pg_hba.conf, and VMS_TEST_PG points at them.
+postgres_for_tests() {
+  [ -n "${VMS_TEST_PG:-}" ] && return 0
+  local py=.venv/bin/python
+  if "$py" -c "import psycopg; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=5).close()" 2>/dev/null; then
+    return 0
+  fi
+  command -v psql >/dev/null || return 0  # no server here: the PostgreSQL tests say so (and fail under CI=true)
+  step "creating the PostgreSQL role and database vms_test for the tests (via the postgres account)"
+  # SQL goes in on stdin, so neither shell (ours, su's) expands the $$ quotes
+  psql_as_postgres() { as_root su postgres -c "psql -q -tA -v ON_ERROR_STOP=1"; }
+  psql_as_postgres >/dev/null <<'SQL' || return 0
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vms_test') THEN
+    CREATE ROLE vms_test LOGIN PASSWORD 'vms_test';
+  END IF;
+END $$;
+SQL
+  if ! echo "SELECT 1 FROM pg_database WHERE datname = 'vms_test'" | psql_as_postgres | grep -q 1; then
+    as_root su postgres -c "createdb -O vms_test vms_test" || return 0
+  fi
+  export VMS_TEST_PG="postgresql+psycopg://vms_test:vms_test@127.0.0.1:5432/vms_test"
 }
 
 case "${1:-}" in

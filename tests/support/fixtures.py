@@ -1,7 +1,8 @@
 """Shared fixtures: databases (SQLite and the real PostgreSQL), clocks, appliances.
 
 PostgreSQL: each test gets a fresh schema in the server on 127.0.0.1:5432
-(database ``test``, trust auth; override with ``VMS_TEST_PG``), dropped after
+(database ``test``, trust auth; override with ``VMS_TEST_PG``, which ``deploy/dev.sh test`` sets to a
+role and database of its own where that trust login is refused), dropped after
 the test.  Where the server is unreachable the test is skipped, except with
 ``CI=true``, where it fails: CI must never report a skipped check as passing.
 """
