@@ -93,6 +93,9 @@ def _issue(s: Session, user, *, kind: str, label: str, now_us: int, lifetime_us:
     return Issued(principal, secret, row.expires_us, csrf_token(secret) if kind == SESSION else "")
 
 
+UNKNOWN_NAME = "(unknown)"  # the actor of a sign-in with a name that matches no user
+
+
 def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
     """Check a name and password and open a session; every outcome is audited."""
     api = app.config.api
@@ -103,7 +106,9 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
     actor = Actor(name[:64], snapshot[1] if snapshot else "", client)
     if snapshot is None:
         users.verify_password(_DUMMY_HASH, password)  # same cost as a real check
-        _audit_signin(app, actor, now, "refused: unknown user")
+        # the typed name is not kept: the trail is permanent, and a name that matches no user is often a
+        # password typed into the wrong field.  The client address still shows who keeps trying.
+        _audit_signin(app, Actor(UNKNOWN_NAME, "", client), now, "refused: unknown user")
         raise DomainError(Kind.UNAUTHENTICATED, WRONG)
     user_id, _role, password_hash, disabled, locked_until_us = snapshot
     if locked_until_us is not None and locked_until_us > now:
