@@ -300,6 +300,13 @@ def save_camera_state(s: Session, camera_id: str, *, node_id: str, now_us: int, 
         setattr(row, key, value)
 
 
+def load_camera_states(s: Session, camera_ids: Sequence[str]) -> list[CameraState]:
+    """The state rows of these cameras, loaded into ``s`` (keep the list while updating them in bulk)."""
+    if not camera_ids:
+        return []
+    return list(s.scalars(select(CameraState).where(CameraState.camera_id.in_(list(camera_ids)))))
+
+
 def camera_states(s: Session) -> list[CameraState]:
     return list(s.scalars(select(CameraState).order_by(CameraState.camera_id)))
 
