@@ -7,6 +7,7 @@ import io
 
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import iso
+from vms import audit
 
 
 def test_filters_paging_and_csv(api_env):
@@ -45,9 +46,13 @@ def test_filters_paging_and_csv(api_env):
 
 def test_csv_cells_cannot_run_as_formulas(sqlite_api_env):
     env = sqlite_api_env
-    env.anonymous().post("/api/auth/signin", json={"name": "=HYPERLINK(\"http://x\")", "password": "p"})
+    # no route lets a caller start a cell with '=' any more (unknown sign-in names are not kept, user names are
+    # lower-case words), so the entry is written directly: the export must defuse it whatever wrote it
+    audit.record_system_event(env.app, action="test.event", obj="=HYPERLINK(\"http://x\")",
+                              detail="+SUM(A1:A9)")
     text = env.client("aud").get("/api/audit/export.csv").text
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+    assert "'+SUM" in text and ",+SUM" not in text
 
 
 def test_verify_route_and_no_editing_routes(api_env):

@@ -19,8 +19,9 @@ from vms.recorder import Recorder
 pytestmark = pytest.mark.rtsp
 
 
-def test_recorded_from_rtsp_then_exported(database_url, appliance_factory, rtsp_server_factory, clip_factory,
-                                          tmp_path):
+def record_clip_from_rtsp(database_url, appliance_factory, rtsp_server_factory, clip_factory):
+    """An appliance (with its signing key) that recorded 8 s of a clip from the RTSP server as 2 s
+    segments; returns (app, every stored packet)."""
     clip = clip_factory.get(seconds=8)  # 120 packets, a keyframe every 15
     server = rtsp_server_factory({"/cam": Mount(clip.path)})  # plays once, then ends
     app = appliance_factory(
@@ -32,6 +33,12 @@ def test_recorded_from_rtsp_then_exported(database_url, appliance_factory, rtsp_
         wait_for(lambda: rec.cameras["cam"].stats.last_error == "stream ended", 40, "the end of the stream")
     packets = [p for _, ps in stored(app, "cam") for p in ps]
     assert len(packets) == clip.packets
+    return app, packets
+
+
+def test_recorded_from_rtsp_then_exported(database_url, appliance_factory, rtsp_server_factory, clip_factory,
+                                          tmp_path):
+    app, packets = record_clip_from_rtsp(database_url, appliance_factory, rtsp_server_factory, clip_factory)
 
     # a window from the middle of the 4th frame of second 2 to the 10th frame of second 6
     start_us, end_us = packets[33].wall_us + 1, packets[99].wall_us + 1
@@ -73,17 +80,7 @@ def test_rtsp_footage_through_a_ticket_the_api_and_a_link_checked_with_stock_too
     from tests.support.api_env import USERS, ApiEnv, password_hash
     from tests.support.delivery_env import ExportEnv, token_path
 
-    clip = clip_factory.get(seconds=8)
-    server = rtsp_server_factory({"/cam": Mount(clip.path)})
-    app = appliance_factory(
-        [{"id": "cam", "source": server.url("/cam"), "retain_days": 7, "segment_seconds": 2}],
-        database_url=database_url, recorder={"backoff_initial_s": 60, "backoff_max_s": 60}, clock=Clock())
-    ensure_signing_key(app)
-    rec = Recorder(app)
-    with recording(rec):
-        wait_for(lambda: rec.cameras["cam"].stats.last_error == "stream ended", 40, "the end of the stream")
-    packets = [p for _, ps in stored(app, "cam") for p in ps]
-    assert len(packets) == clip.packets
+    app, packets = record_clip_from_rtsp(database_url, appliance_factory, rtsp_server_factory, clip_factory)
     with Session(app.engine) as s, s.begin():
         for name, role in USERS.items():
             index.add_user(s, name, role=role, password_hash=password_hash(), now_us=app.clock.now_us(),
