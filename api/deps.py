@@ -36,6 +36,12 @@ def appliance(request: Request):
     return request.app.state.appliance
 
 
+def link_base(request: Request) -> str:
+    """Where recipients open delivery links: ``delivery.public_url``, else the address this request came to."""
+    configured = request.app.state.appliance.config.delivery.public_url
+    return configured or str(request.base_url).rstrip("/")
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 

@@ -207,6 +207,9 @@ class AlarmsConfig(Strict):
     ] = 60.0
 
 
+PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9_.\[\]:-]+(/[A-Za-z0-9._~%!$&'()*+,;=:/-]*)?$")
+
+
 class DeliveryConfig(Strict):
     """Delivery links for recipients without accounts (docs/design/delivery.md)."""
 
@@ -216,6 +219,17 @@ class DeliveryConfig(Strict):
     package_grace_hours: Annotated[
         int, Field(ge=0, le=720, description="A package is deleted this long after its last live link ended")
     ] = 24
+    public_url: Annotated[str | None, Field(description=(
+        "Base URL recipients open links under (e.g. https://cctv.library.example); default: the address the "
+        "manager's request came to, which behind a reverse proxy may be an internal one"))] = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_ok(cls, v: str | None) -> str | None:
+        if v is not None and not PUBLIC_URL.match(v):
+            shown = "the URL given" if "@" in v else repr(v)  # never echo credentials
+            raise ValueError(f"{shown} must be http(s)://HOST[:PORT][/PATH] with no credentials, query or fragment")
+        return v.rstrip("/") if v else v
 
     @model_validator(mode="after")
     def _expiry_order(self) -> DeliveryConfig:

@@ -140,7 +140,7 @@ def create_delivery(package_id: PackageId, body: DeliveryCreate, request: Reques
     new = delivery.create_link(app, principal, package_id, recipient=body.recipient, expires_h=body.expires_hours,
                                max_downloads=body.max_downloads, passcode=body.passcode,
                                generate_passcode=body.generate_passcode)
-    url = str(request.base_url).rstrip("/") + new.path
+    url = deps.link_base(request) + new.path
     return DeliveryCreated(delivery=delivery_public(new.delivery), url=url, token=new.token, passcode=new.passcode)
 
 

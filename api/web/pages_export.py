@@ -26,6 +26,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
+from api import deps
 from api.web.i18n import translator
 from api.web.pages_tickets import ticket_number, ticket_page
 from api.web.render import lang_of, render
@@ -140,7 +141,7 @@ def create_link(request: Request, principal: Manager, package_id: PackageId, for
             passcode=form.get("passcode") if mode == "typed" else None, generate_passcode=mode == "generate")
     except DomainError as exc:
         return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
-    url = str(request.base_url).rstrip("/") + new.path
+    url = deps.link_base(request) + new.path
     link = {"url": url, "passcode": new.passcode, "typed_passcode": mode == "typed", "delivery": new.delivery}
     response = _ticket(request, principal, ticket_id, new_link=link)
     response.headers["Cache-Control"] = "no-store"
