@@ -62,6 +62,9 @@ def write(path: Path, anchor: Anchor) -> None:
     try:
         os.write(fd, json.dumps({"seq": anchor.seq, "hash": anchor.hash, "verified_us": anchor.verified_us},
                                 sort_keys=True).encode() + b"\n")
+        if os.geteuid() == 0:  # 'vms audit verify' run as root: the service (owner of the data dir) must read it
+            owner = os.stat(path.parent)
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         os.fsync(fd)
     finally:
         os.close(fd)

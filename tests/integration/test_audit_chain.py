@@ -260,3 +260,21 @@ def test_the_anchor_moves_forward_and_a_broken_anchor_is_a_failure(chained, caps
     code, out = verify_cli(chained, capsys)
     assert code == 7 and "NOT VERIFIED" in out and "audit anchor" in out and "Restore" in out
     assert anchor_path.read_text() == "{not json"  # kept for a person to look at
+
+
+def test_the_anchor_belongs_to_the_owner_of_the_data_dir(chained, capsys):
+    """'vms audit verify' run by root must not leave an anchor the service user cannot read."""
+    import os
+
+    from tests.support.fixtures import missing_component
+
+    if os.geteuid() != 0:
+        missing_component("root, to give the data directory another owner")  # CI runs as root
+    data = chained.config.audit_anchor_path.parent
+    os.chown(data, 4242, 4242)
+    try:
+        assert verify_cli(chained, capsys)[0] == 0
+        st = chained.config.audit_anchor_path.stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4242, 4242, 0o600)
+    finally:
+        os.chown(data, 0, 0)
