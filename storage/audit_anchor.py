@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.fsutil import fsync_dir
+
 HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -69,11 +71,7 @@ def write(path: Path, anchor: Anchor) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)
 
 
 def advance(path: Path, anchor: Anchor) -> bool:

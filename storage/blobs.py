@@ -39,6 +39,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from storage.fsutil import fsync_dir
+
 MAGIC = b"VMSBLOB\x01"
 VERSION = 1
 PARTIAL_SUFFIX = ".partial"
@@ -170,7 +172,7 @@ class BlobWriter:
             os.fsync(self._fh.fileno())
             self._fh.close()
             os.replace(self.partial_path, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except BaseException:
             self.abort()
             raise
@@ -193,17 +195,6 @@ class BlobWriter:
             self.close()
         else:
             self.abort()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_header(fh, path: Path) -> tuple[bytes, bytes, int]:

@@ -42,6 +42,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from storage.fsutil import fsync_dir
 from storage.keys import derive_segment_key
 from storage.packets import Packet, StreamInfo
 
@@ -351,7 +352,7 @@ class SegmentWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self.open_path, self.final_path)
-        _fsync_dir(self.final_path.parent)
+        fsync_dir(self.final_path.parent)
         return SegmentSummary(
             path=self.final_path,
             camera=self.camera,
@@ -368,17 +369,6 @@ class SegmentWriter:
     def abandon(self) -> None:
         """Close the file descriptor without sealing (tests simulate a crash with this)."""
         self._fh.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- reader
@@ -559,7 +549,7 @@ def recover(open_path: Path, key_for: Callable[[SegmentHeader], bytes]) -> Segme
         size = fh.tell()
     target = sealed_name(open_path)
     os.replace(open_path, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return SegmentSummary(
         path=target,
         camera=header.camera,

@@ -349,12 +349,15 @@ class Problem:
 class CheckReport:
     segments: int = 0
     files: int = 0
-    open_files: int = 0
     open_paths: list[str] = field(default_factory=list)  # relative paths of the open (recording) files
     authenticated: int = 0
     problems: list[Problem] = field(default_factory=list)
     repaired: list[Problem] = field(default_factory=list)
     unrepaired: list[tuple[Problem, str]] = field(default_factory=list)
+
+    @property
+    def open_files(self) -> int:
+        return len(self.open_paths)
 
 
 def check(app, *, full: bool = False, repair: bool = False, now_us: int | None = None) -> CheckReport:
@@ -388,7 +391,6 @@ def check_camera(app, camera: str, report: CheckReport, *, full: bool = False) -
     seen: set[str] = set()
     for e in scan_camera(root, camera):
         if e.kind == "open":
-            report.open_files += 1
             report.open_paths.append(e.rel)
             continue
         if e.kind == "unknown":
