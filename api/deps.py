@@ -36,6 +36,11 @@ def appliance(request: Request):
     return request.app.state.appliance
 
 
+async def _appliance(request: Request):
+    """The dependency form of :func:`appliance` (async: a sync dependency would cost a worker-thread hop)."""
+    return request.app.state.appliance
+
+
 def link_base(request: Request) -> str:
     """Where recipients open delivery links: ``delivery.public_url``, else the address this request came to."""
     configured = request.app.state.appliance.config.delivery.public_url
@@ -111,4 +116,4 @@ Filer = Annotated[Principal, Depends(require("operator", "manager"))]
 Manager = Annotated[Principal, Depends(require("manager"))]
 TicketReader = Annotated[Principal, Depends(require("operator", "manager", "auditor"))]
 Viewer = Annotated[Principal, Depends(require("operator", "manager"))]
-ApplianceDep = Annotated[object, Depends(appliance)]
+ApplianceDep = Annotated[object, Depends(_appliance)]

@@ -67,7 +67,7 @@ def to_us(t: datetime) -> int:
 
 
 def from_us(t_us: int | None) -> datetime | None:
-    return None if t_us is None else EPOCH + timedelta(microseconds=t_us)
+    return None if t_us is None else EPOCH + timedelta(0, 0, t_us)  # positional: a third cheaper (listings make many)
 
 
 class Body(BaseModel):

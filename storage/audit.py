@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring as _json_string
 from typing import NamedTuple
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import AuditEntry, AuditHead
@@ -99,23 +99,30 @@ def clip(name: str, value: str) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+# Statements built once, on table columns (an audited request runs all three; see storage.tickets.TICKET_COLUMNS)
+_HEAD = AuditHead.__table__
+_TAKE_SEQ = (update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=_HEAD.c.last_seq + 1)
+             .returning(_HEAD.c.last_seq, _HEAD.c.last_hash))
+_INSERT = AuditEntry.__table__.insert()
+_SET_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("digest"))
+
+
 def append(
     s: Session, *, at_us: int, actor: str, role: str, action: str, object: str = "", ticket_id: int | None = None,
     client: str = "", outcome: str = "ok", detail: str = "",
 ) -> AuditRow:
     """Append one entry (inside the caller's transaction) and return it."""
     conn = s.connection()
-    # the UPDATE comes first: it serialises appenders (see module docstring)
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1))
-    seq, prev = conn.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+    # the UPDATE comes first: it serialises appenders (see module docstring); RETURNING reads the head it locked
+    seq, prev = conn.execute(_TAKE_SEQ).one()
     fields = {
         "seq": int(seq), "at_us": int(at_us), "actor": clip("actor", actor), "role": clip("role", role),
         "action": clip("action", action), "object": clip("object", object), "ticket_id": ticket_id,
         "client": clip("client", client), "outcome": clip("outcome", outcome), "detail": clip("detail", detail),
     }
     digest = entry_hash(fields, prev)
-    conn.execute(AuditEntry.__table__.insert().values(**fields, prev_hash=prev, hash=digest))
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    conn.execute(_INSERT, {**fields, "prev_hash": prev, "hash": digest})
+    conn.execute(_SET_HASH, {"digest": digest})
     return AuditRow(**fields, prev_hash=prev, hash=digest)
 
 

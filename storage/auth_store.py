@@ -6,6 +6,8 @@ open session and never commit (the caller owns the transaction).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -21,7 +23,8 @@ def user_names(s: Session, user_ids) -> dict[int, str]:
     ids = {i for i in user_ids if i is not None}
     if not ids:
         return {}
-    return dict(s.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    u = User.__table__.c  # table columns: see storage.tickets.TICKET_COLUMNS
+    return dict(s.connection().execute(select(u.id, u.name).where(u.id.in_(ids))).all())
 
 
 def list_users(s: Session, *, limit: int, offset: int) -> tuple[list[User], int]:
@@ -70,11 +73,31 @@ def add_credential(s: Session, *, user_id: int, kind: str, label: str, token_has
     return row
 
 
-def credential_by_hash(s: Session, token_hash: str) -> tuple[AuthCredential, User] | None:
-    row = s.execute(
-        select(AuthCredential, User).join(User, User.id == AuthCredential.user_id).where(AuthCredential.token_hash == token_hash)
-    ).one_or_none()
-    return (row[0], row[1]) if row else None
+class CredentialOwner(NamedTuple):
+    """A credential and its user, as a request's authentication needs them."""
+
+    credential_id: int
+    kind: str
+    expires_us: int
+    revoked_us: int | None
+    last_used_us: int | None
+    user_id: int
+    name: str
+    role: str
+    disabled: bool
+    must_change_password: bool
+
+
+_C, _U = AuthCredential.__table__.c, User.__table__.c  # table columns: see storage.tickets.TICKET_COLUMNS
+_BY_HASH = (select(_C.id, _C.kind, _C.expires_us, _C.revoked_us, _C.last_used_us, _U.id, _U.name, _U.role,
+                   _U.disabled, _U.must_change_password)
+            .join_from(AuthCredential.__table__, User.__table__, _U.id == _C.user_id))
+
+
+def credential_by_hash(s: Session, token_hash: str) -> CredentialOwner | None:
+    """Every request runs this once: plain columns, no ORM objects."""
+    row = s.connection().execute(_BY_HASH.where(_C.token_hash == token_hash)).first()
+    return None if row is None else CredentialOwner(*row[:8], bool(row[8]), bool(row[9]))
 
 
 def credential(s: Session, credential_id: int) -> AuthCredential | None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+POOL_SIZE, POOL_OVERFLOW = 16, 32
 
 
 class DatabaseError(Exception):
@@ -53,10 +54,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 5})
+        engine = create_engine(parsed, connect_args={"timeout": 5}, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     return engine
 
 

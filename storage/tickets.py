@@ -9,24 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import Row, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from storage.models import Camera, Hold, Ticket, TicketCamera
 
 OPEN_STATES = ("approved", "exported", "delivered")
+# A ticket's columns, read as plain rows (attribute access as on the model, without building ORM objects).
+# Table columns, not the ORM attributes: a cached statement's result map is then matched by identity; with the
+# ORM's annotated copies SQLAlchemy compares them with ``==`` (building an expression per column per query).
+_T = Ticket.__table__.c
+TICKET_COLUMNS = (_T.id, _T.state, _T.requester_id, _T.action, _T.recipient, _T.description, _T.purpose,
+                  _T.legal_basis, _T.start_us, _T.end_us, _T.created_us, _T.updated_us, _T.decided_by, _T.decided_us,
+                  _T.decision_reason, _T.access_until_us, _T.closed_us)
+_SELECT_TICKETS = select(*TICKET_COLUMNS)
+_INSERT_TICKET = Ticket.__table__.insert().returning(_T.id)  # built once: coercing 17 columns costs more than the query on SQLite
 
 
 def insert_ticket(s: Session, *, requester_id: int, action: str, recipient: str, description: str, purpose: str,
                   legal_basis: str, start_us: int, end_us: int, cameras: Sequence[str], now_us: int) -> int:
-    row = Ticket(state="requested", requester_id=requester_id, action=action, recipient=recipient,
-                 description=description, purpose=purpose, legal_basis=legal_basis, start_us=start_us,
-                 end_us=end_us, created_us=now_us, updated_us=now_us)
-    s.add(row)
-    s.flush()
-    s.add_all([TicketCamera(ticket_id=row.id, camera_id=c) for c in cameras])
-    s.flush()
-    return row.id
+    conn = s.connection()
+    ticket_id = conn.execute(_INSERT_TICKET, {
+        "state": "requested", "requester_id": requester_id, "action": action, "recipient": recipient,
+        "description": description, "purpose": purpose, "legal_basis": legal_basis, "start_us": start_us,
+        "end_us": end_us, "created_us": now_us, "updated_us": now_us,
+    }).scalar_one()
+    conn.execute(TicketCamera.__table__.insert(), [{"ticket_id": ticket_id, "camera_id": c} for c in cameras])
+    return int(ticket_id)
 
 
 def ticket(s: Session, ticket_id: int) -> Ticket | None:
@@ -37,34 +46,36 @@ def ticket_cameras(s: Session, ticket_id: int) -> list[str]:
     return list(s.scalars(select(TicketCamera.camera_id).where(TicketCamera.ticket_id == ticket_id).order_by(TicketCamera.camera_id)))
 
 
-def cameras_of(s: Session, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {i: [] for i in ticket_ids}
-    if ticket_ids:
-        rows = s.execute(select(TicketCamera.ticket_id, TicketCamera.camera_id)
-                         .where(TicketCamera.ticket_id.in_(list(ticket_ids))).order_by(TicketCamera.camera_id))
-        for tid, cam in rows:
-            out[tid].append(cam)
-    return out
-
-
 def known_cameras(s: Session, ids: Sequence[str]) -> set[str]:
-    return set(s.scalars(select(Camera.id).where(Camera.id.in_(list(ids)))))
+    c = Camera.__table__.c
+    return set(s.connection().execute(select(c.id).where(c.id.in_(list(ids)))).scalars())
 
 
 def list_tickets(s: Session, *, states: Sequence[str] | None = None, requester_id: int | None = None,
-                 camera_id: str | None = None, limit: int, offset: int) -> tuple[list[Ticket], int]:
-    """Tickets matching the filters, newest first, and how many match in all."""
+                 camera_id: str | None = None, limit: int, offset: int) -> tuple[list[Row], int, dict[int, list[str]]]:
+    """Tickets matching the filters, newest first (rows of :data:`TICKET_COLUMNS`), how many match in all,
+    and each listed ticket's cameras (in order)."""
+    tc = TicketCamera.__table__.c
     conds = []
     if states:
-        conds.append(Ticket.state.in_(list(states)))
+        conds.append(_T.state.in_(list(states)))
     if requester_id is not None:
-        conds.append(Ticket.requester_id == requester_id)
+        conds.append(_T.requester_id == requester_id)
     if camera_id is not None:
-        conds.append(Ticket.id.in_(select(TicketCamera.ticket_id).where(TicketCamera.camera_id == camera_id)))
+        conds.append(_T.id.in_(select(tc.ticket_id).where(tc.camera_id == camera_id)))
     where = and_(true(), *conds)
-    rows = list(s.scalars(select(Ticket).where(where).order_by(Ticket.id.desc()).limit(limit).offset(offset)))
-    total = s.scalar(select(func.count()).select_from(Ticket).where(where)) or 0
-    return rows, int(total)
+    conn = s.connection()
+    page = _SELECT_TICKETS.where(where).order_by(_T.id.desc()).limit(limit).offset(offset)
+    rows = conn.execute(page).all()
+    total = conn.execute(select(func.count()).select_from(Ticket).where(where)).scalar() or 0
+    cameras: dict[int, list[str]] = {row[0]: [] for row in rows}
+    if rows:  # the page's cameras in one query, selecting the page again (no list of ids to bind)
+        found = conn.execute(select(tc.ticket_id, tc.camera_id)
+                             .where(tc.ticket_id.in_(page.with_only_columns(_T.id).scalar_subquery()))
+                             .order_by(tc.camera_id))
+        for ticket_id, camera in found:
+            cameras[ticket_id].append(camera)
+    return rows, int(total), cameras
 
 
 def move(s: Session, ticket_id: int, *, from_state: str, to_state: str, now_us: int, **values) -> bool:
@@ -76,11 +87,12 @@ def move(s: Session, ticket_id: int, *, from_state: str, to_state: str, now_us: 
     return result.rowcount > 0
 
 
-def due_for_expiry(s: Session, now_us: int, *, limit: int = 500) -> list[Ticket]:
-    """Open tickets whose access window has ended."""
-    return list(s.scalars(
-        select(Ticket).where(Ticket.state.in_(OPEN_STATES), Ticket.access_until_us <= now_us)
-        .order_by(Ticket.access_until_us).limit(limit)
+def due_for_expiry(s: Session, now_us: int, *, limit: int = 500) -> list[Row]:
+    """Open tickets whose access window has ended: rows of (id, state, access_until_us)."""
+    return list(s.connection().execute(
+        select(_T.id, _T.state, _T.access_until_us)
+        .where(_T.state.in_(OPEN_STATES), _T.access_until_us <= now_us)
+        .order_by(_T.access_until_us).limit(limit)
     ))
 
 

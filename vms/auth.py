@@ -146,18 +146,18 @@ def authenticate(app, secret: str, *, client: str = "") -> Principal:
     """The principal a session secret or bearer token stands for, or UNAUTHENTICATED."""
     now = app.clock.now_us()
     with Session(app.engine) as s:
-        found = auth_store.credential_by_hash(s, hash_secret(secret)) if secret else None
-        if found is None:
-            raise DomainError(Kind.UNAUTHENTICATED, "not signed in, or the session/token is unknown; sign in again")
-        cred, user = found
-        if cred.revoked_us is not None:
-            raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} was revoked or signed out; sign in again")
-        if cred.expires_us <= now:
-            raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} has expired; sign in again")
-        if user.disabled:
-            raise DomainError(Kind.UNAUTHENTICATED, "this account is disabled; ask an administrator")
-        principal = Principal(user.id, user.name, user.role, cred.id, cred.kind, bool(user.must_change_password), client)
-        stale = cred.last_used_us is None or now - cred.last_used_us > 60_000_000
+        cred = auth_store.credential_by_hash(s, hash_secret(secret)) if secret else None
+    if cred is None:
+        raise DomainError(Kind.UNAUTHENTICATED, "not signed in, or the session/token is unknown; sign in again")
+    if cred.revoked_us is not None:
+        raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} was revoked or signed out; sign in again")
+    if cred.expires_us <= now:
+        raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} has expired; sign in again")
+    if cred.disabled:
+        raise DomainError(Kind.UNAUTHENTICATED, "this account is disabled; ask an administrator")
+    principal = Principal(cred.user_id, cred.name, cred.role, cred.credential_id, cred.kind, cred.must_change_password,
+                          client)
+    stale = cred.last_used_us is None or now - cred.last_used_us > 60_000_000
     if stale:  # at most one write a minute per credential
         with Session(app.engine) as s, s.begin():
             auth_store.touch_credential(s, principal.credential_id, now)

@@ -149,6 +149,17 @@ def _view(s: Session, t, cameras: list[str] | None = None, names: dict[int, str]
     )
 
 
+def _view_row(row, cameras: list[str], names: dict[int, str]) -> TicketView:
+    """The view of a row of :data:`storage.tickets.TICKET_COLUMNS` (by position: a listing builds many)."""
+    (ticket_id, state, requester_id, action, recipient, description, purpose, legal_basis, start_us, end_us,
+     created_us, updated_us, decided_by, decided_us, decision_reason, access_until_us, closed_us) = row
+    return TicketView(
+        ticket_id, state, requester_id, names.get(requester_id, "?"), action, recipient, description, purpose,
+        legal_basis, start_us, end_us, tuple(cameras), created_us, updated_us,
+        names.get(decided_by) if decided_by else None, decided_us, decision_reason, access_until_us, closed_us,
+    )
+
+
 def _load(s: Session, ticket_id: int):
     t = store.ticket(s, ticket_id)
     if t is None:
@@ -171,14 +182,15 @@ def list_tickets(app, principal, *, states=None, camera_id=None, mine=False, lim
     """(tickets, total) visible to the principal, newest first."""
     if principal.role not in READERS:
         raise DomainError(Kind.FORBIDDEN, f"the {principal.role} role cannot read tickets")
-    expire_due(app)
     requester = principal.user_id if (mine or principal.role == "operator") else None
     with Session(app.engine) as s:
-        rows, total = store.list_tickets(s, states=states, requester_id=requester, camera_id=camera_id,
-                                         limit=limit, offset=offset)
-        cams = store.cameras_of(s, [t.id for t in rows])
-        names = auth_store.user_names(s, [u for t in rows for u in (t.requester_id, t.decided_by)])
-        return [_view(s, t, cams[t.id], names) for t in rows], total
+        if store.due_for_expiry(s, app.clock.now_us(), limit=1):  # rare: expire first, so the page shows it
+            s.rollback()
+            expire_due(app)
+        rows, total, cams = store.list_tickets(s, states=states, requester_id=requester, camera_id=camera_id,
+                                               limit=limit, offset=offset)
+        names = auth_store.user_names(s, {u for row in rows for u in (row[2], row[12])})
+    return [_view_row(row, cams[row[0]], names) for row in rows], total
 
 
 def holds(app, principal, ticket_id: int):
@@ -213,7 +225,10 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
                                         start_us=start_us, end_us=end_us, cameras=wanted, now_us=now, **texts)
         entry.ticket_id, entry.obj = ticket_id, f"ticket:{ticket_id}"
         entry.detail = f"cameras={','.join(wanted)} window={start_us}..{end_us} action={action} recipient={recipient}"
-        return _view(s, _load(s, ticket_id), wanted)
+    # the ticket as just inserted (storage.tickets.insert_ticket), without reading it back
+    return TicketView(ticket_id, "requested", principal.user_id, principal.name, action, recipient, texts["description"],
+                      texts["purpose"], texts["legal_basis"], start_us, end_us, tuple(wanted), now, now, None, None,
+                      None, None, None)
 
 
 def _move(s: Session, t, target: str, now_us: int, **values) -> None:

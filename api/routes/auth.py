@@ -57,7 +57,7 @@ def sign_out(principal: deps.AnyPrincipal, app: deps.ApplianceDep) -> Response:
 
 
 @router.get("/me", response_model=UserPublic, summary="Who am I")
-def me(principal: deps.AnyPrincipal) -> UserPublic:
+async def me(principal: deps.AnyPrincipal) -> UserPublic:  # nothing blocking: no worker thread
     return _me(principal)
 
 

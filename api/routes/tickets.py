@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
 
 from api import deps
 from api.schemas import Decision, HoldPublic, TicketCreate, TicketPage, TicketPublic, from_us, to_us
@@ -14,6 +15,7 @@ from vms.tickets import TicketView
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]
 State = Annotated[str, Query(pattern="^(" + "|".join(tickets.STATES) + ")$")]
+NEXT_STATES = {state: sorted(s for s in targets if s != state) for state, targets in tickets.TRANSITIONS.items()}
 
 
 def public(t: TicketView) -> TicketPublic:
@@ -23,12 +25,16 @@ def public(t: TicketView) -> TicketPublic:
         end=from_us(t.end_us), cameras=list(t.cameras), created_at=from_us(t.created_us),
         updated_at=from_us(t.updated_us), decided_by=t.decided_by, decided_at=from_us(t.decided_us),
         decision_reason=t.decision_reason, access_until=from_us(t.access_until_us), closed_at=from_us(t.closed_us),
-        next_states=sorted(s for s in tickets.TRANSITIONS[t.state] if s != t.state),
+        next_states=NEXT_STATES[t.state],
     )
 
 
+# The busiest routes are async and do their blocking work in one worker-thread call (with the response
+# model built there): a sync route would take a second thread hop just to validate its response.
+
+
 @router.get("", response_model=TicketPage, summary="Tickets I may read, newest first (operators: their own)")
-def list_tickets(
+async def list_tickets(
     principal: deps.TicketReader, app: deps.ApplianceDep,
     state: Annotated[list[State] | None, Query(max_length=7, description="filter by state (repeatable)")] = None,
     camera: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = None,
@@ -36,24 +42,28 @@ def list_tickets(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> TicketPage:
-    rows, total = tickets.list_tickets(app, principal, states=state, camera_id=camera, mine=mine, limit=limit,
-                                       offset=offset)
-    nxt = offset + len(rows) if offset + len(rows) < total else None
-    return TicketPage(items=[public(t) for t in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
+    def page() -> TicketPage:
+        rows, total = tickets.list_tickets(app, principal, states=state, camera_id=camera, mine=mine, limit=limit,
+                                           offset=offset)
+        nxt = offset + len(rows) if offset + len(rows) < total else None
+        return TicketPage(items=[public(t) for t in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
+    return await run_in_threadpool(page)
 
 
 @router.post("", response_model=TicketPublic, status_code=201, summary="File a ticket (operator or manager)")
-def file_ticket(body: TicketCreate, principal: deps.Filer, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.file_ticket(
-        app, principal, cameras=body.cameras, start_us=to_us(body.start), end_us=to_us(body.end),
-        description=body.description, purpose=body.purpose, legal_basis=body.legal_basis, action=body.action,
-        recipient=body.recipient,
-    ))
+async def file_ticket(body: TicketCreate, principal: deps.Filer, app: deps.ApplianceDep) -> TicketPublic:
+    def file() -> TicketPublic:
+        return public(tickets.file_ticket(
+            app, principal, cameras=body.cameras, start_us=to_us(body.start), end_us=to_us(body.end),
+            description=body.description, purpose=body.purpose, legal_basis=body.legal_basis, action=body.action,
+            recipient=body.recipient,
+        ))
+    return await run_in_threadpool(file)
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, summary="One ticket")
-def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.get(app, principal, ticket_id))
+async def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: deps.ApplianceDep) -> TicketPublic:
+    return await run_in_threadpool(lambda: public(tickets.get(app, principal, ticket_id)))
 
 
 @router.post("/{ticket_id}/approve", response_model=TicketPublic,
