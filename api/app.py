@@ -58,7 +58,7 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
     problems.install(api)
 
     @api.get("/api/health", tags=["meta"], summary="Liveness (no sign-in needed)")
-    def health() -> dict:
+    async def health() -> dict:  # nothing blocking: answered on the event loop
         return {"status": "ok"}
 
     api.include_router(auth.public)

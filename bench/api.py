@@ -14,8 +14,10 @@ with an unexpected status fails the run (a figure of errors is no figure).
 
 Phases, each ``--seconds`` long after one second of warm-up:
 
+* ``floor``: ``GET /api/health``, no sign-in, no database: uvicorn, FastAPI's
+  routing and middleware and nothing else.  What no route of this server can beat.
 * ``baseline``: ``GET /api/auth/me`` with a bearer token: authentication, one
-  read, no audit entry.  The ceiling of this server and client on this machine.
+  read, no audit entry.  The ceiling of an authenticated route.
 * ``list``: ``GET /api/tickets?limit=50`` by a manager (every ticket visible)
   with ``--tickets`` tickets filed beforehand: ``list_p50_ms``, ``list_p99_ms``.
 * ``audit_appends``: the audited request is **filing a ticket** (``POST /api/tickets``
@@ -308,6 +310,8 @@ def api_load(scratch: Path, db: Database, args) -> dict:
         assert status == 200 and page["total"] == args.tickets and len(page["items"]) == min(50, args.tickets), page
 
         out: dict = {"tickets_listed_from": args.tickets, "ticket_fill_s": fill_s}
+        health = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nContent-Length: 0\r\n\r\n"
+        out |= phase("floor", proc.pid, port, args, lambda i, n: health, 200)
         out |= phase("baseline", proc.pid, port, args, lambda i, n: me, 200)
         out |= phase("list", proc.pid, port, args, lambda i, n: listing, 200)
         single = argparse.Namespace(clients=1, seconds=min(args.seconds, 3.0))

@@ -215,3 +215,28 @@ def test_an_approved_ticket_keeps_its_footage_past_retention_until_closed_plus_g
     env.advance(120)
     janitor.sweep()
     assert present() == set()
+
+
+def test_filed_answer_get_and_listing_agree_field_for_field(api_env):
+    """Filing answers from what it inserted and the listing builds its page from plain rows: both must say
+    exactly what reading the ticket back says (cameras of each ticket on the page included)."""
+    env = api_env
+    cams = sorted(c["id"] for c in env.client("mia").get("/api/cameras").json())
+    assert len(cams) >= 2, cams
+    filed = [env.file_ticket("olga", cameras=[cams[1], cams[0]], description="  padded text  "),
+             env.file_ticket("otto", cameras=[cams[0]]),
+             env.file_ticket("mia", cameras=[cams[1]])]
+    mia = env.client("mia")
+    assert [mia.get(f"/api/tickets/{t['id']}").json() for t in filed] == filed
+    assert filed[0]["cameras"] == sorted(cams[:2]) and filed[0]["description"] == "padded text"
+    env.approve(filed[0]["id"], name="mia")
+    got = {t["id"]: mia.get(f"/api/tickets/{t['id']}").json() for t in filed}
+    listed = mia.get("/api/tickets").json()["items"]
+    assert [t["id"] for t in listed] == [t["id"] for t in filed][::-1]
+    assert listed == [got[t["id"]] for t in filed][::-1]
+    by_camera = mia.get("/api/tickets", params={"camera": cams[0]}).json()
+    assert [t["id"] for t in by_camera["items"]] == [filed[1]["id"], filed[0]["id"]] and by_camera["total"] == 2
+    assert by_camera["items"] == [got[filed[1]["id"]], got[filed[0]["id"]]]
+    approved = mia.get("/api/tickets", params={"state": "approved"}).json()["items"]
+    assert approved == [got[filed[0]["id"]]] and approved[0]["decided_by"] == "mia"
+    assert mia.get("/api/tickets", params={"mine": "true"}).json()["items"] == [got[filed[2]["id"]]]
