@@ -6,7 +6,7 @@ permissions) before it touches keys or footage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from storage.db import open_database
 from storage.keys import MasterKeyring
 from storage.keystore import KeyStore
 from storage.store import SegmentStore
+from vms.address_guard import AddressGuard
 from vms.clock import Clock
 from vms.config import Config, load_config
 
@@ -29,6 +30,13 @@ class Appliance:
     keys: KeyStore
     store: SegmentStore
     clock: Clock
+    # failed sign-ins per client address (vms/auth.py); reads the clock late, so a replaced clock counts
+    signin_guard: AddressGuard = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        api = self.config.api
+        self.signin_guard = AddressGuard(api.signin_address_failures, api.signin_address_window_s,
+                                         lambda: self.clock.monotonic_s())
 
     @classmethod
     def open(cls, config_path: Path | str, *, clock: Clock | None = None) -> Appliance:

@@ -41,6 +41,10 @@ class LockedOut(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class AddressLockedOut(LockedOut):
+    """Too many failed sign-ins from this client address, whatever the names."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts as (from a session cookie or a bearer token)."""
@@ -99,6 +103,13 @@ UNKNOWN_NAME = "(unknown)"  # the actor of a sign-in with a name that matches no
 def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
     """Check a name and password and open a session; every outcome is audited."""
     api = app.config.api
+    guard = app.signin_guard
+    wait = guard.retry_after(client)
+    if wait > 0:  # refused before any password is hashed: guessing from one address costs it nothing more
+        wait_s = int(-(-wait // 1))
+        _audit_signin(app, Actor(UNKNOWN_NAME, "", client), app.clock.now_us(),
+                      f"refused: too many failed sign-ins from this address; {wait_s} s to wait")
+        raise AddressLockedOut(f"too many failed sign-ins from your address; try again in {wait_s} s", wait_s)
     with Session(app.engine) as s:
         user = index.user_by_name(s, name)
         snapshot = None if user is None else (user.id, user.role, user.password_hash, user.disabled, user.locked_until_us)
@@ -108,7 +119,7 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
         users.verify_password(_DUMMY_HASH, password)  # same cost as a real check
         # the typed name is not kept: the trail is permanent, and a name that matches no user is often a
         # password typed into the wrong field.  The client address still shows who keeps trying.
-        _audit_signin(app, Actor(UNKNOWN_NAME, "", client), now, "refused: unknown user")
+        _audit_signin(app, Actor(UNKNOWN_NAME, "", client), now, "refused: unknown user" + _counted(app, client))
         raise DomainError(Kind.UNAUTHENTICATED, WRONG)
     user_id, _role, password_hash, disabled, locked_until_us = snapshot
     if locked_until_us is not None and locked_until_us > now:
@@ -123,7 +134,7 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
                 auth_store.set_lock(s, user_id, now + lock * 1_000_000)
             note = f"; locked for {lock} s" if lock else ""
             record(s, actor, "auth.signin", now_us=now, obj=f"user:{name[:64]}",
-                   outcome=f"refused: wrong password ({failures} in a row{note})")
+                   outcome=f"refused: wrong password ({failures} in a row{note}){_counted(app, client)}")
         raise DomainError(Kind.UNAUTHENTICATED, WRONG)
     if disabled:
         _audit_signin(app, actor, now, "refused: account disabled")
@@ -135,6 +146,15 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
                         lifetime_us=api.session_hours * 3600 * 1_000_000, client=client)
         record(s, actor, "auth.signin", now_us=now, obj=f"user:{name}")
     return issued
+
+
+def _counted(app, client: str) -> str:
+    """Count a failed password check against the client address; what to add to the audit outcome."""
+    if app.signin_guard.failed(client):
+        api = app.config.api
+        return (f"; address locked out ({api.signin_address_failures} failures within "
+                f"{api.signin_address_window_s} s)")
+    return ""
 
 
 def _audit_signin(app, actor: Actor, now_us: int, outcome: str) -> None:

@@ -132,6 +132,10 @@ class ApiConfig(Strict):
     lockout_after: Annotated[int, Field(ge=3, le=50, description="Failed sign-ins in a row before a lockout")] = 5
     lockout_base_s: Annotated[int, Field(ge=1, le=3600, description="First lockout; doubles with each further failure")] = 30
     lockout_max_s: Annotated[int, Field(ge=60, le=86400, description="Longest lockout")] = 3600
+    signin_address_failures: Annotated[int, Field(
+        ge=5, le=10_000, description="Failed sign-ins from one client address (any names) within "
+                                     "signin_address_window_s before that address must wait")] = 20
+    signin_address_window_s: Annotated[int, Field(ge=60, le=86400, description="See signin_address_failures")] = 600
     min_password_length: Annotated[int, Field(ge=10, le=128, description="Shortest password a user may choose")] = 12
     playback_max_s: Annotated[int, Field(ge=10, le=3600, description="Longest span one playback request may mux")] = 600
     worker_threads: Annotated[int, Field(ge=2, le=64, description="Requests handled at once (sync routes' threads); "

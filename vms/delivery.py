@@ -51,7 +51,6 @@ import re
 import secrets
 import threading
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -62,6 +61,7 @@ from storage import auth_store
 from storage import deliveries as store
 from storage.blobs import BlobError
 from vms import tickets, users
+from vms.address_guard import AddressGuard
 from vms.audit import SYSTEM, Actor, audited, record
 from vms.auth import LockedOut, hash_secret
 from vms.errors import DomainError, Kind
@@ -183,35 +183,19 @@ def link_state(row: store.DeliveryRow, now_us: int) -> str:
 class GuessGuard:
     """Failed redemptions per client address and wrong passcodes per link (in memory, thread-safe)."""
 
-    MAX_ADDRESSES = 10_000
-
     def __init__(self, policy: DeliveryPolicy, monotonic_s: Callable[[], float]):
         self.policy, self._now = policy, monotonic_s
         self._lock = threading.Lock()
-        self._fails: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
+        self._addresses = AddressGuard(policy.guess_limit, policy.guess_window_s, monotonic_s)
         self._links: dict[int, tuple[int, float]] = {}  # delivery id -> (wrong in a row, locked until)
 
     def address_retry_after(self, client: str) -> float:
         """Seconds the address must wait (0: it may try)."""
-        with self._lock:
-            return max(0.0, self._locked_until.get(client, 0.0) - self._now())
+        return self._addresses.retry_after(client)
 
     def address_failed(self, client: str) -> bool:
         """Count a failure; True when this one locks the address out."""
-        now = self._now()
-        with self._lock:
-            q = self._fails.setdefault(client, deque())
-            q.append(now)
-            while q and now - q[0] > self.policy.guess_window_s:
-                q.popleft()
-            if len(self._fails) > self.MAX_ADDRESSES:
-                self._fails.pop(next(iter(self._fails)))
-            if len(q) >= self.policy.guess_limit:
-                self._locked_until[client] = q[0] + self.policy.guess_window_s
-                q.clear()
-                return True
-            return False
+        return self._addresses.failed(client)
 
     def link_retry_after(self, delivery_id: int) -> float:
         with self._lock:

@@ -20,7 +20,7 @@ from api.web import i18n
 from api.web.render import LANG_COOKIE, lang_of, render
 from api.web.session import FormDep, User, safe_next, status_of
 from vms import auth
-from vms.auth import LockedOut
+from vms.auth import AddressLockedOut, LockedOut
 from vms.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
@@ -61,8 +61,9 @@ async def signin(request: Request):
         issued = await run_in_threadpool(auth.sign_in, request.app.state.appliance, name, password,
                                          client=deps.client_address(request))
     except LockedOut as exc:
+        key = "signin.address_locked" if isinstance(exc, AddressLockedOut) else "signin.locked"
         return _signin_page(request, next_url=next_url, name=name,
-                            error=t("signin.locked").format(seconds=exc.retry_after_s), status=429)
+                            error=t(key).format(seconds=exc.retry_after_s), status=429)
     except DomainError:
         return _signin_page(request, next_url=next_url, name=name, error=t("signin.wrong"), status=401)
     target = "/password" if issued.principal.must_change_password else (

@@ -125,6 +125,49 @@ def test_lockout_with_back_off(api_env):
     assert outcomes[6] == "refused: wrong password (6 in a row; locked for 60 s)"
 
 
+def test_guessing_from_one_address_locks_that_address_out_before_any_password_is_hashed(api_env):
+    """Per-account lockout cannot stop spraying many names from one address: after api.signin_address_failures
+    (20) failed password checks within api.signin_address_window_s (600 s), that address waits, right password
+    or not; other addresses are not affected. Every attempt is audited."""
+    from fastapi.testclient import TestClient
+
+    env = api_env
+    guesser, other = (TestClient(env.api, base_url=env.base_url, raise_server_exceptions=False, client=(addr, 40000))
+                      for addr in ("203.0.113.7", "198.51.100.2"))
+
+    def attempt(c, name, password):
+        return c.post("/api/auth/signin", json={"name": name, "password": password})
+
+    names = ["olga", "otto", "mia", "aud"]  # 4 wrong passwords each: below the per-account lockout (5)
+    for i in range(16):
+        assert attempt(guesser, names[i % 4], f"guess {i}").status_code == 401
+    for i in range(3):
+        assert attempt(guesser, f"nobody{i}", "guess").status_code == 401
+    r = attempt(guesser, "nobody3", "guess")  # the 20th failure locks the address
+    assert r.status_code == 401
+    r = attempt(guesser, "olga", PASSWORD)
+    assert r.status_code == 429 and r.headers["retry-after"] == "600", r.text
+    assert r.json()["detail"] == "too many failed sign-ins from your address; try again in 600 s"
+    assert attempt(other, "olga", PASSWORD).status_code == 200  # another address signs in
+    env.advance(599)
+    assert attempt(guesser, "olga", PASSWORD).status_code == 429
+    env.advance(2)
+    assert attempt(guesser, "olga", PASSWORD).status_code == 200  # the window has passed
+
+    auditor = TestClient(env.api, base_url=env.base_url, raise_server_exceptions=False, client=("192.0.2.1", 1))
+    csrf = attempt(auditor, "aud", PASSWORD).json()["csrf_token"]
+    entries = auditor.get("/api/audit", params={"action": "auth.signin", "limit": 1000},
+                          headers={"X-CSRF-Token": csrf}).json()["items"]
+    from_guesser = [e for e in entries if e["client"] == "203.0.113.7"]
+    assert len(from_guesser) == 23  # 20 failures, two refusals, one success
+    assert from_guesser[19]["outcome"] == "refused: unknown user; address locked out (20 failures within 600 s)"
+    assert [e["outcome"] for e in from_guesser[20:22]] == \
+        ["refused: too many failed sign-ins from this address; 600 s to wait"] + \
+        ["refused: too many failed sign-ins from this address; 1 s to wait"]
+    assert [e["actor"] for e in from_guesser[20:22]] == ["(unknown)", "(unknown)"]
+    assert from_guesser[22]["outcome"] == "ok" and from_guesser[22]["actor"] == "olga"
+
+
 def test_one_time_password_must_be_changed_first(api_env):
     env = api_env
     created = env.client("adam").post("/api/users", json={"name": "nina", "role": "operator"})

@@ -1,0 +1,49 @@
+"""Failed attempts per client address, in memory: a guessing address waits.
+
+Used by sign-in (names and passwords) and by delivery links (tokens and
+passcodes).  Per process: each node of a cluster counts its own.  Behind a
+reverse proxy the client address is the proxy's unless ``api.trusted_proxies``
+names it, and then everyone behind the proxy shares one count.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+
+class AddressGuard:
+    """``limit`` failures from one address within ``window_s`` seconds lock the
+    address out until the oldest of them is ``window_s`` old (thread-safe)."""
+
+    MAX_ADDRESSES = 10_000  # addresses remembered; the oldest is forgotten first
+
+    def __init__(self, limit: int, window_s: float, monotonic_s: Callable[[], float]):
+        self.limit, self.window_s, self._now = limit, window_s, monotonic_s
+        self._lock = threading.Lock()
+        self._fails: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def retry_after(self, client: str) -> float:
+        """Seconds the address must wait (0: it may try)."""
+        with self._lock:
+            return max(0.0, self._locked_until.get(client, 0.0) - self._now())
+
+    def failed(self, client: str) -> bool:
+        """Count a failure; True when this one locks the address out."""
+        now = self._now()
+        with self._lock:
+            q = self._fails.setdefault(client, deque())
+            q.append(now)
+            while q and now - q[0] > self.window_s:
+                q.popleft()
+            if len(self._fails) > self.MAX_ADDRESSES:
+                self._fails.pop(next(iter(self._fails)))
+            if len(self._locked_until) > self.MAX_ADDRESSES:
+                self._locked_until = {a: t for a, t in self._locked_until.items() if t > now}
+            if len(q) >= self.limit:
+                self._locked_until[client] = q[0] + self.window_s
+                q.clear()
+                return True
+            return False
