@@ -97,6 +97,20 @@ def insert_day_key(s: Session, camera_id: str, day: str, *, wrapped: bytes, mast
     return row
 
 
+def readable_segments(s: Session, segment_ids) -> set[int]:
+    """Those of ``segment_ids`` that are still sealed and can still be decrypted: a held segment's own key,
+    or a day key that has not been shredded."""
+    ids = list(set(segment_ids))
+    if not ids:
+        return set()
+    seg, sk, dk = Segment.__table__.c, SegmentKey.__table__.c, DayKey.__table__.c
+    q = (select(seg.id)
+         .join_from(Segment.__table__, DayKey.__table__, dk.id == seg.key_id)
+         .outerjoin(SegmentKey.__table__, sk.segment_id == seg.id)
+         .where(seg.id.in_(ids), seg.status == "sealed", or_(sk.segment_id.is_not(None), dk.wrapped.is_not(None))))
+    return set(s.connection().execute(q).scalars())
+
+
 def shred_day_key(s: Session, key_id: int, *, now_us: int) -> bool:
     """Overwrite the wrapped day key with NULL.  Returns False if already shredded."""
     result = s.execute(

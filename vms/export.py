@@ -43,6 +43,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from storage import index
+from storage.keys import KeyShredded
 from storage.packets import Packet, StreamInfo
 from storage.store import SegmentUnavailable
 from vms.errors import DomainError, Kind
@@ -220,6 +221,11 @@ def _segment_packets(app, ref: index.SegmentRef, start_us: int, end_us: int) -> 
     except FileNotFoundError:
         raise DomainError(
             Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id} is indexed but its file is missing"
+        ) from None
+    except KeyShredded:
+        raise DomainError(
+            Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id}: its day key was shredded (retention "
+                               "ended), so the footage is gone; export a window without it"
         ) from None
     for p in reader.packets(start_us, end_us):
         yield reader.header.stream, p

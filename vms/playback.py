@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from storage import index
 from storage import tickets as ticket_store
+from storage.keys import KeyShredded
 from storage.packets import Packet, StreamInfo
 from storage.segment import SegmentError
 from vms import access, tickets
@@ -51,6 +52,7 @@ class Clip:
     last_us: int | None  # wall-clock time of the last packet
     packets: int
     content_type: str = "video/mp4"
+    segment_ids: tuple[int, ...] = ()  # the segments it was built from (a cached clip lives only while they do)
 
 
 def _scope(s: Session, ticket_id: int) -> access.TicketScope:
@@ -152,8 +154,10 @@ def play(app, principal, ticket_id: int, camera_id: str, start_us: int, end_us: 
     return clip
 
 
-def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int) -> Iterator[tuple[StreamInfo, Packet, bool]]:
-    """(stream, packet, first-of-its-segment) over the span, decrypted in memory."""
+def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int,
+             used: list[int] | None = None) -> Iterator[tuple[StreamInfo, Packet, bool]]:
+    """(stream, packet, first-of-its-segment) over the span, decrypted in memory; the ids of the
+    segments read are appended to ``used``."""
     for ref in index.timeline(s, camera_id, start_us, end_us, max_segment_us=MAX_SEGMENT_US):
         if ref.status != "sealed":
             continue
@@ -161,10 +165,14 @@ def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int) -> Ite
             reader = app.store.reader(s, ref)
             first = True
             for p in reader.packets(start_us, end_us):
+                if first and used is not None:
+                    used.append(ref.id)
                 yield reader.header.stream, p, first
                 first = False
         except FileNotFoundError:
             continue  # deleted since the index was read, or on another node
+        except KeyShredded:
+            continue  # its day key was shredded (retention ended) and its row not yet removed: the footage is gone
         except SegmentError as exc:
             raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}") from None
 
@@ -174,9 +182,10 @@ def mux_span(app, camera_id: str, start_us: int, end_us: int) -> Clip:
     parts: list[bytes] = []
     sink = StreamingSink(parts.append, window_bytes=1 << 20)
     muxer = _Muxer(sink)
+    used: list[int] = []
     with Session(app.engine) as s:
         try:
-            for stream, p, seg_first in _packets(app, s, camera_id, start_us, end_us):
+            for stream, p, seg_first in _packets(app, s, camera_id, start_us, end_us, used):
                 if not muxer.add(stream, p, seg_first):
                     break  # the stream changed (new resolution or codec): the clip ends here
             if muxer.clip is None:
@@ -186,7 +195,14 @@ def mux_span(app, camera_id: str, start_us: int, end_us: int) -> Clip:
             muxer.abort()
             raise
     sink.finish()
-    return Clip(b"".join(parts), camera_id, muxer.first_us, muxer.last_us, muxer.count)
+    return Clip(b"".join(parts), camera_id, muxer.first_us, muxer.last_us, muxer.count, segment_ids=tuple(used))
+
+
+def still_readable(app, clip: Clip) -> bool:
+    """Whether every segment a clip was built from is still sealed and decryptable: a clip kept in memory
+    must not outlive its footage's deletion or crypto-shred (whichever process did it)."""
+    with Session(app.engine) as s:
+        return index.readable_segments(s, clip.segment_ids) == set(clip.segment_ids)
 
 
 class _Muxer:

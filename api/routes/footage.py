@@ -45,6 +45,10 @@ class ClipCache:
             self._items.move_to_end(key)
             return item[1]
 
+    def drop(self, key: tuple) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def put(self, key: tuple, clip: playback.Clip, now_s: float) -> None:
         with self._lock:
             self._items[key] = (now_s, clip)
@@ -109,11 +113,14 @@ def play(
     key = (principal.credential_id, ticket_id, camera_id, start_us, end_us)
     now_s = app.clock.monotonic_s()
     clip = cache.get(key, now_s)
+    if clip is not None:
+        playback.authorize_play(app, principal, ticket_id, camera_id, start_us, end_us)
+        if not playback.still_readable(app, clip):  # expired or shredded since: never serve it from memory
+            cache.drop(key)
+            clip = None
     if clip is None:
         clip = playback.play(app, principal, ticket_id, camera_id, start_us, end_us)
         cache.put(key, clip, now_s)
-    else:
-        playback.authorize_play(app, principal, ticket_id, camera_id, start_us, end_us)
     size = len(clip.data)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if clip.first_us is not None:

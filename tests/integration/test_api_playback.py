@@ -178,3 +178,24 @@ def test_no_plaintext_on_disk(recorded):
     assert r.status_code == 200
     assert files() == before
     assert all(p.suffix in (".vseg", ".key", ".toml") for p in before), before
+
+
+def test_a_clip_in_memory_does_not_outlive_the_shred_of_its_day(recorded):
+    """Range requests of one viewing are served from memory, but not once the footage's day key is shredded
+    (as the janitor does, in this process or another): then the key is gone for the cache too."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    env, rec, t = recorded
+    c = env.client("olga")
+    span = {"start": iso(rec["first_us"]), "end": iso(rec["first_us"] + 2_000_000)}
+    assert c.get(_url(t), params=span).status_code == 200
+    assert c.get(_url(t), params=span, headers={"Range": "bytes=0-9"}).status_code == 206  # from memory
+    day = datetime.fromtimestamp(rec["first_us"] / 1e6, UTC).strftime("%Y-%m-%d")
+    with Session(env.app.engine) as s, s.begin():
+        assert env.app.keys.shred(s, "entrance", day, now_us=env.clock.now_us())
+    r = c.get(_url(t), params=span, headers={"Range": "bytes=0-9"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert "no footage" in r.json()["detail"]
+    assert r.content[:4] != b"\x00\x00\x00\x18" and b"ftyp" not in r.content

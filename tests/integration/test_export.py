@@ -182,6 +182,22 @@ def test_failed_job_says_why_and_leaves_no_package(app, clip_factory):
     assert not exports.exists() or list(exports.iterdir()) == []
 
 
+def test_shredded_day_fails_the_export_saying_the_footage_is_gone(app, clip_factory):
+    """A day key shredded while its rows are still indexed (the janitor's sweep in between): the job fails with
+    the reason and no package, not an internal error."""
+    store_clip(app, "entrance", clip_factory.get(seconds=4).path, T0)
+    with Session(app.engine) as s, s.begin():
+        assert app.keys.shred(s, "entrance", "2026-01-01", now_us=app.clock.now_us())
+    runner = JobRunner(clock=app.clock)
+    try:
+        status = runner.wait(start_export(runner, app, request()), 60)
+    finally:
+        runner.shutdown()
+    assert status.state == JobState.FAILED and "day key was shredded" in status.error, status.error
+    exports = app.config.data_dir / "exports"
+    assert not exports.exists() or list(exports.iterdir()) == []
+
+
 def test_damaged_segment_fails_the_export_naming_the_file(app, clip_factory):
     stored = store_clip(app, "entrance", clip_factory.get(seconds=4).path, T0)
     with Session(app.engine) as s:
