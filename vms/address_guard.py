@@ -24,6 +24,7 @@ class AddressGuard:
         self._lock = threading.Lock()
         self._fails: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
+        self._refusals: dict[str, tuple[float, int]] = {}  # address -> (last reported, refused since)
 
     def retry_after(self, client: str) -> float:
         """Seconds the address must wait (0: it may try)."""
@@ -47,3 +48,19 @@ class AddressGuard:
                 q.clear()
                 return True
             return False
+
+    def refused(self, client: str, *, every_s: float = 60.0) -> int | None:
+        """Count a refusal of a locked-out address.  Returns how many refusals (this one included) to report
+        now, or None while the last report is younger than ``every_s``: refusing costs the guesser nothing,
+        so reporting each one would let it flood whatever keeps the reports."""
+        now = self._now()
+        with self._lock:
+            last, pending = self._refusals.get(client, (float("-inf"), 0))
+            pending += 1
+            if now - last < every_s:
+                self._refusals[client] = (last, pending)
+                return None
+            if len(self._refusals) > self.MAX_ADDRESSES:
+                self._refusals.pop(next(iter(self._refusals)))
+            self._refusals[client] = (now, 0)
+            return pending

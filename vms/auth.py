@@ -107,8 +107,11 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
     wait = guard.retry_after(client)
     if wait > 0:  # refused before any password is hashed: guessing from one address costs it nothing more
         wait_s = int(-(-wait // 1))
-        _audit_signin(app, Actor(UNKNOWN_NAME, "", client), app.clock.now_us(),
-                      f"refused: too many failed sign-ins from this address; {wait_s} s to wait")
+        reported = guard.refused(client)  # at most one entry a minute per address, counting the others
+        if reported is not None:
+            more = f"; {reported - 1} more refused since the previous entry" if reported > 1 else ""
+            _audit_signin(app, Actor(UNKNOWN_NAME, "", client), app.clock.now_us(),
+                          f"refused: too many failed sign-ins from this address; {wait_s} s to wait{more}")
         raise AddressLockedOut(f"too many failed sign-ins from your address; try again in {wait_s} s", wait_s)
     with Session(app.engine) as s:
         user = index.user_by_name(s, name)

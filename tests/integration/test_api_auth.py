@@ -149,6 +149,8 @@ def test_guessing_from_one_address_locks_that_address_out_before_any_password_is
     assert r.status_code == 429 and r.headers["retry-after"] == "600", r.text
     assert r.json()["detail"] == "too many failed sign-ins from your address; try again in 600 s"
     assert attempt(other, "olga", PASSWORD).status_code == 200  # another address signs in
+    assert attempt(guesser, "otto", PASSWORD).status_code == 429  # counted, not each audited (no flood)
+    assert attempt(guesser, "nobody", "x").status_code == 429
     env.advance(599)
     assert attempt(guesser, "olga", PASSWORD).status_code == 429
     env.advance(2)
@@ -159,11 +161,11 @@ def test_guessing_from_one_address_locks_that_address_out_before_any_password_is
     entries = auditor.get("/api/audit", params={"action": "auth.signin", "limit": 1000},
                           headers={"X-CSRF-Token": csrf}).json()["items"]
     from_guesser = [e for e in entries if e["client"] == "203.0.113.7"]
-    assert len(from_guesser) == 23  # 20 failures, two refusals, one success
+    assert len(from_guesser) == 23  # 20 failures, two entries for four refusals, one success
     assert from_guesser[19]["outcome"] == "refused: unknown user; address locked out (20 failures within 600 s)"
     assert [e["outcome"] for e in from_guesser[20:22]] == \
         ["refused: too many failed sign-ins from this address; 600 s to wait"] + \
-        ["refused: too many failed sign-ins from this address; 1 s to wait"]
+        ["refused: too many failed sign-ins from this address; 1 s to wait; 2 more refused since the previous entry"]
     assert [e["actor"] for e in from_guesser[20:22]] == ["(unknown)", "(unknown)"]
     assert from_guesser[22]["outcome"] == "ok" and from_guesser[22]["actor"] == "olga"
 

@@ -1,0 +1,51 @@
+"""vms.address_guard: failures per address in a sliding window, lockout, throttled refusal reports."""
+
+from __future__ import annotations
+
+from vms.address_guard import AddressGuard
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_failures_outside_the_window_do_not_count_and_the_lock_ends_with_the_window():
+    clock = Clock()
+    g = AddressGuard(3, 60, clock)
+    assert not g.failed("a") and not g.failed("a")
+    clock.t += 61  # both are older than the window now
+    assert not g.failed("a") and not g.failed("a") and g.retry_after("a") == 0
+    assert g.failed("a")  # the third within 60 s locks
+    assert g.retry_after("a") == 60 - 0 and g.retry_after("b") == 0  # until the oldest of the three is 60 s old
+    clock.t += 59.5
+    assert g.retry_after("a") == 0.5
+    clock.t += 0.5
+    assert g.retry_after("a") == 0 and not g.failed("a")  # counting starts afresh
+
+
+def test_refusals_are_reported_once_per_interval_with_the_count():
+    clock = Clock()
+    g = AddressGuard(3, 60, clock)
+    assert g.refused("a") == 1
+    assert g.refused("a") is None and g.refused("a") is None and g.refused("b") == 1
+    clock.t += 60
+    assert g.refused("a") == 3  # this one and the two unreported
+
+
+def test_memory_is_bounded():
+    clock = Clock()
+    g = AddressGuard(2, 60, clock)
+    g.MAX_ADDRESSES = 100
+    for i in range(1000):
+        g.failed(f"10.0.{i // 256}.{i % 256}")
+        g.failed(f"10.0.{i // 256}.{i % 256}")  # each address locks
+        g.refused(f"10.0.{i // 256}.{i % 256}")
+    assert len(g._fails) <= 101 and len(g._refusals) <= 101
+    clock.t += 61
+    g.failed("x")
+    g.failed("x")  # the next lock purges expired ones
+    assert len(g._locked_until) <= 101
