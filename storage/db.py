@@ -9,6 +9,7 @@ s.begin(): ...``; nothing in ``storage`` commits on its own except migrations.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +20,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# connections kept open / opened beyond that on demand: room for api.worker_threads (default 8) plus the
+# recorder, janitor and timers without closing and reopening connections (SQLAlchemy's default keeps 5)
 POOL_SIZE, POOL_OVERFLOW = 16, 32
 
 
@@ -54,7 +57,12 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 5}, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise DatabaseError(f"SQLite {sqlite3.sqlite_version} is too old: the appliance needs 3.35 or newer "
+                                "(UPDATE ... RETURNING); Debian 12 has 3.40")
+        in_memory = parsed.database in (None, "", ":memory:")  # one connection per thread: no pool to size
+        pool = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = create_engine(parsed, connect_args={"timeout": 5}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)

@@ -69,10 +69,9 @@ def list_tickets(s: Session, *, states: Sequence[str] | None = None, requester_i
     rows = conn.execute(page).all()
     total = conn.execute(select(func.count()).select_from(Ticket).where(where)).scalar() or 0
     cameras: dict[int, list[str]] = {row[0]: [] for row in rows}
-    if rows:  # the page's cameras in one query, selecting the page again (no list of ids to bind)
+    if rows:  # the page's cameras in one query, by the ids read (a re-selected page could differ meanwhile)
         found = conn.execute(select(tc.ticket_id, tc.camera_id)
-                             .where(tc.ticket_id.in_(page.with_only_columns(_T.id).scalar_subquery()))
-                             .order_by(tc.camera_id))
+                             .where(tc.ticket_id.in_(list(cameras))).order_by(tc.camera_id))
         for ticket_id, camera in found:
             cameras[ticket_id].append(camera)
     return rows, int(total), cameras

@@ -35,15 +35,16 @@ class AddressGuard:
         """Count a failure; True when this one locks the address out."""
         now = self._now()
         with self._lock:
-            q = self._fails.setdefault(client, deque())
+            q = self._fails.pop(client, None) or deque()
+            self._fails[client] = q  # most recently failed last: the least recent is forgotten first
             q.append(now)
             while q and now - q[0] > self.window_s:
                 q.popleft()
             if len(self._fails) > self.MAX_ADDRESSES:
-                self._fails.pop(next(iter(self._fails)))
-            if len(self._locked_until) > self.MAX_ADDRESSES:
-                self._locked_until = {a: t for a, t in self._locked_until.items() if t > now}
+                self._fails.pop(next(iter(self._fails)))  # never ``client``: it was just moved to the end
             if len(q) >= self.limit:
+                if len(self._locked_until) >= self.MAX_ADDRESSES:  # only on a new lock, and only ended ones go
+                    self._locked_until = {a: t for a, t in self._locked_until.items() if t > now}
                 self._locked_until[client] = q[0] + self.window_s
                 q.clear()
                 return True

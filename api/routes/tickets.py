@@ -29,8 +29,9 @@ def public(t: TicketView) -> TicketPublic:
     )
 
 
-# The busiest routes are async and do their blocking work in one worker-thread call (with the response
-# model built there): a sync route would take a second thread hop just to validate its response.
+# The busiest routes are async and do their blocking work in one worker-thread call, which also builds the
+# response model; FastAPI then serialises it on the event loop (a sync route would validate it in a second
+# worker-thread hop).
 
 
 @router.get("", response_model=TicketPage, summary="Tickets I may read, newest first (operators: their own)")

@@ -170,6 +170,18 @@ def test_guessing_from_one_address_locks_that_address_out_before_any_password_is
     assert from_guesser[22]["outcome"] == "ok" and from_guesser[22]["actor"] == "olga"
 
 
+def test_loopback_is_not_limited_per_address(api_env):
+    """This machine's own tools, or a local reverse proxy not listed in api.trusted_proxies: one address would
+    stand for every user, so one guesser could lock everyone out. Only the per-account lockout applies."""
+    from fastapi.testclient import TestClient
+
+    env = api_env
+    local = TestClient(env.api, base_url=env.base_url, raise_server_exceptions=False, client=("127.0.0.1", 40000))
+    for i in range(25):
+        assert local.post("/api/auth/signin", json={"name": f"nobody{i}", "password": "x"}).status_code == 401
+    assert local.post("/api/auth/signin", json={"name": "olga", "password": PASSWORD}).status_code == 200
+
+
 def test_one_time_password_must_be_changed_first(api_env):
     env = api_env
     created = env.client("adam").post("/api/users", json={"name": "nina", "role": "operator"})

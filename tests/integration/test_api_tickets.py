@@ -240,3 +240,29 @@ def test_filed_answer_get_and_listing_agree_field_for_field(api_env):
     approved = mia.get("/api/tickets", params={"state": "approved"}).json()["items"]
     assert approved == [got[filed[0]["id"]]] and approved[0]["decided_by"] == "mia"
     assert mia.get("/api/tickets", params={"mine": "true"}).json()["items"] == [got[filed[2]["id"]]]
+
+
+def test_a_ticket_filed_while_a_page_is_read_does_not_break_the_page(api_env):
+    """The page and its cameras are two statements; a ticket committed between them must not make the page
+    fail or lose cameras (the cameras are read by the ids the page read)."""
+    from sqlalchemy import event
+
+    env = api_env
+    for _ in range(3):
+        env.file_ticket("olga")
+    mia = env.client("mia")
+    fired = []
+
+    def between(conn, cursor, statement, params, context, executemany):
+        if not fired and statement.lstrip().upper().startswith("SELECT") and "ticket_cameras" in statement \
+                and "FROM tickets" not in statement:
+            fired.append(statement)
+            env.file_ticket("otto")  # another request commits meanwhile
+
+    event.listen(env.app.engine, "before_cursor_execute", between)
+    try:
+        r = mia.get("/api/tickets", params={"limit": 2})
+    finally:
+        event.remove(env.app.engine, "before_cursor_execute", between)
+    assert fired and r.status_code == 200, r.text
+    assert [len(t["cameras"]) for t in r.json()["items"]] == [1, 1]

@@ -49,3 +49,19 @@ def test_memory_is_bounded():
     g.failed("x")
     g.failed("x")  # the next lock purges expired ones
     assert len(g._locked_until) <= 101
+
+
+def test_an_address_that_keeps_failing_is_not_the_one_forgotten():
+    """The table is bounded; the address forgotten first is the one that failed least recently."""
+    clock = Clock()
+    g = AddressGuard(20, 600, clock)
+    g.MAX_ADDRESSES = 100
+    guesser = "203.0.113.7"
+    others = iter(f"10.0.{n // 256}.{n % 256}" for n in range(1000))
+    for burst, then in ((10, 60), (5, 60)):  # the second round of others overflows the table
+        for _ in range(burst):
+            assert not g.failed(guesser)
+        for _ in range(then):
+            g.failed(next(others))
+    assert [g.failed(guesser) for _ in range(5)] == [False] * 4 + [True]  # its 20th failure locks it
+    assert len(g._fails) <= 101
