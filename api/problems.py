@@ -92,6 +92,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        log.error("unexpected %s on %s %s", exc.__class__.__name__, request.method, request.url.path, exc_info=exc)
-        return problem(500, "the appliance failed to handle this request; the error is in its log",
-                       instance=request.url.path)
+        path = request.scope.get("path", "")  # not request.url: building it can fail on the very input that failed
+        log.error("unexpected %s on %s %s", exc.__class__.__name__, request.method, path, exc_info=exc)
+        return problem(500, "the appliance failed to handle this request; the error is in its log", instance=path)

@@ -27,6 +27,16 @@ def _clean(value: str) -> str:
     return value
 
 
+def text_problem(value: str) -> str | None:
+    """Why a text field is refused (control characters, unpaired surrogates), or None: the web forms use the
+    same rule as the schemas."""
+    try:
+        _clean(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _line(value: str) -> str:
     if "\n" in value or "\r" in value or "\t" in value:
         raise ValueError("must be a single line")

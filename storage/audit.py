@@ -96,6 +96,7 @@ def row_hash(row) -> str:
 def clip(name: str, value: str) -> str:
     """Cut a text field to its column width (an entry is never refused for length)."""
     limit = LIMITS[name]
+    value = value.replace("\x00", "\ufffd")  # an entry is never refused: PostgreSQL text cannot hold NUL
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 

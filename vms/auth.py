@@ -79,8 +79,14 @@ def csrf_token(session_secret: str) -> str:
     return hashlib.sha256(b"vms-csrf\x00" + session_secret.encode()).hexdigest()
 
 
+def same_secret(expected: str, presented: str) -> bool:
+    """Constant-time comparison of two texts.  ``hmac.compare_digest`` refuses ``str`` with non-ASCII
+    characters (a TypeError, i.e. a 500, from anyone who sends one); bytes it compares in any case."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass"))
+
+
 def csrf_ok(session_secret: str, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(csrf_token(session_secret), presented)
+    return bool(presented) and same_secret(csrf_token(session_secret), presented)
 
 
 def lockout_s(failures: int, *, after: int, base_s: int, max_s: int) -> int:

@@ -217,7 +217,7 @@ async def _passcode(request: Request) -> str | None:
     if ctype == "application/json":
         try:
             doc = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
             raise DomainError(Kind.INVALID, "body: not valid JSON; send {\"passcode\": \"...\"}") from None
         if doc is not None:
             if not isinstance(doc, dict) or set(doc) - {"passcode"}:

@@ -8,7 +8,6 @@ cookies are the API's (HttpOnly session, CSRF token derived from it).
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from fastapi import APIRouter, Request
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api import deps
 from api.web import i18n
 from api.web.render import LANG_COOKIE, lang_of, render
-from api.web.session import FormDep, User, safe_next, status_of
+from api.web.session import FormDep, User, form_fields, safe_next, status_of
 from vms import auth
 from vms.auth import AddressLockedOut, LockedOut
 from vms.errors import DomainError
@@ -48,12 +47,12 @@ def signin_form(request: Request, next: str = "/"):  # noqa: A002 - the query pa
 
 @router.post("/signin")
 async def signin(request: Request):
-    form = await request.form()
-    name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    form = await form_fields(request)  # control characters: 422 before any lookup
+    name, password = form.get("name").strip(), form.get("password")
     next_url = safe_next(str(form.get("next", "/")))
     t = i18n.translator(lang_of(request))
     cookie, echoed = request.cookies.get(SIGNIN_COOKIE, ""), str(form.get("signin_token", ""))
-    if not cookie or not hmac.compare_digest(cookie, echoed):
+    if not cookie or not auth.same_secret(cookie, echoed):
         return _signin_page(request, next_url=next_url, name=name, error=t("signin.stale"), status=400)
     if not name or not password or len(name) > 64 or len(password) > 256:
         return _signin_page(request, next_url=next_url, name=name[:64], error=t("signin.missing"), status=422)

@@ -56,7 +56,7 @@ def _package_id(request: Request, package_id: Annotated[str, Path(max_length=64)
 
 
 def _delivery_id(request: Request, delivery_id: Annotated[str, Path(max_length=20)]) -> int:
-    if not delivery_id.isdigit() or not 1 <= int(delivery_id) <= 2**62:
+    if not (delivery_id.isascii() and delivery_id.isdigit()) or len(delivery_id) > 19 or not 1 <= int(delivery_id) <= 2**62:
         _refuse_id(request, delivery_id)
     return int(delivery_id)
 
@@ -114,7 +114,7 @@ def _int_field(form, name: str) -> int | None:
     text = form.get(name).strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 6:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
         raise DomainError(Kind.INVALID, f"{name}: a whole number")
     return int(text)
 
@@ -124,7 +124,7 @@ def _package_ticket(app, package_id: str) -> int:
         info = package_store(app).info(package_id)
     except DomainError as exc:
         raise PageRefused(status_of(exc), exc.message) from None
-    if not info.ticket_id.isdigit():
+    if not (info.ticket_id.isascii() and info.ticket_id.isdigit()):
         raise PageRefused(404, f"package {package_id} belongs to no ticket of this appliance")
     return int(info.ticket_id)
 

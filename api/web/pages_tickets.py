@@ -27,7 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 def ticket_number(request: Request, ticket_id: Annotated[str, Path(max_length=40)]) -> int:
     """The ticket number of the path; anything else is a page saying so (not a 422 body)."""
-    if not ticket_id.isdigit() or not 1 <= int(ticket_id) <= 2**62:
+    if not (ticket_id.isascii() and ticket_id.isdigit()) or len(ticket_id) > 19 or not 1 <= int(ticket_id) <= 2**62:
         t = translator(lang_of(request))
         raise PageRefused(404, t("ticket.not_a_number").format(text=ticket_id[:40]))
     return int(ticket_id)
@@ -52,7 +52,7 @@ def message(request: Request, exc: DomainError):
 @router.get("/tickets")
 def list_page(request: Request, principal: Reader, state: str = "", offset: str = "0"):
     states = [state] if state in tickets.STATES else None
-    offset = int(offset) if offset.isdigit() and len(offset) < 10 else 0
+    offset = int(offset) if (offset.isascii() and offset.isdigit()) and len(offset) < 10 else 0
     rows, total = tickets.list_tickets(_app(request), principal, states=states, limit=PAGE, offset=offset)
     return render(request, "tickets.html", {"tickets": rows, "total": total, "state": state if states else "",
                                             "states": tickets.STATES, "offset": offset, "page": PAGE})
@@ -60,7 +60,7 @@ def list_page(request: Request, principal: Reader, state: str = "", offset: str 
 
 @router.get("/queue")
 def queue_page(request: Request, principal: Manager, offset: str = "0"):
-    offset = int(offset) if offset.isdigit() and len(offset) < 10 else 0
+    offset = int(offset) if (offset.isascii() and offset.isdigit()) and len(offset) < 10 else 0
     rows, total = tickets.list_tickets(_app(request), principal, states=["requested"], limit=PAGE, offset=offset)
     return render(request, "queue.html", {"tickets": rows, "total": total, "offset": offset, "page": PAGE})
 
@@ -185,7 +185,7 @@ def extra_sections(request: Request, principal, view) -> dict:
 @router.get("/tickets/{ticket_id}")
 def ticket(request: Request, principal: Reader, ticket_id: TicketId, camera: str = "", at: str = "",
            done: str = ""):
-    at_us = int(at) if at.isdigit() and len(at) < 19 else None
+    at_us = int(at) if (at.isascii() and at.isdigit()) and len(at) < 19 else None
     return ticket_page(request, principal, ticket_id, camera=camera, at_us=at_us, done=done)
 
 

@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse
 
 from api import deps
 from api.problems import STATUS
+from api.schemas import text_problem
 from api.web.i18n import translator
 from api.web.render import lang_of, render
 from vms.auth import Principal
@@ -84,10 +85,15 @@ def role(*roles: str):
 
 
 class Form:
-    """A POST's text fields (file uploads are ignored)."""
+    """A POST's text fields (file uploads are ignored).  A field with control characters or text that is not
+    valid Unicode is refused (422) before any page sees it: the JSON API's schemas refuse the same, and
+    PostgreSQL cannot even compare a text with NUL in it."""
 
     def __init__(self, data):
         self._data = data
+        for key, value in data.multi_items():
+            if isinstance(value, str) and (bad := text_problem(value)):
+                raise PageRefused(422, f"form field {key[:40]!r}: {bad}")
 
     def get(self, key: str, default: str = "") -> str:
         value = self._data.get(key)

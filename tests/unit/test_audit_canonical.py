@@ -65,3 +65,11 @@ def test_random_entries_and_row_hash_agree():
         row = store.AuditRow(**f, prev_hash=prev, hash=digest)
         assert store.row_hash(row) == digest == store.row_hash(tuple(row))
         prev = digest
+
+
+def test_nul_in_an_entry_field_is_replaced_not_refused():
+    """PostgreSQL text cannot hold NUL; an audit entry (a refusal of hostile input, say) must still be written."""
+    from storage.audit import clip
+
+    assert clip("object", "user:a\x00b") == "user:a\ufffdb"
+    assert clip("detail", "x" * 3000).endswith("…") and len(clip("detail", "x" * 3000)) == 2000
