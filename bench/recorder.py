@@ -8,6 +8,10 @@ Phase 1 records them with ``vms record`` (one process, every stream, encrypted
 segments, SQLite index); phase 2 with one ``ffmpeg -rtsp_transport tcp -i URL -c
 copy -f segment -segment_time 60`` process per stream, as stream-copy NVRs do.
 Both phases run S seconds of steady state after every stream has started.
+Phase 3 measures the floor under the recorder: OpenCV's FFmpeg capture opened
+as vms.capture opens it, one thread per stream doing nothing but ``grab()``
+(bench/capture_floor.py, its own process): ``capture_floor_ratio`` is that
+against ffmpeg, the least any recorder reading through OpenCV can reach.
 
 Per-process figures come from the kernel: CPU = utime + stime from
 ``/proc/PID/stat`` over the steady-state window, peak memory = ``VmHWM`` from
@@ -165,6 +169,30 @@ def run_vms(server, streams: int, seconds: float, work: Path) -> dict:
             "packets_lost": lost, "sys": (t0.sys, t1.sys)}
 
 
+# ---------------------------------------------------------------- phase 3: the reading floor
+
+
+def run_capture_floor(server, streams: int, seconds: float, work: Path) -> dict:
+    """CPU of OpenCV's FFmpeg reading alone (bench/capture_floor.py), over the same steady-state window."""
+    log = open(work / "capture-floor.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "bench.capture_floor", *(server.url(f"/cam{i}") for i in range(streams))],
+                            stdout=subprocess.PIPE, stderr=log)
+    try:
+        if proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the capture floor did not start every stream (see {work / 'capture-floor.log'})")
+        time.sleep(2)
+        t0 = Sample([proc.pid])
+        time.sleep(seconds)
+        t1 = Sample([proc.pid])
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    return {"cpu_s": t1.cpu[proc.pid] - t0.cpu[proc.pid], "window_s": t1.wall - t0.wall, "sys": (t0.sys, t1.sys)}
+
+
 # ---------------------------------------------------------------- phase 2: ffmpeg -c copy
 
 
@@ -257,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         vms = run_vms(server, args.streams, args.seconds, work)
         ff = run_ffmpeg(server, args.streams, args.seconds, work)
+        floor = run_capture_floor(server, args.streams, args.seconds, work)
     finally:
         server.stop()
         if not args.keep:
@@ -276,6 +305,9 @@ def main(argv: list[str] | None = None) -> None:
         "vms_cpu_s_per_stream_hour": per_stream_hour(vms),
         "ffmpeg_cpu_s_per_stream_hour": per_stream_hour(ff),
         "ratio": per_stream_hour(vms) / per_stream_hour(ff) if ff["cpu_s"] else float("nan"),
+        # OpenCV's FFmpeg reading alone, nothing else: what any recorder built on it costs at least
+        "capture_floor_cpu_s_per_stream_hour": per_stream_hour(floor),
+        "capture_floor_ratio": per_stream_hour(floor) / per_stream_hour(ff) if ff["cpu_s"] else float("nan"),
         "packets_lost": vms["packets_lost"],
         "ffmpeg_packets_lost": ff["packets_lost"],
         "peak_rss_mb_per_stream": vms["peak_rss_mb"] / n,
