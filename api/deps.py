@@ -38,7 +38,7 @@ def appliance(request: Request):
 
 async def _appliance(request: Request):
     """The dependency form of :func:`appliance` (async: a sync dependency would cost a worker-thread hop)."""
-    return request.app.state.appliance
+    return appliance(request)
 
 
 def link_base(request: Request) -> str:

@@ -3,14 +3,28 @@
 Used by sign-in (names and passwords) and by delivery links (tokens and
 passcodes).  Per process: each node of a cluster counts its own.  Behind a
 reverse proxy the client address is the proxy's unless ``api.trusted_proxies``
-names it, and then everyone behind the proxy shares one count.
+names it, and then everyone behind the proxy shares one count.  Loopback and
+unknown addresses are never counted: that is this machine's own tools, or a
+local reverse proxy not listed in ``api.trusted_proxies``, whose one address
+stands for every user behind it (one guesser would lock everyone out).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections import deque
 from collections.abc import Callable
+
+
+def counted(client: str) -> bool:
+    """Whether failures of ``client`` are counted (see the module docstring)."""
+    if not client:
+        return False
+    try:
+        return not ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        return True  # not an IP address (test clients, unix sockets): counted as given
 
 
 class AddressGuard:
@@ -28,11 +42,15 @@ class AddressGuard:
 
     def retry_after(self, client: str) -> float:
         """Seconds the address must wait (0: it may try)."""
+        if not counted(client):
+            return 0.0
         with self._lock:
             return max(0.0, self._locked_until.get(client, 0.0) - self._now())
 
     def failed(self, client: str) -> bool:
         """Count a failure; True when this one locks the address out."""
+        if not counted(client):
+            return False
         now = self._now()
         with self._lock:
             q = self._fails.pop(client, None) or deque()

@@ -17,7 +17,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from storage import audit as store
 from storage import audit_anchor as anchors
 from storage.audit_anchor import Anchor
+from vms.access import iso
 from vms.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -129,21 +129,17 @@ def check_chain(rows, head: tuple[int, str], anchor: Anchor | None = None) -> Ve
             )
         if seq == anchor_seq and digest != anchor.hash:  # every hash fits, but not the one verified before
             return VerifyResult(n, prev, seq, f"entry {seq} is not the entry {seq} verified at "
-                                f"{_iso(anchor.verified_us)}: the trail was rewritten")
+                                f"{iso(anchor.verified_us)}: the trail was rewritten")
         prev, expected, n = digest, expected + 1, n + 1
     if anchor_seq > n:
         return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{anchor_seq} were verified at "
-                            f"{_iso(anchor.verified_us)} and are missing now: deleted (and the head rewound)")
+                            f"{iso(anchor.verified_us)} and are missing now: deleted (and the head rewound)")
     last_seq, last_hash = head
     if last_seq > n:
         return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{last_seq} are missing at the end: deleted")
     if last_hash != prev:
         return VerifyResult(n, prev, n, f"entry {n} differs from the last entry the appliance wrote")
     return VerifyResult(n, prev)
-
-
-def _iso(t_us: int) -> str:
-    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
+import math
 import secrets
 from dataclasses import dataclass
 
@@ -111,9 +111,9 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
     """Check a name and password and open a session; every outcome is audited."""
     api = app.config.api
     guard = app.signin_guard
-    wait = guard.retry_after(client) if _address_limited(client) else 0
+    wait = guard.retry_after(client)
     if wait > 0:  # refused before any password is hashed: guessing from one address costs it nothing more
-        wait_s = int(-(-wait // 1))
+        wait_s = math.ceil(wait)
         reported = guard.refused(client)  # at most one entry a minute per address, counting the others
         if reported is not None:
             more = f"; {reported - 1} more refused since the previous entry" if reported > 1 else ""
@@ -158,21 +158,9 @@ def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
     return issued
 
 
-def _address_limited(client: str) -> bool:
-    """Whether sign-ins from ``client`` are counted per address.  Not a loopback or unknown address: that is
-    this machine's own tools, or a local reverse proxy not listed in ``api.trusted_proxies``, whose one address
-    would stand for every user behind it (one guesser would lock everyone out)."""
-    if not client:
-        return False
-    try:
-        return not ipaddress.ip_address(client).is_loopback
-    except ValueError:
-        return True  # not an IP address (test clients, unix sockets): counted as given
-
-
 def _counted(app, client: str) -> str:
     """Count a failed password check against the client address; what to add to the audit outcome."""
-    if _address_limited(client) and app.signin_guard.failed(client):
+    if app.signin_guard.failed(client):
         api = app.config.api
         return (f"; address locked out ({api.signin_address_failures} failures within "
                 f"{api.signin_address_window_s} s)")

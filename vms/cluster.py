@@ -28,6 +28,7 @@ from pathlib import Path
 from storage.index import SegmentRef
 from storage.store import SegmentUnavailable
 from vms.auth import same_secret
+from vms.numbers import decimal
 
 MAX_SKEW_S = 60
 MIN_SECRET_BYTES = 32
@@ -68,12 +69,13 @@ def verify(secret: bytes, method: str, path: str, headers, *, now_s: float | Non
     """The calling node's id, or :class:`ClusterAuthError`."""
     caller = headers.get(NODE_HEADER) or ""
     ts_text, _, mac = (headers.get(AUTH_HEADER) or "").partition(".")
-    if not caller or not (ts_text.isascii() and ts_text.isdigit()) or len(ts_text) > 12 or not mac:
+    ts = decimal(ts_text, max_digits=12)
+    if not caller or ts is None or not mac:
         raise ClusterAuthError(f"node requests must carry {NODE_HEADER} and {AUTH_HEADER}")
     now = time.time() if now_s is None else now_s
-    if abs(now - int(ts_text)) > MAX_SKEW_S:
+    if abs(now - ts) > MAX_SKEW_S:
         raise ClusterAuthError(f"node signature is older or newer than {MAX_SKEW_S} s (are the clocks synchronised?)")
-    if not same_secret(_mac(secret, int(ts_text), method, path, caller), mac):
+    if not same_secret(_mac(secret, ts, method, path, caller), mac):
         raise ClusterAuthError("node signature does not match the cluster secret")
     return caller
 

@@ -66,6 +66,7 @@ from vms.audit import SYSTEM, Actor, audited, record
 from vms.auth import LockedOut, hash_secret
 from vms.errors import DomainError, Kind
 from vms.export import package_store
+from vms.numbers import decimal
 from vms.packages import PackageInfo
 from vms.periodic import Periodic
 
@@ -573,7 +574,7 @@ def delete_package(app, principal, package_id: str) -> PackageInfo:
     with audited(app.engine, app.clock, principal.actor, "package.delete", obj=f"package:{package_id}"[:255]) as (s, entry):
         _require_manager(principal)
         info = pkgs.info(package_id)
-        entry.ticket_id = int(info.ticket_id) if (info.ticket_id.isascii() and info.ticket_id.isdigit()) else None
+        entry.ticket_id = decimal(info.ticket_id)
         revoked = store.revoke_package(s, package_id, now_us=app.clock.now_us())
         entry.detail = f"by manager; links_revoked={revoked} size_bytes={info.size_bytes} cameras={','.join(info.cameras)}"
         s.flush()
@@ -587,7 +588,7 @@ def expire_packages(app) -> list[PackageInfo]:
     pkgs = package_store(app)
     deleted = []
     for info in pkgs.expired(now):
-        ticket_id = int(info.ticket_id) if (info.ticket_id.isascii() and info.ticket_id.isdigit()) else None
+        ticket_id = decimal(info.ticket_id)
         with Session(app.engine) as s, s.begin():
             rows = store.of_package(s, info.package_id)
             if any(store.is_live(r, now) for r in rows):

@@ -19,6 +19,7 @@ from api.web.render import iso_utc, lang_of, parse_local, render, zone
 from api.web.session import Auditor
 from storage import audit as audit_store
 from vms import audit, retention
+from vms.numbers import decimal, id_number
 
 router = APIRouter(include_in_schema=False)
 PAGE = 200
@@ -42,10 +43,10 @@ def _filters(app, t, actor: str, action: str, ticket: str, since: str, until: st
         else:
             out["action"] = action
     if ticket:
-        if not (ticket.isascii() and ticket.isdigit()) or len(ticket) > 19 or not 1 <= int(ticket) <= 2**62:
+        if (ticket_id := id_number(ticket)) is None:
             problems.append(t("audit.bad_ticket"))
         else:
-            out["ticket_id"] = int(ticket)
+            out["ticket_id"] = ticket_id
     for key, text in (("since_us", since), ("until_us", until)):
         if text.strip():
             try:
@@ -67,7 +68,7 @@ def audit_page(request: Request, principal: Auditor, actor: str = "", action: st
                since: str = "", until: str = "", after: str = "", latest: str = ""):
     app, t = request.app.state.appliance, translator(lang_of(request))
     filters, problems = _filters(app, t, actor, action, ticket, since, until)
-    after_seq = int(after) if (after.isascii() and after.isdigit()) and len(after) < 19 else None
+    after_seq = decimal(after, max_digits=18)
     if latest and after_seq is None:
         with app.engine.connect() as conn:
             after_seq = max(0, audit_store.max_seq(conn) - PAGE)
@@ -97,7 +98,7 @@ def retention_page(request: Request, principal: Auditor):
 @router.get("/deletions")
 def deletions_page(request: Request, principal: Auditor, camera: str = "", days: str = "31"):
     app, t = request.app.state.appliance, translator(lang_of(request))
-    days = max(1, min(int(days), 3660)) if (days.isascii() and days.isdigit()) and len(days) < 6 else 31
+    days = max(1, min(n, 3660)) if (n := decimal(days, max_digits=5)) is not None else 31
     problems = []
     if camera and not CAMERA.match(camera):
         problems.append(t("deletions.bad_camera"))

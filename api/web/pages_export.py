@@ -35,6 +35,7 @@ from vms import delivery, export_jobs
 from vms.auth import LockedOut
 from vms.errors import DomainError, Kind
 from vms.export import package_store
+from vms.numbers import decimal, id_number
 from vms.redact import RedactionOptions
 
 router = APIRouter(include_in_schema=False)
@@ -56,9 +57,9 @@ def _package_id(request: Request, package_id: Annotated[str, Path(max_length=64)
 
 
 def _delivery_id(request: Request, delivery_id: Annotated[str, Path(max_length=20)]) -> int:
-    if not (delivery_id.isascii() and delivery_id.isdigit()) or len(delivery_id) > 19 or not 1 <= int(delivery_id) <= 2**62:
+    if (number := id_number(delivery_id)) is None:
         _refuse_id(request, delivery_id)
-    return int(delivery_id)
+    return number
 
 
 JobId = Annotated[str, Depends(_job_id)]
@@ -114,9 +115,9 @@ def _int_field(form, name: str) -> int | None:
     text = form.get(name).strip()
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+    if (number := decimal(text, max_digits=6)) is None:
         raise DomainError(Kind.INVALID, f"{name}: a whole number")
-    return int(text)
+    return number
 
 
 def _package_ticket(app, package_id: str) -> int:
@@ -124,9 +125,9 @@ def _package_ticket(app, package_id: str) -> int:
         info = package_store(app).info(package_id)
     except DomainError as exc:
         raise PageRefused(status_of(exc), exc.message) from None
-    if not (info.ticket_id.isascii() and info.ticket_id.isdigit()):
+    if (ticket_id := decimal(info.ticket_id)) is None:
         raise PageRefused(404, f"package {package_id} belongs to no ticket of this appliance")
-    return int(info.ticket_id)
+    return ticket_id
 
 
 @router.post("/packages/{package_id}/links")

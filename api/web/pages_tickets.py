@@ -21,16 +21,17 @@ from api.web.render import iso_utc, lang_of, parse_local, render
 from api.web.session import FormDep, Manager, Operator, PageRefused, Reader, status_of
 from vms import access, playback, tickets
 from vms.errors import DomainError
+from vms.numbers import decimal, id_number
 
 router = APIRouter(include_in_schema=False)
 
 
 def ticket_number(request: Request, ticket_id: Annotated[str, Path(max_length=40)]) -> int:
     """The ticket number of the path; anything else is a page saying so (not a 422 body)."""
-    if not (ticket_id.isascii() and ticket_id.isdigit()) or len(ticket_id) > 19 or not 1 <= int(ticket_id) <= 2**62:
+    if (number := id_number(ticket_id)) is None:
         t = translator(lang_of(request))
         raise PageRefused(404, t("ticket.not_a_number").format(text=ticket_id[:40]))
-    return int(ticket_id)
+    return number
 
 TicketId = Annotated[int, Depends(ticket_number)]
 DONE = ("filed", "approved", "denied", "closed", "export_started", "export_cancelled", "link_revoked",
@@ -52,7 +53,7 @@ def message(request: Request, exc: DomainError):
 @router.get("/tickets")
 def list_page(request: Request, principal: Reader, state: str = "", offset: str = "0"):
     states = [state] if state in tickets.STATES else None
-    offset = int(offset) if (offset.isascii() and offset.isdigit()) and len(offset) < 10 else 0
+    offset = decimal(offset, max_digits=9) or 0
     rows, total = tickets.list_tickets(_app(request), principal, states=states, limit=PAGE, offset=offset)
     return render(request, "tickets.html", {"tickets": rows, "total": total, "state": state if states else "",
                                             "states": tickets.STATES, "offset": offset, "page": PAGE})
@@ -60,7 +61,7 @@ def list_page(request: Request, principal: Reader, state: str = "", offset: str 
 
 @router.get("/queue")
 def queue_page(request: Request, principal: Manager, offset: str = "0"):
-    offset = int(offset) if (offset.isascii() and offset.isdigit()) and len(offset) < 10 else 0
+    offset = decimal(offset, max_digits=9) or 0
     rows, total = tickets.list_tickets(_app(request), principal, states=["requested"], limit=PAGE, offset=offset)
     return render(request, "queue.html", {"tickets": rows, "total": total, "offset": offset, "page": PAGE})
 
@@ -185,7 +186,7 @@ def extra_sections(request: Request, principal, view) -> dict:
 @router.get("/tickets/{ticket_id}")
 def ticket(request: Request, principal: Reader, ticket_id: TicketId, camera: str = "", at: str = "",
            done: str = ""):
-    at_us = int(at) if (at.isascii() and at.isdigit()) and len(at) < 19 else None
+    at_us = decimal(at, max_digits=18)
     return ticket_page(request, principal, ticket_id, camera=camera, at_us=at_us, done=done)
 
 

@@ -20,8 +20,10 @@ from fastapi.templating import Jinja2Templates
 from api import deps
 from api.web import i18n
 from vms import auth
+from vms.numbers import id_number
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+TEMPLATES.env.globals["id_number"] = id_number  # a package's ticket id links to the ticket only when it is one
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LANG_COOKIE = "vms_lang"
 #: pages load only their own CSS and /static/web.js; inline style attributes place the timeline bars

@@ -65,3 +65,11 @@ def test_an_address_that_keeps_failing_is_not_the_one_forgotten():
             g.failed(next(others))
     assert [g.failed(guesser) for _ in range(5)] == [False] * 4 + [True]  # its 20th failure locks it
     assert len(g._fails) <= 101
+
+
+def test_loopback_and_unknown_addresses_are_not_counted():
+    """A local reverse proxy's one address stands for every user behind it: never locked out."""
+    g = AddressGuard(2, 60, Clock())
+    for client in ("127.0.0.1", "127.8.9.1", "::1", ""):
+        assert [g.failed(client) for _ in range(5)] == [False] * 5 and g.retry_after(client) == 0
+    assert [g.failed("192.0.2.1") for _ in range(2)] == [False, True]
