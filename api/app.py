@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from api import problems, web
 from api.routes import audit, auth, deliveries, exports, footage, internal, ops, tickets, users
 from api.routes.footage import ClipCache
-from vms import export_jobs
-from vms.delivery import PackageExpiryTimer
-from vms.tickets import ExpiryTimer
+from vms.access.tickets import ExpiryTimer
+from vms.evidence import export_jobs
+from vms.evidence.delivery import PackageExpiryTimer
 
 VERSION = "1"
 

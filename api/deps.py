@@ -22,9 +22,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from vms import auth
-from vms.auth import Principal
-from vms.errors import DomainError, Kind
+from vms.access import auth
+from vms.access.auth import Principal
+from vms.core.errors import DomainError, Kind
 
 SESSION_COOKIE = "vms_session"
 CSRF_COOKIE = "vms_csrf"

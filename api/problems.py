@@ -1,6 +1,6 @@
 """Errors as RFC 9457 problem details (``application/problem+json``).
 
-One handler maps :class:`vms.errors.DomainError` kinds to HTTP status; request
+One handler maps :class:`vms.core.errors.DomainError` kinds to HTTP status; request
 validation errors become 422 naming each field (``body.start``,
 ``query.limit``) and what is allowed, without echoing the input (it may be a
 password).  Anything unexpected is a 500 whose body says nothing internal; the
@@ -17,8 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vms.auth import LockedOut
-from vms.errors import DomainError, Kind
+from vms.access.auth import LockedOut
+from vms.core.errors import DomainError, Kind
 
 log = logging.getLogger(__name__)
 

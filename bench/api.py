@@ -31,7 +31,7 @@ Phases, each ``--seconds`` long after one second of warm-up:
 
 Verification: a fresh database (same kind) gets ``--entries`` entries
 written directly (batches of 10,000 rows, each hash computed with
-:func:`storage.audit.entry_hash`, the head row set to the last one), then the
+:func:`storage.sql.audit.entry_hash`, the head row set to the last one), then the
 real command ``vms audit verify --config F`` runs as a process and its wall
 time is ``verify_1m_s`` (interpreter start and imports included; the time the
 command prints for the chain walk alone is ``verify_walk_s``).
@@ -67,13 +67,13 @@ import tomli_w
 from sqlalchemy.orm import Session
 
 from bench.common import cpu_s, emit, machine
-from storage import audit as audit_store
-from storage import index
-from storage.keys import write_key_file
-from storage.models import AuditEntry, AuditHead
-from vms import users
+from storage.keys.keyring import write_key_file
+from storage.sql import audit as audit_store
+from storage.sql import index
+from storage.sql.models import AuditEntry, AuditHead
+from vms.access import users
+from vms.access.audit import Actor, audited
 from vms.appliance import Appliance
-from vms.audit import Actor, audited
 
 PG_URL = os.environ.get("VMS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 VMS = Path(sys.executable).with_name("vms")
@@ -343,7 +343,7 @@ def api_load(scratch: Path, db: Database, args) -> dict:
 
 def direct_appends(cfg: Path, args) -> dict:
     """Baseline without HTTP: ``--clients`` threads of this process append entries
-    through :func:`vms.audit.audited` (an empty use case: its transaction holds
+    through :func:`vms.access.audit.audited` (an empty use case: its transaction holds
     only the entry), on the same database, after the server has stopped."""
     app = Appliance.open(cfg)
     stop_at = time.perf_counter() + 1.0 + args.seconds
@@ -393,7 +393,7 @@ ACTIONS = [("ticket.file", "ticket:{t}"), ("footage.play", "camera:cam03"), ("au
 
 def build_trail(url: str, entries: int, batch: int = 10_000) -> str:
     """Write ``entries`` chained entries and the head row; return the last hash."""
-    from storage.db import open_database
+    from storage.sql.db import open_database
 
     engine = open_database(url)
     at = 1_790_000_000_000_000
@@ -434,7 +434,7 @@ def verify_trail(scratch: Path, db: Database, args) -> dict:
     if done.returncode != 0 or last not in done.stdout or f" {args.entries} entries" not in done.stdout:
         raise SystemExit(f"vms audit verify did not confirm the chain (exit {done.returncode}): {done.stdout}{done.stderr}")
     # floor in the same run: only reading the rows, as verification does, without hashing
-    from storage.db import open_database
+    from storage.sql.db import open_database
 
     engine = open_database(db.url)
     t = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The recorder's reading floor: OpenCV's FFmpeg capture opened exactly as vms.capture opens it (raw
+"""The recorder's reading floor: OpenCV's FFmpeg capture opened exactly as vms.recording.capture opens it (raw
 packets, same transport and timeouts), one thread per stream doing nothing but ``grab()``: no retrieve, no
 timestamps, no encryption, no files.  Run by ``bench.recorder`` as its own process so the kernel's
 accounting gives its CPU alone.
@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from vms.capture import Capture
+from vms.recording.capture import Capture
 
 
 def main(urls: list[str]) -> None:
@@ -27,7 +27,7 @@ def main(urls: list[str]) -> None:
         cap = Capture(url)
         try:
             cap.open()
-            cv = cap._cap  # the cv2.VideoCapture vms.capture opened (private: this floor bypasses its reads)
+            cv = cap._cap  # the cv2.VideoCapture vms.recording.capture opened (private: this floor bypasses its reads)
             ok = cv.grab()
             if not ok:
                 errors.append(f"{url}: no first packet")

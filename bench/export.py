@@ -4,7 +4,7 @@
 
 1. Footage: ``--distinct-s`` seconds of 1080p15 H.264 at 4 Mbit/s are encoded
    once (libx264, moving noise texture so the bit rate is really spent, a
-   keyframe every 2 s) and read back as camera packets (``vms.capture``).  Those
+   keyframe every 2 s) and read back as camera packets (``vms.recording.capture``).  Those
    packets are repeated, with timestamps moved on, to fill ``--minutes`` (one
    hour by default): the bytes of the hour are the same distinct frames over and
    over, which costs the exporter and ffmpeg exactly what new frames would
@@ -12,7 +12,7 @@
 2. The hour is stored twice: encrypted into a real appliance (SQLite index,
    60 s segments, as the recorder writes) and as 60 s plain MP4 segments (what
    a stream-copy NVR keeps).
-3. Timed after a sync and one untimed read of both copies, alternately, best of ``--rounds``: ``vms.export.export_package`` of the
+3. Timed after a sync and one untimed read of both copies, alternately, best of ``--rounds``: ``vms.evidence.export.export_package`` of the
    whole hour (decrypt, remux, SHA-256, ZIP, sign, encrypt the package) and
    ``ffmpeg -f concat -safe 0 -i list -c copy out.mp4`` over the plain segments
    (CPU of the child process).  Both read from the page cache.
@@ -37,17 +37,17 @@ from pathlib import Path
 import av
 
 from bench.common import emit, machine, measure
-from storage.keys import write_key_file
-from storage.packets import Packet, StreamInfo
-from tests.support.clips import make_clip
-from tests.support.export_footage import read_clip
-from tests.support.export_media import face_clip
-from tests.support.fixtures import write_config
+from storage.format.packets import Packet, StreamInfo
+from storage.keys.keyring import write_key_file
+from testkit.appliance import write_config
+from testkit.clips import make_clip
+from testkit.footage import read_clip
+from testkit.media import face_clip
 from vms.appliance import Appliance
-from vms.export import ExportRequest, export_package, package_store
-from vms.redact import RedactClip, RedactionOptions
-from vms.remux import StreamingSink
-from vms.setup import write_signing_key
+from vms.cli.setup import write_signing_key
+from vms.evidence.export import ExportRequest, export_package, package_store
+from vms.evidence.redact import RedactClip, RedactionOptions
+from vms.evidence.remux import StreamingSink
 
 T0 = 1_767_225_600_000_000
 FPS, GOP, MBPS = 15, 30, 4
@@ -91,7 +91,7 @@ def store_encrypted(app, stream: StreamInfo, packets) -> int:
 
 def store_plain_mp4(root: Path, stream: StreamInfo, packets) -> list[Path]:
     """Plain (non-fragmented) MP4 segments, as ``ffmpeg -c copy -f segment`` would keep them."""
-    from vms.bitstream import parameter_sets_annexb
+    from vms.recording.bitstream import parameter_sets_annexb
 
     params = parameter_sets_annexb(stream.codec, stream.extradata)
     files = []

@@ -26,9 +26,9 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from bench.common import emit
-from storage import index
-from storage.db import open_database
-from storage.models import Camera, DayKey, Segment
+from storage.sql import index
+from storage.sql.db import open_database
+from storage.sql.models import Camera, DayKey, Segment
 from storage.store import segment_relpath
 
 MIN_US = 60_000_000

@@ -4,7 +4,7 @@
 
 Builds the index of bench.index (CAMERAS x DAYS x 60-second segments, about
 2.8 M rows, all cameras keeping 30 days) through the real migrations, opens it
-as an appliance and times :meth:`vms.janitor.Janitor.sweep`:
+as an appliance and times :meth:`vms.retention.janitor.Janitor.sweep`:
 
 * ``first_sweep_ms``: the first sweep of a fresh janitor, which also checks
   every day key for shredding (it does this once per UTC day);
@@ -35,11 +35,11 @@ from sqlalchemy import text
 
 from bench.common import emit
 from bench.index import DAY_US, T0, build
-from storage.db import open_database
-from storage.keys import write_key_file
+from storage.keys.keyring import write_key_file
+from storage.sql.db import open_database
 from vms.appliance import Appliance
-from vms.clock import FakeClock
-from vms.janitor import Janitor
+from vms.core.clock import FakeClock
+from vms.retention.janitor import Janitor
 
 
 def make_appliance(scratch: Path, name: str, cameras: int, days: int, now_us: int) -> tuple[Appliance, int]:

@@ -3,13 +3,13 @@
     python -m bench.recorder --streams N --seconds S
 
 N looping mounts of one 1080p15 ~4 Mbit/s H.264 clip (generated once, cached)
-on GStreamer's RTSP server (tests/support/rtsp_server.py), one client per mount.
+on GStreamer's RTSP server (testkit/rtsp_server.py), one client per mount.
 Phase 1 records them with ``vms record`` (one process, every stream, encrypted
 segments, SQLite index); phase 2 with one ``ffmpeg -rtsp_transport tcp -i URL -c
 copy -f segment -segment_time 60`` process per stream, as stream-copy NVRs do.
 Both phases run S seconds of steady state after every stream has started.
 Phase 3 measures the floor under the recorder: OpenCV's FFmpeg capture opened
-as vms.capture opens it, one thread per stream doing nothing but ``grab()``
+as vms.recording.capture opens it, one thread per stream doing nothing but ``grab()``
 (bench/capture_floor.py, its own process): ``capture_floor_ratio`` is that
 against ffmpeg, the least any recorder reading through OpenCV can reach.
 
@@ -89,7 +89,7 @@ class Sample:
 
 
 def clip_path(args) -> Path:
-    from tests.support.clips import make_clip
+    from testkit.clips import make_clip
 
     cache = Path(tempfile.gettempdir()) / "vms-bench"
     path = cache / f"bench-{args.width}x{args.height}-{args.bitrate}-{args.clip_seconds}s.mp4"
@@ -101,7 +101,7 @@ def clip_path(args) -> Path:
 
 
 def start_server(clip: Path, streams: int, log_path: Path):
-    from tests.support.rtsp_server import Mount, RtspServer, unavailable_reason
+    from testkit.rtsp_server import Mount, RtspServer, unavailable_reason
 
     reason = unavailable_reason()
     if reason:
@@ -115,10 +115,10 @@ def start_server(clip: Path, streams: int, log_path: Path):
 def run_vms(server, streams: int, seconds: float, work: Path) -> dict:
     from sqlalchemy.orm import Session
 
-    from storage import index
-    from storage.keys import write_key_file
-    from tests.support.fixtures import write_config
-    from tests.support.recorder_helpers import stored
+    from storage.keys.keyring import write_key_file
+    from storage.sql import index
+    from testkit.appliance import write_config
+    from testkit.recording import stored
     from vms.appliance import Appliance
 
     data = work / "vms"

@@ -4,7 +4,7 @@
 
 Writes then reads back N minutes of a 15 fps stream at the given bitrate
 (default one hour of 4 Mbit/s, about 1.8 GB) as 60-second segments: once
-through storage.segment (AES-256-GCM chunks) and once as the same records
+through storage.format.segment (AES-256-GCM chunks) and once as the same records
 written plain.  The plain side is the segment format with the cipher taken
 out, done the cheapest way we know, so the ratio is what encryption costs:
 
@@ -40,9 +40,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.common import cpu_s, emit, machine, measure
-from storage.keys import derive_segment_key
-from storage.packets import Packet
-from storage.segment import (
+from storage.format.packets import Packet
+from storage.format.segment import (
     CHUNK_SPAN_US,
     MAX_CHUNK_PLAINTEXT,
     SegmentReader,
@@ -51,13 +50,14 @@ from storage.segment import (
     encode_header,
     read_header,
 )
-from tests.support.fixtures import stream_info
+from storage.keys.keyring import derive_segment_key
+from testkit.appliance import stream_info
 
 FPS, GOP = 15, 30
 T0 = 1_767_225_600_000_000
 SEGMENT_US = 60_000_000
 _LEN = struct.Struct(">I")
-_RECORD = struct.Struct(">BqqqII")  # as in storage.segment
+_RECORD = struct.Struct(">BqqqII")  # as in storage.format.segment
 
 
 def payloads(mbps: float) -> tuple[list[bytes], list[bytes]]:

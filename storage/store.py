@@ -28,10 +28,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.keystore import KeyStore
-from storage.packets import StreamInfo
-from storage.segment import OPEN_SUFFIX, SUFFIX, SegmentReader, SegmentSummary, SegmentWriter, recover
+from storage.format.packets import StreamInfo
+from storage.format.segment import OPEN_SUFFIX, SUFFIX, SegmentReader, SegmentSummary, SegmentWriter, recover
+from storage.keys.keystore import KeyStore
+from storage.sql import index
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Fixtures for real parts any test directory may use: generated clips and GStreamer's
-RTSP server (``tests/support/rtsp_server.py``, run by the system Python).
+RTSP server (``testkit/rtsp_server.py``, run by the system Python).
 
 Where GStreamer's RTSP server cannot run, tests that need it are skipped, except
 with ``CI=true``, where they fail: CI must never report a skipped check as passing.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clips import ClipInfo, make_clip
+from testkit.clips import ClipInfo, make_clip
+from testkit.rtsp_server import Mount, RtspServer, unavailable_reason
 from tests.support.fixtures import missing_component
-from tests.support.rtsp_server import Mount, RtspServer, unavailable_reason
 
 
 class ClipCache:

@@ -12,14 +12,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.db import open_database
-from storage.keys import MasterKeyring
-from storage.keystore import KeyStore
+from storage.keys.keyring import MasterKeyring
+from storage.keys.keystore import KeyStore
+from storage.sql import index
+from storage.sql.db import open_database
 from storage.store import SegmentStore
-from vms.address_guard import AddressGuard
-from vms.clock import Clock
-from vms.config import Config, load_config
+from vms.access.address_guard import AddressGuard
+from vms.core.clock import Clock
+from vms.core.config import Config, load_config
 
 
 @dataclass

@@ -5,7 +5,7 @@ part from one :class:`~vms.appliance.Appliance` and connects them:
 
 * the recorder's disk-full callback asks the janitor for space;
 * alarms (janitor tamper/space/violation, camera offline) go to the log, the
-  audit trail and, when configured, MQTT (:mod:`vms.alarms`);
+  audit trail and, when configured, MQTT (:mod:`vms.ops.alarms`);
 * the HTTP server (uvicorn; HTTPS when ``api.tls_cert``/``api.tls_key`` are set)
   runs in the main thread and owns SIGTERM/SIGINT; when it stops, the recorder
   seals every open segment and the janitor finishes its sweep;
@@ -29,7 +29,7 @@ class Services:
     """The parts of one node, started and stopped together."""
 
     def __init__(self, app, *, recorder: bool = True, janitor: bool = True, api: bool = True):
-        from vms.alarms import Alarms, audit_sink
+        from vms.ops.alarms import Alarms, audit_sink
 
         self.app = app
         self.alarms = Alarms.from_config(app.config, audit_sink=audit_sink(app))
@@ -39,26 +39,26 @@ class Services:
         self.camera_watch = None
         self.integrity_watch = None
         if janitor:
-            from vms.janitor import Janitor
+            from vms.retention.janitor import Janitor
 
             self.janitor = Janitor(app, on_alarm=lambda kind, message: self.alarms.notify(kind, message))
-            from vms.integrity_watch import IntegrityWatch
+            from vms.retention.integrity_watch import IntegrityWatch
 
             self.integrity_watch = IntegrityWatch(app, self.alarms)  # violations, audit chain, disk floor
         if recorder:
-            from vms.recorder import Recorder
+            from vms.recording.recorder import Recorder
 
             on_disk_full = self.janitor.request_space if self.janitor else None
             self.recorder = Recorder(app, on_disk_full=on_disk_full)
-            from vms.alarms import CameraWatch
+            from vms.ops.alarms import CameraWatch
 
             self.camera_watch = CameraWatch(app, self.alarms)
         self.ticket_expiry = None
         if not api:  # the API's lifespan runs this timer; a node without the API runs its own
-            from vms.tickets import ExpiryTimer
+            from vms.access.tickets import ExpiryTimer
 
             self.ticket_expiry = ExpiryTimer(app)
-        from vms import cluster
+        from vms.ops import cluster
 
         cluster.install(app)  # other nodes' footage is fetched from them ([cluster]); no-op on one node
         if api:
@@ -109,7 +109,7 @@ def _uvicorn_server(services: Services):
 
 
 def _install_reload(services: Services, config_path) -> None:
-    from vms.reload import ConfigReloader
+    from vms.ops.reload import ConfigReloader
 
     def on_change(new_config) -> None:
         old = services.app.config
@@ -124,14 +124,14 @@ def _install_reload(services: Services, config_path) -> None:
 
 def cmd_serve(args) -> int:
     from vms.appliance import Appliance
-    from vms.cli_record import install_stop_handlers
+    from vms.cli.record import install_stop_handlers
 
     # first: a SIGTERM during start-up still stops cleanly.  uvicorn handles the signals
     # while it runs and re-raises them when it has stopped; they then land here
     # instead of killing the process before the recorder has sealed its segments.
     stop = install_stop_handlers()
     app = Appliance.open(args.config)
-    from vms.service_lock import hold_shared
+    from vms.core.service_lock import hold_shared
 
     hold_shared(app.config.data_dir)  # 'vms keys rotate' waits for the services to stop
     services = Services(app, recorder=not args.no_recorder, janitor=not args.no_janitor, api=not args.no_api)

@@ -15,8 +15,8 @@ from fastapi.responses import StreamingResponse
 
 from api import deps
 from api.schemas import AuditEntryPublic, AuditPage, Instant, VerifyPublic, from_us, to_us
-from storage.audit import AuditRow
-from vms import audit
+from storage.sql.audit import AuditRow
+from vms.access import audit
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(deps.require("auditor"))])
 

@@ -17,7 +17,7 @@ from api.schemas import (
     UserPublic,
     from_us,
 )
-from vms import auth
+from vms.access import auth
 
 public = APIRouter(prefix="/api/auth", tags=["auth"])
 router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[Depends(deps.any_principal)])

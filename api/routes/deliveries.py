@@ -46,9 +46,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import deps
 from api.problems import problem, validation_errors
 from api.schemas import Body, Line, from_us
-from vms import delivery
-from vms.auth import LockedOut
-from vms.errors import DomainError, Kind
+from vms.access.auth import LockedOut
+from vms.core.errors import DomainError, Kind
+from vms.evidence import delivery
 
 log = logging.getLogger(__name__)
 

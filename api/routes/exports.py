@@ -11,7 +11,7 @@
 * ``DELETE /api/packages/{package_id}`` (a manager) deletes a package now and
   revokes its links.
 
-Domain: :mod:`vms.export_jobs` and :func:`vms.delivery.delete_package`.
+Domain: :mod:`vms.evidence.export_jobs` and :func:`vms.evidence.delivery.delete_package`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 
 from api import deps
 from api.schemas import Body, Line, from_us
-from vms import delivery, export_jobs
-from vms.redact import RedactionOptions, Zone
+from vms.evidence import delivery, export_jobs
+from vms.evidence.redact import RedactionOptions, Zone
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]

@@ -20,7 +20,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from api import deps
 from api.problems import problem
 from api.schemas import CameraFootagePublic, CameraPublic, GapPublic, Instant, Span, from_us, to_us
-from vms import playback, tickets
+from vms.access import tickets
+from vms.evidence import playback
 
 router = APIRouter(prefix="/api", tags=["footage"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]

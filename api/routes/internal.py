@@ -17,9 +17,9 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from api import deps, problems
-from storage import index
-from vms import cluster, metrics
-from vms.errors import DomainError, Kind
+from storage.sql import index
+from vms.core.errors import DomainError, Kind
+from vms.ops import cluster, metrics
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

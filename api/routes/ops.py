@@ -2,7 +2,7 @@
 ``/metrics`` (Prometheus text format; names in docs/design/operations-internals.md).
 
 Liveness and readiness need no sign-in and say nothing private (no paths, URLs
-or secrets; see :func:`vms.metrics.ready`).  ``/metrics`` names cameras and
+or secrets; see :func:`vms.ops.metrics.ready`).  ``/metrics`` names cameras and
 counts, never footage or people, but it is still not for everybody: a scraper
 on the appliance itself (loopback, not forwarded by a proxy) needs no credentials, anyone else needs a
 bearer token of an admin or auditor (``Authorization: Bearer ...``).
@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import deps
-from vms import metrics
-from vms.errors import DomainError, Kind
+from vms.core.errors import DomainError, Kind
+from vms.ops import metrics
 
 router = APIRouter(tags=["operations"])
 

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api import deps
 from api.schemas import Decision, HoldPublic, TicketCreate, TicketPage, TicketPublic, from_us, to_us
-from vms import tickets
-from vms.tickets import TicketView
+from vms.access import tickets
+from vms.access.tickets import TicketView
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api import deps
 from api.schemas import UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
-from vms import auth
-from vms.errors import DomainError, Kind
+from vms.access import auth
+from vms.core.errors import DomainError, Kind
 
 UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="user name")]
 router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(deps.require("admin"))])

@@ -1,7 +1,7 @@
 """The administrator's pages: cameras with their live state and storage use,
 free space, and users with their roles.  Administrators see no footage.
 
-User changes go through vms.auth (audited there): add (a one-time password is
+User changes go through vms.access.auth (audited there): add (a one-time password is
 shown once on the page), change role, disable/enable, reset password.
 """
 
@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from api.web import queries
 from api.web.render import render, zone
 from api.web.session import Admin, FormDep, status_of
-from vms import auth, users
-from vms.errors import DomainError
+from vms.access import auth, users
+from vms.core.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
 USER_PAGE = 200

@@ -17,9 +17,10 @@ from api.web import queries
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render, zone
 from api.web.session import Auditor
-from storage import audit as audit_store
-from vms import audit, retention
-from vms.numbers import decimal, id_number
+from storage.sql import audit as audit_store
+from vms.access import audit
+from vms.core.numbers import decimal, id_number
+from vms.retention import rules as retention
 
 router = APIRouter(include_in_schema=False)
 PAGE = 200

@@ -18,9 +18,9 @@ from api import deps
 from api.web import i18n
 from api.web.render import LANG_COOKIE, lang_of, render
 from api.web.session import FormDep, User, form_fields, safe_next, status_of
-from vms import auth
-from vms.auth import AddressLockedOut, LockedOut
-from vms.errors import DomainError
+from vms.access import auth
+from vms.access.auth import AddressLockedOut, LockedOut
+from vms.core.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
 SIGNIN_COOKIE = "vms_signin"

@@ -14,7 +14,7 @@ which shows what the link gives, asks for the passcode if one was set, and
 offers the download (a form posting back to the same address, where the API
 streams the ZIP) and how to verify the package with stock tools.
 
-The domain decides everything (vms.export_jobs, vms.delivery): the same calls
+The domain decides everything (vms.evidence.export_jobs, vms.evidence.delivery): the same calls
 as api/routes/exports.py and api/routes/deliveries.py, with their audit entries.
 """
 
@@ -31,12 +31,12 @@ from api.web.i18n import translator
 from api.web.pages_tickets import ticket_number, ticket_page
 from api.web.render import lang_of, render
 from api.web.session import FormDep, Manager, Operator, PageRefused, status_of
-from vms import delivery, export_jobs
-from vms.auth import LockedOut
-from vms.errors import DomainError, Kind
-from vms.export import package_store
-from vms.numbers import decimal, id_number
-from vms.redact import RedactionOptions
+from vms.access.auth import LockedOut
+from vms.core.errors import DomainError, Kind
+from vms.core.numbers import decimal, id_number
+from vms.evidence import delivery, export_jobs
+from vms.evidence.export import package_store
+from vms.evidence.redact import RedactionOptions
 
 router = APIRouter(include_in_schema=False)
 JOB = re.compile(r"^[0-9a-f]{16}$")

@@ -1,7 +1,7 @@
 """Tickets: file one (operators, managers), list them, the manager's queue,
 approve/deny (four-eyes), close, and play approved footage with a timeline.
 
-Every decision is the domain's (vms.tickets, vms.access, vms.playback): a
+Every decision is the domain's (vms.access.tickets, vms.access.policy, vms.evidence.playback): a
 refusal is shown on the page with the domain's reason.  The player's
 ``<video>`` element streams from the API's playback route
 (``/api/tickets/{id}/cameras/{camera}/play``), which checks and audits each play.
@@ -19,9 +19,11 @@ from api.web import timeline
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render
 from api.web.session import FormDep, Manager, Operator, PageRefused, Reader, status_of
-from vms import access, playback, tickets
-from vms.errors import DomainError
-from vms.numbers import decimal, id_number
+from vms.access import policy as access
+from vms.access import tickets
+from vms.core.errors import DomainError
+from vms.core.numbers import decimal, id_number
+from vms.evidence import playback
 
 router = APIRouter(include_in_schema=False)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage import retention_queries as rq
-from vms.janitor import statvfs_usage
+from storage.sql import index
+from storage.sql import retention_queries as rq
+from vms.retention.janitor import statvfs_usage
 
 #: a state not refreshed for this many save intervals is shown as stale
 STALE_INTERVALS = 5

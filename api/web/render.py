@@ -19,8 +19,8 @@ from fastapi.templating import Jinja2Templates
 
 from api import deps
 from api.web import i18n
-from vms import auth
-from vms.numbers import id_number
+from vms.access import auth
+from vms.core.numbers import id_number
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 TEMPLATES.env.globals["id_number"] = id_number  # a package's ticket id links to the ticket only when it is one

@@ -24,8 +24,8 @@ from api.problems import STATUS
 from api.schemas import text_problem
 from api.web.i18n import translator
 from api.web.render import lang_of, render
-from vms.auth import Principal
-from vms.errors import DomainError, Kind
+from vms.access.auth import Principal
+from vms.core.errors import DomainError, Kind
 
 PASSWORD_PATHS = ("/password", "/signout")
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
+from storage.sql import index
+from testkit.footage import ensure_signing_key, read_clip, shift, store_packets
 from tests.support.api_env import PASSWORD, make_api_env
-from tests.support.export_footage import ensure_signing_key, read_clip, shift, store_packets
 from tests.support.fixtures import *  # noqa: F401,F403
 from tests.support.fixtures import missing_component
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from api.web.render import input_local
 from tests.e2e.conftest import screenshot, sign_in
-from vms.evidence import verify_package
+from vms.evidence.package import verify_package
 
 
 def file_ticket(page, web, *, action: str = "view", description: str = "Bicycle stolen by the entrance") -> int:
@@ -83,9 +83,9 @@ def test_ticket_to_delivery_in_the_browser(web, browser, tmp_path):
     mia.click("#start-export button[type=submit]")
     mia.wait_for_url("**?done=export_started*")
     assert mia.locator("#export-jobs progress").count() == 1
-    mia.wait_for_selector("#export-jobs tr[data-state=succeeded]", timeout=60_000)  # web.js reloads when done
-    assert mia.locator("#export-jobs tr[data-state=succeeded] progress").get_attribute("value") == "100.0"
-    assert mia.get_attribute("#ticket-state", "data-state") == "exported"
+    # web.js marks the row succeeded, then reloads the page; wait for the state after the reload, not the row
+    expect(mia.locator("#ticket-state")).to_have_attribute("data-state", "exported", timeout=60_000)
+    expect(mia.locator("#export-jobs tr[data-state=succeeded] progress")).to_have_attribute("value", "100.0")
     package = mia.locator("#export article[data-package]")
     assert package.count() == 1
     package.locator("input[name=recipient]").fill("Politi, sag 4711 (J. Hansen)")

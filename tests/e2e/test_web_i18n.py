@@ -35,8 +35,8 @@ def test_every_key_used_exists():
 
 
 def test_keys_built_from_domain_words_exist():
-    from vms import tickets, users
-    from vms.jobs import JobState
+    from vms.access import tickets, users
+    from vms.evidence.jobs import JobState
 
     needed = ([f"state.{s}" for s in tickets.STATES] + [f"action.{a}" for a in tickets.ACTIONS]
               + [f"recipient.{r}" for r in tickets.RECIPIENTS] + [f"role.{r}" for r in users.ROLES]

@@ -10,11 +10,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from storage import index
+from storage.sql import index
+from testkit.appliance import stream_info, synthetic_packets
+from testkit.footage import store_packets
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_web_flow import file_ticket
-from tests.support.export_footage import store_packets
-from tests.support.fixtures import stream_info, synthetic_packets
 
 DAY_US = 86_400_000_000
 
@@ -118,7 +118,7 @@ def test_auditor_pages(web, browser):
     assert page.locator("#retention-table tr[data-camera=hall]").get_attribute("class") == ""
     screenshot(page, "auditor-retention")
 
-    from vms.janitor import Janitor
+    from vms.retention.janitor import Janitor
 
     Janitor(app).sweep()
     page.reload()

@@ -19,8 +19,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.support.fixtures import missing_component
-from vms.alarms import Alarms, CameraWatch, MqttPublisher, silent_for_us
-from vms.config import MqttConfig
+from vms.core.config import MqttConfig
+from vms.ops.alarms import Alarms, CameraWatch, MqttPublisher, silent_for_us
 
 BROKER = ("127.0.0.1", 1883)
 
@@ -184,7 +184,7 @@ def test_credentials_never_reach_any_sink(broker, prefix, caplog):
     sub = Subscriber(*broker, f"{prefix}/#")
     alarms = _alarms(*broker, prefix, audit=lambda *a: audit.append(a))
     try:
-        with caplog.at_level(logging.INFO, logger="vms.alarms"):
+        with caplog.at_level(logging.INFO, logger="vms.ops.alarms"):
             alarms.raise_alarm("camera_offline", "rtsp://viewer:s3cret@10.0.0.9/stream1 refused", camera="door")
         _topic, body, _ = sub.next()
     finally:
@@ -201,7 +201,7 @@ def test_failing_audit_sink_does_not_reach_the_caller(caplog):
         raise RuntimeError("database gone")
 
     alarms = Alarms(node_id="n", audit_sink=broken)
-    with caplog.at_level(logging.WARNING, logger="vms.alarms"):
+    with caplog.at_level(logging.WARNING, logger="vms.ops.alarms"):
         assert alarms.raise_alarm("disk_low", "low") is True
     assert "could not be written to the audit trail" in caplog.text
     assert [a.kind for a in alarms.standing()] == ["disk_low"]
@@ -217,7 +217,7 @@ def test_unreachable_broker_never_blocks_and_queue_is_bounded(caplog):
         publisher = MqttPublisher(MqttConfig(host="127.0.0.1", port=port, queue_max=50), node_id="down")
         publisher.start()
         alarms = Alarms(node_id="down", publisher=publisher)
-        with caplog.at_level(logging.WARNING, logger="vms.alarms"):
+        with caplog.at_level(logging.WARNING, logger="vms.ops.alarms"):
             started = time.monotonic()
             for i in range(80):
                 alarms.raise_alarm(f"kind_{i}", "broker is down")
@@ -293,7 +293,7 @@ def test_password_file_authenticates_and_bad_password_is_survived(mosquitto_bin,
             time.sleep(0.05)
         sub = Subscriber("127.0.0.1", port, f"{prefix}/#", username="vms", password="right-pass")
         bad = _alarms("127.0.0.1", port, prefix, node="bad", username="vms", password_file=wrong)
-        with caplog.at_level(logging.WARNING, logger="vms.alarms"):
+        with caplog.at_level(logging.WARNING, logger="vms.ops.alarms"):
             assert bad.raise_alarm("tamper", "x") is True  # returns; the broker refuses the publisher
             time.sleep(1.5)
         assert not bad.publisher.connected and bad.publisher.queued() == 1
@@ -324,7 +324,7 @@ def test_silent_for_counts_from_the_later_of_last_packet_and_watch_start():
 def test_camera_watch_raises_and_clears_camera_offline(appliance_factory, database_url, fake_clock):
     from sqlalchemy.orm import Session
 
-    from storage import index
+    from storage.sql import index
 
     app = appliance_factory(
         [{"id": "entrance", "source": "rtsp://127.0.0.1:1/e", "retain_days": 14},
@@ -359,7 +359,7 @@ def test_camera_watch_raises_and_clears_camera_offline(appliance_factory, databa
 
 
 def test_camera_watch_reports_an_unreachable_database(appliance_factory, fake_clock):
-    from storage.db import make_engine
+    from storage.sql.db import make_engine
 
     app = appliance_factory([{"id": "entrance", "source": "rtsp://127.0.0.1:1/e", "retain_days": 14}])
     alarms = Alarms(node_id="test-node", clock=fake_clock)

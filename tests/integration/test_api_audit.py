@@ -7,7 +7,7 @@ import io
 
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import iso
-from vms import audit
+from vms.access import audit
 
 
 def test_filters_paging_and_csv(api_env):

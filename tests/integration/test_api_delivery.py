@@ -16,7 +16,7 @@ from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import S, token_path
 from tests.support.export_tools import ffprobe_frames, openssl_verify, sha256sum_check, unpack
-from vms.export import package_store
+from vms.evidence.export import package_store
 
 
 def _stock_tools_accept(folder) -> bool:

@@ -38,7 +38,7 @@ def test_links_use_the_configured_public_url(appliance_factory, sqlite_url, fake
 @pytest.mark.parametrize("url", ["ftp://x.example", "https://u:secret@x.example", "https://x.example/?a=1",
                                  "https://x.example/#f", "cctv.library.example"])
 def test_a_bad_public_url_is_refused_without_echoing_credentials(url):
-    from vms.config import ConfigError, parse_config
+    from vms.core.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="delivery.public_url") as err:
         parse_config(f'[delivery]\npublic_url = "{url}"\n', "vms.toml")

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import S, token_path
-from vms import delivery
-from vms.export import package_store
+from vms.evidence import delivery
+from vms.evidence.export import package_store
 
 H = 3600
 

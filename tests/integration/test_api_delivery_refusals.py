@@ -13,7 +13,7 @@ import pytest
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import token_path
-from vms import delivery
+from vms.evidence import delivery
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import *  # noqa: F403 (fixtures)
 from tests.support.delivery_env import S
-from vms import export_jobs
-from vms.export import package_store
+from vms.evidence import export_jobs
+from vms.evidence.export import package_store
 
 
 def test_export_job_progress_and_package(export_env):

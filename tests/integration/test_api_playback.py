@@ -11,9 +11,9 @@ import subprocess
 import av
 import pytest
 
+from testkit.api_footage import record
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import iso
-from tests.support.api_footage import record
 from tests.support.fixtures import missing_component
 
 

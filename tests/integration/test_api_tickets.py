@@ -6,10 +6,10 @@ import json
 
 from sqlalchemy.orm import Session
 
-from storage import index
+from storage.sql import index
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import iso
-from vms import tickets
+from vms.access import tickets
 
 DAY_US = 86_400_000_000
 
@@ -189,7 +189,7 @@ def test_an_approved_ticket_keeps_its_footage_past_retention_until_closed_plus_g
     ticket is open and through the grace period after it closes; the segment next to it does not."""
     from tests.integration.test_janitor_sweep import record
     from tests.support.api_env import make_api_env
-    from vms.janitor import Janitor
+    from vms.retention.janitor import Janitor
 
     env = make_api_env(appliance_factory, database_url, fake_clock, api={"access_window_days": 30},
                        janitor={"min_free_bytes": 0, "min_free_percent": 0})

@@ -10,12 +10,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from storage import audit as store
-from storage import audit_anchor as anchors
-from vms import audit
+from storage.format import audit_anchor as anchors
+from storage.sql import audit as store
+from vms.access import audit
 from vms.cli import main
 
-MIGRATION = importlib.import_module("storage.migrations.versions.0003_access")
+MIGRATION = importlib.import_module("storage.sql.migrations.versions.0003_access")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""vms.capture against real sources: GStreamer's RTSP server and clip files.
+"""vms.recording.capture against real sources: GStreamer's RTSP server and clip files.
 
 Every packet the camera sends arrives, unchanged (same coded slices as the clip),
 with its keyframe flag; the extradata and packets decode with PyAV; failures are
@@ -14,9 +14,9 @@ import time
 import av
 import pytest
 
-from tests.support.clips import clip_vcl_payloads, vcl_payloads
-from tests.support.rtsp_server import Mount
-from vms.capture import Capture, CaptureError
+from testkit.clips import clip_vcl_payloads, vcl_payloads
+from testkit.rtsp_server import Mount
+from vms.recording.capture import Capture, CaptureError
 
 pytestmark = pytest.mark.rtsp
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.models import DeletionRecord
+from storage.sql import index
+from storage.sql.models import DeletionRecord
+from testkit.appliance import stream_info, synthetic_packets
 from tests.integration.test_janitor_sweep import CAMS, S_US, T0, files, record, segments
-from tests.support.fixtures import stream_info, synthetic_packets
-from vms import check
 from vms.cli import main
+from vms.retention import check
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import stream_info, synthetic_packets
+from testkit.appliance import stream_info, synthetic_packets
 
 VMS = [sys.executable, "-m", "vms.cli"]
 T0 = 1_767_225_600_000_000

@@ -14,12 +14,12 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from storage.segment import SUFFIX
-from tests.support.recorder_helpers import camera_state, recording, segments, wait_for
-from tests.support.rtsp_server import Mount
-from tests.support.tcp_proxy import TcpProxy
-from vms.clock import Clock
-from vms.recorder import Recorder
+from storage.format.segment import SUFFIX
+from testkit.recording import camera_state, recording, segments, wait_for
+from testkit.rtsp_server import Mount
+from testkit.tcp_proxy import TcpProxy
+from vms.core.clock import Clock
+from vms.recording.recorder import Recorder
 
 pytestmark = pytest.mark.rtsp
 

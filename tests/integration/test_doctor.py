@@ -11,11 +11,11 @@ import sys
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.db import open_database
+from storage.sql import index
+from storage.sql.db import open_database
 from vms.cli import main
-from vms.doctor import clock_status
-from vms.setup import initialise
+from vms.cli.setup import initialise
+from vms.ops.doctor import clock_status
 
 
 def _free_port() -> int:
@@ -160,12 +160,12 @@ def test_the_installed_command(tmp_path, camera_url):
 def test_janitor_that_stopped_sweeping(tmp_path, capsys):
     import time
 
-    from storage import retention_queries
+    from storage.sql import retention_queries
 
     path = install(tmp_path, [])
     engine = open_database(f"sqlite:///{path.parent / 'index.db'}")
     an_hour_ago_us = int((time.time() - 3600) * 1e6)
-    with Session(engine) as s, s.begin():  # as vms.janitor writes it
+    with Session(engine) as s, s.begin():  # as vms.retention.janitor writes it
         retention_queries.put_state(s, "janitor.last_sweep.test-node", {"at_us": an_hour_ago_us, "deleted": 0},
                                     now_us=an_hour_ago_us)
     engine.dispose()

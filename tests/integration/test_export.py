@@ -1,5 +1,5 @@
 """Export end to end on SQLite and PostgreSQL: real footage (libx264 clips read as
-packets by vms.capture) stored encrypted, exported, and the package checked with
+packets by vms.recording.capture) stored encrypted, exported, and the package checked with
 tools that are not ours: unzip, ffprobe/ffmpeg, sha256sum -c, openssl pkeyutl."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import zipfile
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
-from tests.support.clips import clip_vcl_payloads, vcl_payloads
-from tests.support.export_footage import ensure_signing_key, shift, store_clip, store_packets
+from storage.sql import index
+from testkit.clips import clip_vcl_payloads, vcl_payloads
+from testkit.footage import ensure_signing_key, shift, store_clip, store_packets
 from tests.support.export_tools import (
     ffmpeg_decode_errors,
     ffprobe_frames,
@@ -21,9 +21,9 @@ from tests.support.export_tools import (
     unpack,
     vms,
 )
-from vms.errors import DomainError, Kind
-from vms.export import ExportRequest, export_package, package_store, start_export
-from vms.jobs import JobRunner, JobState
+from vms.core.errors import DomainError, Kind
+from vms.evidence.export import ExportRequest, export_package, package_store, start_export
+from vms.evidence.jobs import JobRunner, JobState
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z; segments of 2 s, a keyframe every second
 S = 1_000_000
@@ -227,7 +227,7 @@ def test_bad_requests_are_refused(app):
 
 
 def test_cancelled_export_leaves_nothing(app, clip_factory):
-    from vms.jobs import JobCancelled
+    from vms.evidence.jobs import JobCancelled
 
     store_clip(app, "entrance", clip_factory.get(seconds=8).path, T0)
 

@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from tests.support.export_footage import ensure_signing_key
+from testkit.footage import ensure_signing_key
+from testkit.recording import recording, stored, wait_for
+from testkit.rtsp_server import Mount
 from tests.support.export_tools import ffprobe_frames, openssl_verify, sha256sum_check, unpack, vms
-from tests.support.recorder_helpers import recording, stored, wait_for
-from tests.support.rtsp_server import Mount
-from vms.clock import Clock
-from vms.export import ExportRequest, export_package, package_store
-from vms.recorder import Recorder
+from vms.core.clock import Clock
+from vms.evidence.export import ExportRequest, export_package, package_store
+from vms.recording.recorder import Recorder
 
 pytestmark = pytest.mark.rtsp
 
@@ -76,7 +76,7 @@ def test_rtsp_footage_through_a_ticket_the_api_and_a_link_checked_with_stock_too
     from sqlalchemy.orm import Session
 
     from api.app import create_app
-    from storage import index
+    from storage.sql import index
     from tests.support.api_env import USERS, ApiEnv, password_hash
     from tests.support.delivery_env import ExportEnv, token_path
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from testkit.appliance import stream_info, synthetic_packets
 from tests.integration.test_audit_chain import drop_triggers, sql
-from tests.support.fixtures import stream_info, synthetic_packets
-from vms import audit
-from vms.alarms import Alarms
-from vms.integrity_watch import IntegrityWatch
-from vms.janitor import Janitor
+from vms.access import audit
+from vms.ops.alarms import Alarms
+from vms.retention.integrity_watch import IntegrityWatch
+from vms.retention.janitor import Janitor
 
 DAY_S = 86_400
 Usage = namedtuple("Usage", "total used free")

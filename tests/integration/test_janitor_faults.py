@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.db import DatabaseError, make_engine
-from storage.models import DayKey, DeletionRecord, Segment
+from storage.sql import index
+from storage.sql.db import DatabaseError, make_engine
+from storage.sql.models import DayKey, DeletionRecord, Segment
 from tests.integration.test_janitor_sweep import (
     CAMS,
     DAY_US,
@@ -31,8 +31,8 @@ from tests.integration.test_janitor_sweep import (
     record,
     segments,
 )
-from vms import check
-from vms.janitor import Janitor
+from vms.retention import check
+from vms.retention.janitor import Janitor
 
 ROOT = Path(__file__).parents[2]
 
@@ -46,8 +46,8 @@ def app(appliance_factory, database_url, fake_clock):
 KILLER = """
 import os, signal, sys
 from vms.appliance import Appliance
-from vms.clock import FakeClock
-from vms.janitor import Janitor
+from vms.core.clock import FakeClock
+from vms.retention.janitor import Janitor
 config, now_us, after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 app = Appliance.open(config, clock=FakeClock(now_us))
 removed = []

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage import retention_queries as rq
-from storage.keys import KeyShredded
-from storage.models import DayKey, DeletionRecord, Segment
+from storage.keys.keyring import KeyShredded
+from storage.sql import index
+from storage.sql import retention_queries as rq
+from storage.sql.models import DayKey, DeletionRecord, Segment
 from storage.store import utc_day
-from tests.support.fixtures import stream_info, synthetic_packets
+from testkit.appliance import stream_info, synthetic_packets
 from vms.appliance import Appliance
-from vms.janitor import Janitor
-from vms.retention import DAY_US
+from vms.retention.janitor import Janitor
+from vms.retention.rules import DAY_US
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 HOUR_US = 3_600_000_000
@@ -184,7 +184,7 @@ def test_a_shredded_copy_is_unreadable(app, fake_clock, tmp_path):
     copy.write_bytes(path.read_bytes())
     fake_clock.set(T0 + 14 * DAY_US + HOUR_US)
     Janitor(app).sweep()
-    from storage.segment import SegmentReader
+    from storage.format.segment import SegmentReader
 
     with Session(app.engine) as s, pytest.raises(KeyShredded):
         SegmentReader(copy, app.keys.key_for_segment(s, None)).summary()
@@ -201,7 +201,7 @@ def test_no_shred_while_the_day_is_recent_or_an_open_file_waits(app, fake_clock)
     fake_clock.set(T0 + 3 * HOUR_US)
     with Session(app.engine) as s, s.begin():
         ref = index.segment_by_id(s, seg)
-        from storage.index import mark_deleting
+        from storage.sql.index import mark_deleting
 
         mark_deleting(s, [ref.id])
     res = Janitor(app).sweep()  # finishes the 'deleting' row: day still current

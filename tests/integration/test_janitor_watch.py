@@ -11,11 +11,11 @@ import time
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
+from storage.sql import index
+from testkit.appliance import stream_info, synthetic_packets
 from tests.integration.test_janitor_sweep import CAMS, S_US, T0, Alarms, record, segments
-from tests.support.fixtures import stream_info, synthetic_packets
-from vms import check
-from vms.janitor import INDEX_GRACE_S, Janitor
+from vms.retention import check
+from vms.retention.janitor import INDEX_GRACE_S, Janitor
 
 
 def wait_for(cond, timeout_s: float = 10.0) -> bool:

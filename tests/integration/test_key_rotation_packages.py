@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vms.export import package_store
+from vms.evidence.export import package_store
 
 VMS = Path(sys.executable).with_name("vms")
 
@@ -44,7 +44,7 @@ def test_packages_stay_readable_after_rotation(appliance_factory, sqlite_url):
 def test_rotation_refused_while_a_service_runs(appliance_factory, sqlite_url):
     app = appliance_factory(database_url=sqlite_url)
     before = app.config.key_path.read_bytes()
-    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from vms.service_lock import hold_shared; "
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from vms.core.service_lock import hold_shared; "
                               "hold_shared(sys.argv[1]); print('held', flush=True); time.sleep(60)",
                               str(app.config.data_dir)], stdout=subprocess.PIPE, text=True)
     try:

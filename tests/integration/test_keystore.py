@@ -8,11 +8,11 @@ import shutil
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.keys import KeyShredded, MasterKeyring, write_key_file
-from storage.keystore import rotate_master_key
-from storage.segment import SegmentReader
-from tests.support.fixtures import stream_info, synthetic_packets
+from storage.format.segment import SegmentReader
+from storage.keys.keyring import KeyShredded, MasterKeyring, write_key_file
+from storage.keys.keystore import rotate_master_key
+from storage.sql import index
+from testkit.appliance import stream_info, synthetic_packets
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 
@@ -100,7 +100,7 @@ def test_interrupted_rotation_is_readable_and_finishes(app, monkeypatch):
     seg = record(app, "cam1", T0 + 10_000_000)
     before = read_all(app, seg)
     key_path = app.config.key_path
-    import storage.keystore as ks
+    import storage.keys.keystore as ks
 
     def crash(*_a, **_k):
         raise RuntimeError("power cut")

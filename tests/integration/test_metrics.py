@@ -8,11 +8,11 @@ import re
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index, retention_queries
-from storage.db import make_engine
-from tests.support.fixtures import stream_info, synthetic_packets
-from vms import metrics
-from vms.alarms import Alarms
+from storage.sql import index, retention_queries
+from storage.sql.db import make_engine
+from testkit.appliance import stream_info, synthetic_packets
+from vms.ops import metrics
+from vms.ops.alarms import Alarms
 
 CAMERAS = [
     {"id": "entrance", "source": "rtsp://127.0.0.1:1/e", "retain_days": 14},
@@ -79,7 +79,7 @@ def recorded(appliance_factory, database_url, fake_clock):
                                 fps=15.0, bitrate_bps=4_000_000.0, reconnects=3)
         index.save_camera_state(s, "hall", node_id="test-node", now_us=now - 60_000_000, online=False,
                                 last_packet_us=now - 120_000_000, reconnects=11, gap_since_us=now - 119_000_000)
-        # as vms.janitor writes it: one fact per node
+        # as vms.retention.janitor writes it: one fact per node
         retention_queries.put_state(s, "janitor.last_sweep.test-node", {
             "at_us": now - 5_000_000, "duration_ms": 42.5, "deleted": 7, "failed": 0, "shredded": 1,
         }, now_us=now)

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from storage.db import MIGRATIONS, make_engine, migrate
-from storage.models import Base
+from storage.sql.db import MIGRATIONS, make_engine, migrate
+from storage.sql.models import Base
 
 
 def _differences(engine) -> list:

@@ -27,16 +27,16 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
-from storage.keys import write_key_file
-from tests.support.fixtures import write_config
-from tests.support.recorder_helpers import camera_state, segments, wait_for
-from tests.support.rtsp_server import Mount
-from vms import users
+from storage.keys.keyring import write_key_file
+from storage.sql import index
+from testkit.appliance import write_config
+from testkit.recording import camera_state, segments, wait_for
+from testkit.rtsp_server import Mount
+from vms.access import users
 from vms.appliance import Appliance
-from vms.clock import Clock
-from vms.cluster import sign, write_new_secret
-from vms.setup import write_signing_key
+from vms.cli.setup import write_signing_key
+from vms.core.clock import Clock
+from vms.ops.cluster import sign, write_new_secret
 
 VMS = Path(sys.executable).with_name("vms")
 PASSWORD = "correct horse battery staple"

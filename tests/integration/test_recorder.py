@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.segment import OPEN_SUFFIX, SUFFIX, inspect_header
-from tests.support.fixtures import missing_component
-from tests.support.recorder_helpers import (
+from storage.format.segment import OPEN_SUFFIX, SUFFIX, inspect_header
+from testkit.recording import (
     SteppableClock,
     camera_state,
     decode_each,
@@ -29,9 +28,10 @@ from tests.support.recorder_helpers import (
     stored,
     wait_for,
 )
-from tests.support.rtsp_server import Mount
-from vms.clock import Clock
-from vms.recorder import Recorder
+from testkit.rtsp_server import Mount
+from tests.support.fixtures import missing_component
+from vms.core.clock import Clock
+from vms.recording.recorder import Recorder
 
 pytestmark = pytest.mark.rtsp
 
@@ -332,8 +332,8 @@ class _Waits:
 
 
 def test_reconnect_backoff_starts_at_the_initial_delay_and_doubles_to_the_cap(appliance_factory, fake_clock):
-    from vms.capture import CaptureError
-    from vms.recorder import CameraRecorder
+    from vms.recording.capture import CaptureError
+    from vms.recording.recorder import CameraRecorder
 
     app = appliance_factory([camera("cam", "rtsp://127.0.0.1:9/never")],
                             recorder={"backoff_initial_s": 1, "backoff_max_s": 30})

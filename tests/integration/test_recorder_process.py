@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from storage.keys import write_key_file
-from storage.segment import OPEN_SUFFIX, SUFFIX
-from tests.support.fixtures import write_config
-from tests.support.recorder_helpers import camera_state, gaps, segments, stored, wait_for
-from tests.support.rtsp_server import Mount
+from storage.format.segment import OPEN_SUFFIX, SUFFIX
+from storage.keys.keyring import write_key_file
+from testkit.appliance import write_config
+from testkit.recording import camera_state, gaps, segments, stored, wait_for
+from testkit.rtsp_server import Mount
 from vms.appliance import Appliance
-from vms.clock import Clock
+from vms.core.clock import Clock
 
 pytestmark = pytest.mark.rtsp
 

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.export_footage import ensure_signing_key, store_clip
-from tests.support.export_media import decoded_frames, face_clip
+from testkit.footage import ensure_signing_key, store_clip
+from testkit.media import decoded_frames, face_clip
 from tests.support.export_tools import ffprobe_frames, openssl_verify, sha256sum_check, unpack
-from vms.errors import DomainError
-from vms.export import ExportRequest, export_package, package_store
-from vms.redact import FaceDetector, RedactionOptions, Zone
+from vms.core.errors import DomainError
+from vms.evidence.export import ExportRequest, export_package, package_store
+from vms.evidence.redact import FaceDetector, RedactionOptions, Zone
 
 T0 = 1_767_225_600_000_000
 S = 1_000_000

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
+from storage.sql import index
 from tests.integration.test_janitor_sweep import CAMS, DAY_US, HOUR_US, record, segments
 from vms.cli import main
-from vms.clock import Clock
+from vms.core.clock import Clock
 
 ROOT = Path(__file__).parents[2]
 

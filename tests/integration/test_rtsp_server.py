@@ -13,9 +13,9 @@ import time
 import av
 import pytest
 
-from tests.support.clips import clip_vcl_payloads, vcl_payloads
+from testkit.clips import clip_vcl_payloads, vcl_payloads
+from testkit.rtsp_server import Mount, RtspServer, unavailable_reason
 from tests.support.fixtures import missing_component
-from tests.support.rtsp_server import Mount, RtspServer, unavailable_reason
 
 pytestmark = pytest.mark.rtsp
 

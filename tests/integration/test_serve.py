@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from storage.keys import write_key_file
-from storage.segment import OPEN_SUFFIX
-from tests.support.fixtures import write_config
-from tests.support.recorder_helpers import camera_state, segments, wait_for
+from storage.format.segment import OPEN_SUFFIX
+from storage.keys.keyring import write_key_file
+from testkit.appliance import write_config
+from testkit.recording import camera_state, segments, wait_for
 from vms.appliance import Appliance
-from vms.clock import Clock
+from vms.core.clock import Clock
 
 VMS = Path(sys.executable).with_name("vms")
 
@@ -172,7 +172,7 @@ def test_tls_key_readable_by_others_is_refused(tmp_path):
 
 @pytest.mark.parametrize("trusted, expected", [([], "127.0.0.1"), (["127.0.0.1"], "203.0.113.5")])
 def test_client_address_behind_a_trusted_proxy(tmp_path, trusted, expected):
-    from vms import audit
+    from vms.access import audit
 
     data = tmp_path / "data"
     port = _free_port()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import index
-from tests.support.fixtures import stream_info, synthetic_packets
+from storage.sql import index
+from testkit.appliance import stream_info, synthetic_packets
 
 T0 = 1_767_225_600_000_000
 MIN = 60_000_000

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import PASSWORD
-from vms import cluster
+from vms.ops import cluster
 
 SUPERSCRIPT_TWO = "%C2%B2"  # '²': str.isdigit() says yes, int() says no
 

@@ -3,7 +3,7 @@
 ``api_env`` (fixture, SQLite and PostgreSQL): cameras ``entrance`` and ``hall``,
 users ``olga`` and ``otto`` (operators), ``mia`` and ``max`` (managers), ``aud``
 (auditor) and ``adam`` (admin), all with :data:`PASSWORD` already chosen (no
-one-time password), and a :class:`~vms.clock.FakeClock`.
+one-time password), and a :class:`~vms.core.clock.FakeClock`.
 
 ``env.client("mia")`` signs in through ``POST /api/auth/signin`` and returns a
 TestClient carrying the session cookie and the CSRF header;
@@ -19,8 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from storage import index
-from vms import users
+from storage.sql import index
+from vms.access import users
 
 PASSWORD = "correct horse battery staple"
 USERS = {"olga": "operator", "otto": "operator", "mia": "manager", "max": "manager", "aud": "auditor",

@@ -2,7 +2,7 @@
 
 ``export_env`` (fixture, SQLite and PostgreSQL): the ``api_env`` users and
 cameras, the appliance's signing key, 8 s of a real H.264 clip (libx264, read
-by vms.capture, stored as encrypted 2 s segments) on ``entrance`` starting
+by vms.recording.capture, stored as encrypted 2 s segments) on ``entrance`` starting
 10 minutes before the fake clock's now, and an export ticket filed by ``olga``
 for [start + 2.5 s, start + 6 s) approved by ``mia``.  Helpers drive the API
 as people would: start an export, poll it, make a link, download as a
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import audit as audit_store
+from storage.sql import audit as audit_store
+from testkit.footage import Stored, ensure_signing_key, store_clip
 from tests.support.api_env import ApiEnv, make_api_env
-from tests.support.export_footage import Stored, ensure_signing_key, store_clip
 
 S = 1_000_000
 FINAL = ("succeeded", "failed", "cancelled")

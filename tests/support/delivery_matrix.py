@@ -10,8 +10,8 @@ window's gaps: these environments hold no footage), a delivery link by ``mia``.
 
 from __future__ import annotations
 
-from tests.support.export_footage import ensure_signing_key
-from vms import export_jobs
+from testkit.footage import ensure_signing_key
+from vms.evidence import export_jobs
 
 ANON, OPERATOR, MANAGER, AUDITOR, ADMIN = "anonymous", "olga", "mia", "aud", "adam"
 EVERYONE = {ANON, OPERATOR, MANAGER, AUDITOR, ADMIN}

@@ -10,16 +10,13 @@ the test.  Where the server is unreachable the test is skipped, except with
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
-from fractions import Fraction
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from storage.packets import Packet, StreamInfo
-from vms.clock import FakeClock
+from testkit.appliance import make_appliance
+from vms.core.clock import FakeClock
 
 PG_URL = os.environ.get("VMS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -77,56 +74,14 @@ def postgres_url() -> str:
     admin.dispose()
 
 
-H264_EXTRADATA = bytes.fromhex("0164001fffe100196764001facd9405005bb011000000300100000030300f18319601000468ebecb22c0")
-
-
-def stream_info(**kw) -> StreamInfo:
-    base = dict(codec="h264", width=1280, height=720, fps=Fraction(15), time_base=Fraction(1, 90000),
-                extradata=H264_EXTRADATA)
-    base.update(kw)
-    return StreamInfo(**base)
-
-
-def synthetic_packets(start_us: int, seconds: float, *, fps: int = 15, gop: int = 15, size: int = 2000,
-                      seed: int | None = None) -> list[Packet]:
-    """Packets with realistic timing (not decodable video; for format tests)."""
-    rnd = secrets.token_bytes if seed is None else None
-    out = []
-    step_us = 1_000_000 // fps
-    for i in range(int(seconds * fps)):
-        data = rnd(size) if rnd else bytes((i * 7 + j + (seed or 0)) % 256 for j in range(size))
-        out.append(Packet(data, start_us + i * step_us, i * 90000 // fps, i * 90000 // fps, i % gop == 0, 90000 // fps))
-    return out
-
-
-def write_config(data_dir: Path, cameras: list[dict] | None = None, **top) -> Path:
-    import tomli_w
-
-    doc = {"data_dir": ".", "node_id": "test-node", **top}
-    if cameras:
-        doc["cameras"] = cameras
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(data_dir, 0o700)
-    path = data_dir / "vms.toml"
-    path.write_text(tomli_w.dumps(doc))
-    return path
-
-
 @pytest.fixture
 def appliance_factory(tmp_path, fake_clock):
     """Build an initialised appliance (config, master key, migrated database)."""
-    from storage.keys import write_key_file
-    from vms.appliance import Appliance
-
     made = []
 
     def make(cameras: list[dict] | None = None, *, database_url: str | None = None, clock=None, **top):
-        data_dir = tmp_path / f"appliance{len(made)}"
-        if database_url:
-            top["database_url"] = database_url
-        cfg = write_config(data_dir, cameras, **top)
-        write_key_file(data_dir / "keys" / "master.key")
-        app = Appliance.open(cfg, clock=clock or fake_clock)
+        app = make_appliance(tmp_path / f"appliance{len(made)}", cameras, database_url=database_url,
+                             clock=clock or fake_clock, **top)
         made.append(app)
         return app
 

@@ -1,8 +1,8 @@
-"""vms.address_guard: failures per address in a sliding window, lockout, throttled refusal reports."""
+"""vms.access.address_guard: failures per address in a sliding window, lockout, throttled refusal reports."""
 
 from __future__ import annotations
 
-from vms.address_guard import AddressGuard
+from vms.access.address_guard import AddressGuard
 
 
 class Clock:

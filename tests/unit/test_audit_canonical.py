@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from storage import audit as store
+from storage.sql import audit as store
 
 TRICKY = [
     "", "plain", 'quote " and backslash \\', "slash / and tab \t newline \n return \r", "\x00\x01\x1f\x7f",
@@ -69,7 +69,7 @@ def test_random_entries_and_row_hash_agree():
 
 def test_nul_in_an_entry_field_is_replaced_not_refused():
     """PostgreSQL text cannot hold NUL; an audit entry (a refusal of hostile input, say) must still be written."""
-    from storage.audit import clip
+    from storage.sql.audit import clip
 
     assert clip("object", "user:a\x00b") == "user:a\ufffdb"
     assert clip("detail", "x" * 3000).endswith("…") and len(clip("detail", "x" * 3000)) == 2000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vms.bitstream import (
+from vms.recording.bitstream import (
     START,
     BitstreamError,
     has_parameter_sets,

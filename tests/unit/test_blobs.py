@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from storage.blobs import PARTIAL_SUFFIX, BlobError, BlobWriter, read_blob
+from storage.format.blobs import PARTIAL_SUFFIX, BlobError, BlobWriter, read_blob
 
 KEY = bytes(range(32))
 

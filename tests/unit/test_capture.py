@@ -1,4 +1,4 @@
-"""vms.capture's pure parts: URL redaction, timestamp repair, wall-clock stamps, extradata."""
+"""vms.recording.capture's pure parts: URL redaction, timestamp repair, wall-clock stamps, extradata."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from vms.capture import (
+from vms.recording.capture import (
     PtsTrack,
     WallStamps,
     _EnvGate,

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from storage.keys import write_key_file
-from vms.config import ConfigError, load_config, parse_config
+from storage.keys.keyring import write_key_file
+from vms.core.config import ConfigError, load_config, parse_config
 
 GOOD = """
 data_dir = "."
@@ -131,7 +131,7 @@ CLUSTER = GOOD.replace('data_dir = "."', 'data_dir = "."\n[cluster]\nsecret_file
 
 
 def test_cluster_secret_must_exist_and_be_private(tmp_path):
-    from vms.cluster import write_new_secret
+    from vms.ops.cluster import write_new_secret
 
     path = write(tmp_path, CLUSTER)
     write_key_file(tmp_path / "keys" / "master.key")
@@ -157,7 +157,7 @@ def test_bad_cluster_peers_are_refused(peers, words):
 
 
 def test_node_signatures():
-    from vms.cluster import ClusterAuthError, sign, verify
+    from vms.ops.cluster import ClusterAuthError, sign, verify
 
     secret = b"s" * 40
     headers = sign(secret, "GET", "/internal/segments/7", "api-1", now_s=1000)

@@ -1,11 +1,11 @@
-"""storage.db.make_engine: pools sized for the worker threads on files; in-memory SQLite still opens."""
+"""storage.sql.db.make_engine: pools sized for the worker threads on files; in-memory SQLite still opens."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
-from storage.db import POOL_SIZE, make_engine
+from storage.sql.db import POOL_SIZE, make_engine
 
 
 def test_a_file_database_keeps_a_pool_for_the_worker_threads(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vms.errors import DomainError
-from vms.evidence import (
+from vms.core.errors import DomainError
+from vms.evidence.package import (
     FORMAT,
     MANIFEST,
     PUBLIC_KEY,

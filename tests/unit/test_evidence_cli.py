@@ -10,7 +10,7 @@ import tests.support.fixtures as fixtures
 from tests.support.export_tools import tool
 from tests.unit.test_evidence import build
 from vms.cli import main
-from vms.evidence import Signer
+from vms.evidence.package import Signer
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from storage.blobs import BlobError
-from vms.errors import DomainError, Kind
-from vms.jobs import JobRunner, JobState, describe_failure, job_progress_percent
+from storage.format.blobs import BlobError
+from vms.core.errors import DomainError, Kind
+from vms.evidence.jobs import JobRunner, JobState, describe_failure, job_progress_percent
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from vms.remux import StreamingSink
+from vms.evidence.remux import StreamingSink
 
 
 def test_patches_within_the_window_are_applied_before_emitting():

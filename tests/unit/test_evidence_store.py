@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from storage.blobs import BlobError
-from storage.keys import MasterKeyring, write_key_file
-from vms.errors import DomainError, Kind
-from vms.packages import PackageStore, new_package_id
+from storage.format.blobs import BlobError
+from storage.keys.keyring import MasterKeyring, write_key_file
+from vms.core.errors import DomainError, Kind
+from vms.evidence.packages import PackageStore, new_package_id
 
 FACTS = dict(ticket_id="T-1", cameras=("cam",), created_us=10, expires_us=None, filename="e.zip",
              manifest_sha256="0" * 64, key_fingerprint="f" * 64, redacted=False)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from storage.keys import (
+from storage.keys.keyring import (
     KeyFileError,
     MasterKeyring,
     UnwrapError,

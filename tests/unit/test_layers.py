@@ -1,5 +1,5 @@
 """Dependencies point one way: api -> vms -> storage.  Only the composition root
-(vms.cli / vms.cli_services / vms.serve, which start everything) may import api."""
+(vms.cli.commands / vms.cli.services / vms.serve, which start everything) may import api."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-COMPOSITION_ROOT = {"vms/cli.py", "vms/cli_services.py", "vms/serve.py"}
+COMPOSITION_ROOT = {"vms/cli/commands.py", "vms/cli/services.py", "vms/serve.py"}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -38,4 +38,4 @@ def test_layers_point_one_way(package, forbidden):
 
 def test_top_level_layout():
     visible = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")} - {"vms_appliance.egg-info"}
-    assert visible == {"vms", "storage", "api", "deploy", "tests", "bench", "docs", "pyproject.toml", "README.md"}
+    assert visible == {"vms", "storage", "api", "testkit", "deploy", "tests", "bench", "docs", "pyproject.toml", "README.md"}

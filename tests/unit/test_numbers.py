@@ -1,10 +1,10 @@
-"""vms.numbers: numbers read strictly (ASCII digits, bounded length)."""
+"""vms.core.numbers: numbers read strictly (ASCII digits, bounded length)."""
 
 from __future__ import annotations
 
 import pytest
 
-from vms.numbers import MAX_ID, decimal, id_number
+from vms.core.numbers import MAX_ID, decimal, id_number
 
 
 @pytest.mark.parametrize("text", ["", "²", "١", "1²", "-1", "+1", " 1", "1.0", "9" * 20, "9" * 5000, "0x1"])

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from storage.keys import write_key_file
-from tests.support.fixtures import write_config
-from vms.config import load_config
-from vms.reload import ConfigReloader, changed_keys
+from storage.keys.keyring import write_key_file
+from testkit.appliance import write_config
+from vms.core.config import load_config
+from vms.ops.reload import ConfigReloader, changed_keys
 
 CAM = {"id": "entrance", "source": "rtsp://127.0.0.1:1/x", "retain_days": 14}
 
@@ -68,7 +68,7 @@ def test_invalid_change_keeps_old_config_and_says_why(config_path, caplog, old, 
     seen = []
     reloader = ConfigReloader(config_path, seen.append)
     _rewrite(config_path, old, new)
-    with caplog.at_level(logging.ERROR, logger="vms.reload"):
+    with caplog.at_level(logging.ERROR, logger="vms.ops.reload"):
         assert reloader.reload() is False
     assert seen == []
     assert reloader.config.cameras[0].retain_days == 14
@@ -84,7 +84,7 @@ def test_unsafe_key_permissions_refused(config_path, caplog):
     _rewrite(config_path, "retain_days = 14", "retain_days = 20")
     key = config_path.parent / "keys" / "master.key"
     os.chmod(key, 0o644)
-    with caplog.at_level(logging.ERROR, logger="vms.reload"):
+    with caplog.at_level(logging.ERROR, logger="vms.ops.reload"):
         assert reloader.reload() is False
     assert "chmod 600" in caplog.text
     assert reloader.config.cameras[0].retain_days == 14
@@ -96,7 +96,7 @@ def test_failing_on_change_keeps_old_config(config_path, caplog):
 
     reloader = ConfigReloader(config_path, boom)
     _rewrite(config_path, "retain_days = 14", "retain_days = 20")
-    with caplog.at_level(logging.ERROR, logger="vms.reload"):
+    with caplog.at_level(logging.ERROR, logger="vms.ops.reload"):
         assert reloader.reload() is False
     assert reloader.config.cameras[0].retain_days == 14
     assert "keeping the running config" in caplog.text
@@ -105,7 +105,7 @@ def test_failing_on_change_keeps_old_config(config_path, caplog):
 def test_restart_keys_are_named(config_path, caplog):
     reloader = ConfigReloader(config_path, lambda c: None)
     _rewrite(config_path, 'node_id = "test-node"', 'node_id = "other-node"')
-    with caplog.at_level(logging.INFO, logger="vms.reload"):
+    with caplog.at_level(logging.INFO, logger="vms.ops.reload"):
         assert reloader.reload() is True
     assert "node_id take effect only after a restart" in caplog.text
 
@@ -113,13 +113,13 @@ def test_restart_keys_are_named(config_path, caplog):
 def test_settings_read_at_start_are_named_and_live_ones_are_not(config_path, caplog):
     reloader = ConfigReloader(config_path, lambda c: None)
     _rewrite(config_path, "rtsp://127.0.0.1:1/x", "rtsp://127.0.0.1:2/y")
-    with caplog.at_level(logging.INFO, logger="vms.reload"):
+    with caplog.at_level(logging.INFO, logger="vms.ops.reload"):
         assert reloader.reload() is True
     assert "cameras[entrance].source take effect only after a restart" in caplog.text
     assert "127.0.0.1:2" not in caplog.text  # the source (it may carry credentials) is named, never shown
     caplog.clear()
     _rewrite(config_path, "retain_days = 14", "retain_days = 21")  # the janitor applies this while running
-    with caplog.at_level(logging.INFO, logger="vms.reload"):
+    with caplog.at_level(logging.INFO, logger="vms.ops.reload"):
         assert reloader.reload() is True
     assert "restart" not in caplog.text
 
@@ -134,7 +134,7 @@ def test_sighup_triggers_reload_and_bad_file_keeps_running(config_path, caplog):
         assert seen[-1].cameras[0].retain_days == 21
 
         _rewrite(config_path, "retain_days = 21", "retain_days = -3")
-        with caplog.at_level(logging.ERROR, logger="vms.reload"):
+        with caplog.at_level(logging.ERROR, logger="vms.ops.reload"):
             os.kill(os.getpid(), signal.SIGHUP)
             assert _wait(lambda: reloader.refusals == 1)
         assert reloader.config.cameras[0].retain_days == 21

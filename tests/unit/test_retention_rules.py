@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from vms.retention import (
+from vms.retention.rules import (
     DAY_US,
     VIOLATION_GRACE_US,
     HoldIndex,

@@ -7,8 +7,7 @@ import struct
 
 import pytest
 
-from storage.keys import derive_segment_key
-from storage.segment import (
+from storage.format.segment import (
     OPEN_SUFFIX,
     SegmentError,
     SegmentReader,
@@ -17,7 +16,8 @@ from storage.segment import (
     inspect_chunks,
     recover,
 )
-from tests.support.fixtures import stream_info, synthetic_packets
+from storage.keys.keyring import derive_segment_key
+from testkit.appliance import stream_info, synthetic_packets
 
 DAY_KEY = bytes(range(32))
 T0 = 1_767_225_600_000_000
@@ -220,7 +220,7 @@ def test_inspect_needs_no_key(tmp_path):
 
 def test_a_chunk_never_grows_past_what_a_reader_accepts(tmp_path, monkeypatch):
     """A stream of more than MAX_CHUNK_PLAINTEXT per second is split into smaller chunks."""
-    import storage.segment as seg
+    import storage.format.segment as seg
 
     monkeypatch.setattr(seg, "MAX_CHUNK_PLAINTEXT", 20_000)  # small, so the test stays small
     packets = synthetic_packets(0, 1, size=3000, seed=1)  # 15 packets in one second: 45 kB

@@ -1,7 +1,7 @@
 """Test vectors for docs/segment-format.md.
 
 ``independent_read`` is written from the spec alone (struct + AES-GCM + HKDF),
-not from storage.segment, so the spec and the implementation are checked
+not from storage.format.segment, so the spec and the implementation are checked
 against each other."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from storage.segment import SegmentReader
+from storage.format.segment import SegmentReader
 from tests.vectors.make_vectors import VECTORS, build
 
 HERE = Path(__file__).parents[1] / "vectors"

@@ -11,9 +11,9 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-from storage.keys import derive_segment_key
-from storage.packets import Packet, StreamInfo
-from storage.segment import SegmentWriter, inspect_header
+from storage.format.packets import Packet, StreamInfo
+from storage.format.segment import SegmentWriter, inspect_header
+from storage.keys.keyring import derive_segment_key
 
 HERE = Path(__file__).parent
 DAY_KEY = bytes(range(32))

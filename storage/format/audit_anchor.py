@@ -1,0 +1,83 @@
+"""The audit trail's anchor: the last verified (seq, hash), kept outside the database.
+
+The chain and its head row (``audit_head``) live in the database, so someone who
+can write to the database directly (and drop the append-only triggers) could
+delete the newest entries and rewind the head, or recompute every hash after a
+change: the chain would then verify.  The anchor closes that gap.  Each
+successful verification (``vms audit verify``, the integrity watch) writes the
+head it verified to a small file next to the key files (mode 0600, outside the
+storage root and outside the database); the next verification requires the
+entry at the anchor's ``seq`` to exist and to carry the anchor's hash.
+
+Format: one JSON object ``{"seq": int, "hash": "<64 hex>", "verified_us": int}``.
+Writes are atomic (temporary file, fsync, rename).  An anchor only moves forward:
+:func:`advance` never replaces one with a lower ``seq``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.format.fsutil import fsync_dir
+
+HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class AnchorError(Exception):
+    """The anchor file exists but cannot be used (unreadable or malformed)."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    seq: int
+    hash: str
+    verified_us: int
+
+
+def read(path: Path) -> Anchor | None:
+    """The anchor at ``path``; None when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnchorError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    try:
+        doc = json.loads(text)
+        seq, digest, at = doc["seq"], doc["hash"], doc["verified_us"]
+    except (ValueError, KeyError, TypeError):
+        raise AnchorError(f"{path}: not an audit anchor (expected seq, hash, verified_us)") from None
+    if not (isinstance(seq, int) and seq >= 0 and isinstance(digest, str) and HASH.match(digest)
+            and isinstance(at, int)):
+        raise AnchorError(f"{path}: not an audit anchor (expected seq >= 0, a 64-hex hash, verified_us)")
+    return Anchor(seq, digest, at)
+
+
+def write(path: Path, anchor: Anchor) -> None:
+    """Write ``anchor`` atomically (0600)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps({"seq": anchor.seq, "hash": anchor.hash, "verified_us": anchor.verified_us},
+                                sort_keys=True).encode() + b"\n")
+        if os.geteuid() == 0:  # 'vms audit verify' run as root: the service (owner of the data dir) must read it
+            owner = os.stat(path.parent)
+            os.fchown(fd, owner.st_uid, owner.st_gid)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def advance(path: Path, anchor: Anchor) -> bool:
+    """Write ``anchor`` unless the one on disk is already at or beyond its ``seq``."""
+    current = read(path)  # called after a verification that read it: an AnchorError here is a new problem
+    if current is not None and current.seq >= anchor.seq:
+        return False
+    write(path, anchor)
+    return True

@@ -1,0 +1,378 @@
+"""Incident tickets: filing, four-eyes decisions, holds, closing and expiry.
+
+States and transitions (pure, see :data:`TRANSITIONS` and :func:`transition_problem`)::
+
+    requested --approve--> approved --export--> exported --deliver--> delivered
+        |                     |                    |                     |
+        +--deny--> denied     +--------------------+---------------------+--close--> closed
+        +--withdraw (close)--> closed              +-- access window over --------> expired
+
+``denied``, ``closed`` and ``expired`` are final.  A manager who is not the
+requester decides (four-eyes).  Approval opens the access window
+(``api.access_window_days``) and places one hold per camera on exactly the
+ticket's window; closing or expiry releases those holds
+``api.hold_grace_days`` later.
+
+Each use case runs in one transaction with its audit entry (vms/audit.py);
+state changes are conditional updates, so of two managers deciding at once
+only one succeeds and the other gets a conflict naming the new state.
+
+Expiry is lazy (:func:`expire_due` runs before tickets are read or used) and
+on a timer (:class:`ExpiryTimer`, started by the API app), so holds end on
+time even when nobody signs in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from storage.sql import auth_store, index
+from storage.sql import tickets as store
+from vms.access.audit import SYSTEM, Actor, audited, record
+from vms.core.errors import DomainError, Kind
+from vms.core.periodic import Periodic
+
+log = logging.getLogger(__name__)
+
+STATES = ("requested", "approved", "denied", "exported", "delivered", "closed", "expired")
+ACTIONS = ("view", "export")
+RECIPIENTS = ("internal", "police", "ssp", "data_subject")
+OPEN = store.OPEN_STATES  # approved, exported, delivered: the access window applies
+FINAL = ("denied", "closed", "expired")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "requested": frozenset({"approved", "denied", "closed"}),
+    "approved": frozenset({"exported", "closed", "expired"}),
+    "exported": frozenset({"exported", "delivered", "closed", "expired"}),
+    "delivered": frozenset({"delivered", "closed", "expired"}),
+    "denied": frozenset(),
+    "closed": frozenset(),
+    "expired": frozenset(),
+}
+FILERS = ("operator", "manager")
+READERS = ("operator", "manager", "auditor")  # operators read only their own tickets
+US_PER_DAY = 86_400_000_000
+TEXT_LIMITS = {"description": 4000, "purpose": 1000, "legal_basis": 1000, "reason": 1000}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: int
+    state: str
+    requester_id: int
+    requester: str
+    action: str
+    recipient: str
+    description: str
+    purpose: str
+    legal_basis: str
+    start_us: int
+    end_us: int
+    cameras: tuple[str, ...]
+    created_us: int
+    updated_us: int
+    decided_by: str | None
+    decided_us: int | None
+    decision_reason: str | None
+    access_until_us: int | None
+    closed_us: int | None
+
+
+# ---------------------------------------------------------------- pure rules
+
+
+def transition_problem(state: str, target: str) -> str | None:
+    """Why ``state`` cannot move to ``target`` (None when it can)."""
+    if target in TRANSITIONS.get(state, frozenset()):
+        return None
+    if state in FINAL:
+        return f"the ticket is {state}, which is final; file a new ticket"
+    allowed = ", ".join(sorted(TRANSITIONS[state])) or "nothing"
+    return f"a ticket that is {state} cannot become {target} (from {state} it can become: {allowed})"
+
+
+def check_transition(state: str, target: str) -> None:
+    problem = transition_problem(state, target)
+    if problem:
+        raise DomainError(Kind.CONFLICT, problem)
+
+
+def check_text(field: str, value: str, *, min_length: int = 1) -> str:
+    value = value.strip()
+    limit = TEXT_LIMITS[field]
+    if len(value) < min_length:
+        raise DomainError(Kind.INVALID, f"{field}: at least {min_length} character(s) required")
+    if len(value) > limit:
+        raise DomainError(Kind.INVALID, f"{field}: at most {limit} characters (got {len(value)})")
+    if any(ord(c) < 32 and c not in "\n\t\r" for c in value):
+        raise DomainError(Kind.INVALID, f"{field}: control characters are not allowed")
+    return value
+
+
+def check_window(start_us: int, end_us: int, *, now_us: int, legal_max_days: int) -> None:
+    if end_us <= start_us:
+        raise DomainError(Kind.INVALID, "window: the end must be after the start (the window is reversed or empty)")
+    if end_us - start_us > legal_max_days * US_PER_DAY:
+        raise DomainError(Kind.INVALID, f"window: at most {legal_max_days} days (the legal maximum retention) may be requested")
+    if start_us >= now_us:
+        raise DomainError(Kind.INVALID, "window: the start lies in the future; footage can only be requested once recorded")
+
+
+def check_decider(role: str, user_id: int, requester_id: int) -> None:
+    if role != "manager":
+        raise DomainError(Kind.FORBIDDEN, "only a manager may approve or deny a ticket")
+    if user_id == requester_id:
+        raise DomainError(
+            Kind.FORBIDDEN,
+            "four-eyes rule: you filed this ticket, so you cannot decide it; another manager must approve or deny it",
+        )
+
+
+def may_read(role: str, user_id: int, requester_id: int) -> bool:
+    return role in ("manager", "auditor") or (role == "operator" and user_id == requester_id)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _view(s: Session, t, cameras: list[str] | None = None, names: dict[int, str] | None = None) -> TicketView:
+    if names is None:
+        names = auth_store.user_names(s, (t.requester_id, t.decided_by))
+    decider = names.get(t.decided_by) if t.decided_by else None
+    return TicketView(
+        t.id, t.state, t.requester_id, names.get(t.requester_id, "?"), t.action, t.recipient, t.description,
+        t.purpose, t.legal_basis, t.start_us, t.end_us,
+        tuple(cameras if cameras is not None else store.ticket_cameras(s, t.id)), t.created_us, t.updated_us,
+        decider, t.decided_us, t.decision_reason, t.access_until_us, t.closed_us,
+    )
+
+
+def _view_row(row, cameras: list[str], names: dict[int, str]) -> TicketView:
+    """The view of a row of :data:`storage.sql.tickets.TICKET_COLUMNS` (by position: a listing builds many)."""
+    (ticket_id, state, requester_id, action, recipient, description, purpose, legal_basis, start_us, end_us,
+     created_us, updated_us, decided_by, decided_us, decision_reason, access_until_us, closed_us) = row
+    return TicketView(
+        ticket_id, state, requester_id, names.get(requester_id, "?"), action, recipient, description, purpose,
+        legal_basis, start_us, end_us, tuple(cameras), created_us, updated_us,
+        names.get(decided_by) if decided_by else None, decided_us, decision_reason, access_until_us, closed_us,
+    )
+
+
+def _load(s: Session, ticket_id: int):
+    t = store.ticket(s, ticket_id)
+    if t is None:
+        raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist")
+    return t
+
+
+def get(app, principal, ticket_id: int) -> TicketView:
+    expire_due(app)
+    with Session(app.engine) as s:
+        t = _load(s, ticket_id)
+        if not may_read(principal.role, principal.user_id, t.requester_id):
+            if principal.role == "operator":
+                raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist or is not yours")
+            raise DomainError(Kind.FORBIDDEN, f"the {principal.role} role cannot read tickets")
+        return _view(s, t)
+
+
+def list_tickets(app, principal, *, states=None, camera_id=None, mine=False, limit=50, offset=0):
+    """(tickets, total) visible to the principal, newest first."""
+    if principal.role not in READERS:
+        raise DomainError(Kind.FORBIDDEN, f"the {principal.role} role cannot read tickets")
+    requester = principal.user_id if (mine or principal.role == "operator") else None
+    with Session(app.engine) as s:
+        if store.due_for_expiry(s, app.clock.now_us(), limit=1):  # rare: expire first, so the page shows it
+            s.rollback()
+            expire_due(app)
+        rows, total, cams = store.list_tickets(s, states=states, requester_id=requester, camera_id=camera_id,
+                                               limit=limit, offset=offset)
+        names = auth_store.user_names(s, {u for row in rows for u in (row[2], row[12])})
+    return [_view_row(row, cams[row[0]], names) for row in rows], total
+
+
+def holds(app, principal, ticket_id: int):
+    get(app, principal, ticket_id)
+    with Session(app.engine) as s:
+        return store.holds_of(s, ticket_id)
+
+
+# ---------------------------------------------------------------- use cases
+
+
+def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: int, description: str, purpose: str,
+                legal_basis: str, action: str, recipient: str) -> TicketView:
+    now = app.clock.now_us()
+    with audited(app.engine, app.clock, principal.actor, "ticket.file") as (s, entry):
+        if principal.role not in FILERS:
+            raise DomainError(Kind.FORBIDDEN, f"only an operator or a manager may file a ticket (you are {principal.role})")
+        texts = {k: check_text(k, v) for k, v in
+                 (("description", description), ("purpose", purpose), ("legal_basis", legal_basis))}
+        if action not in ACTIONS:
+            raise DomainError(Kind.INVALID, f"action: {action!r} is not one of {', '.join(ACTIONS)}")
+        if recipient not in RECIPIENTS:
+            raise DomainError(Kind.INVALID, f"recipient: {recipient!r} is not one of {', '.join(RECIPIENTS)}")
+        check_window(start_us, end_us, now_us=now, legal_max_days=app.config.legal_max_retain_days)
+        wanted = sorted(set(cameras))
+        if not wanted:
+            raise DomainError(Kind.INVALID, "cameras: at least one camera is required")
+        unknown = sorted(set(wanted) - store.known_cameras(s, wanted))
+        if unknown:
+            raise DomainError(Kind.INVALID, f"cameras: unknown camera(s): {', '.join(unknown)}")
+        ticket_id = store.insert_ticket(s, requester_id=principal.user_id, action=action, recipient=recipient,
+                                        start_us=start_us, end_us=end_us, cameras=wanted, now_us=now, **texts)
+        entry.ticket_id, entry.obj = ticket_id, f"ticket:{ticket_id}"
+        entry.detail = f"cameras={','.join(wanted)} window={start_us}..{end_us} action={action} recipient={recipient}"
+    # the ticket as just inserted (storage.sql.tickets.insert_ticket), without reading it back
+    return TicketView(ticket_id, "requested", principal.user_id, principal.name, action, recipient, texts["description"],
+                      texts["purpose"], texts["legal_basis"], start_us, end_us, tuple(wanted), now, now, None, None,
+                      None, None, None)
+
+
+def _move(s: Session, t, target: str, now_us: int, **values) -> None:
+    check_transition(t.state, target)
+    if not store.move(s, t.id, from_state=t.state, to_state=target, now_us=now_us, **values):
+        s.expire(t)
+        raise DomainError(Kind.CONFLICT, f"ticket {t.id} changed meanwhile (it is now {_load(s, t.id).state}); reload it")
+
+
+def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> TicketView:
+    """Approve (opening the access window and placing the holds) or deny."""
+    action = "ticket.approve" if approve else "ticket.deny"
+    expire_due(app)
+    api = app.config.api
+    with audited(app.engine, app.clock, principal.actor, action, obj=f"ticket:{ticket_id}", ticket_id=ticket_id) as (s, entry):
+        now = app.clock.now_us()
+        t = _load(s, ticket_id)
+        check_decider(principal.role, principal.user_id, t.requester_id)
+        reason = check_text("reason", reason)
+        if not approve:
+            _move(s, t, "denied", now, decided_by=principal.user_id, decided_us=now, decision_reason=reason)
+            entry.detail = f"reason={reason[:200]!r}"
+            return get_in(s, ticket_id)
+        until = now + api.access_window_days * US_PER_DAY
+        _move(s, t, "approved", now, decided_by=principal.user_id, decided_us=now, decision_reason=reason,
+              access_until_us=until)
+        cameras = store.ticket_cameras(s, ticket_id)
+        for cam in cameras:
+            _place_hold(s, cam, t, now)
+        entry.detail = f"access_until={until} holds={','.join(cameras)} window={t.start_us}..{t.end_us}"
+        return get_in(s, ticket_id)
+
+
+def _place_hold(s: Session, camera_id: str, t, now_us: int) -> None:
+    index.add_hold(s, camera_id=camera_id, start_us=t.start_us, end_us=t.end_us, reason=f"ticket {t.id}",
+                   now_us=now_us, ticket_id=t.id)
+
+
+def get_in(s: Session, ticket_id: int) -> TicketView:
+    s.expire_all()
+    return _view(s, _load(s, ticket_id))
+
+
+def close(app, principal, ticket_id: int, *, reason: str) -> TicketView:
+    """Close (or withdraw) a ticket: the requester or a manager; holds end after the grace period."""
+    expire_due(app)
+    with audited(app.engine, app.clock, principal.actor, "ticket.close", obj=f"ticket:{ticket_id}", ticket_id=ticket_id) as (s, entry):
+        now = app.clock.now_us()
+        t = _load(s, ticket_id)
+        if principal.role != "manager" and not (principal.role == "operator" and principal.user_id == t.requester_id):
+            raise DomainError(Kind.FORBIDDEN, "only the requester or a manager may close a ticket")
+        reason = check_text("reason", reason)
+        _move(s, t, "closed", now, closed_us=now)
+        release_at = now + app.config.api.hold_grace_days * US_PER_DAY
+        released = store.release_holds_of(s, ticket_id, at_us=release_at)
+        entry.detail = f"reason={reason[:200]!r} holds_released={released} at={release_at}"
+        return get_in(s, ticket_id)
+
+
+def _mark(app, actor: Actor, ticket_id: int, target: str, detail: str) -> TicketView:
+    expire_due(app)
+    with audited(app.engine, app.clock, actor, f"ticket.{target}", obj=f"ticket:{ticket_id}", ticket_id=ticket_id) as (s, entry):
+        now = app.clock.now_us()
+        t = _load(s, ticket_id)
+        if t.action != "export":
+            raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} asks only to view footage; file an export ticket to export")
+        check_open(t, now)
+        if t.state != target:
+            _move(s, t, target, now)
+        entry.detail = detail
+        return get_in(s, ticket_id)
+
+
+def mark_exported(app, actor: Actor, ticket_id: int, *, detail: str = "") -> TicketView:
+    """Record that a package was made from the ticket (called by the export service)."""
+    return _mark(app, actor, ticket_id, "exported", detail)
+
+
+def mark_delivered(app, actor: Actor, ticket_id: int, *, detail: str = "") -> TicketView:
+    """Record that a delivery link was created (called by the export service)."""
+    view = get_unchecked(app, ticket_id)
+    if view.state == "approved":
+        raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} has not been exported yet; export it before delivering")
+    return _mark(app, actor, ticket_id, "delivered", detail)
+
+
+def check_open(t, now_us: int) -> None:
+    if t.state not in OPEN:
+        raise DomainError(Kind.CONFLICT if t.state in FINAL else Kind.PRECONDITION,
+                          f"ticket {t.id} is {t.state}; footage is available only while a ticket is approved")
+    if t.access_until_us is None or now_us >= t.access_until_us:
+        raise DomainError(Kind.FORBIDDEN, f"the access window of ticket {t.id} has ended")
+
+
+def get_unchecked(app, ticket_id: int) -> TicketView:
+    with Session(app.engine) as s:
+        return _view(s, _load(s, ticket_id))
+
+
+def export_check(app, principal, ticket_id: int) -> TicketView:
+    """The ticket, if ``principal`` may export from it now; otherwise a DomainError
+    saying why (wrong role/person, a view-only ticket, not approved, window over)."""
+    expire_due(app)
+    with Session(app.engine) as s:
+        t = _load(s, ticket_id)
+        if principal.role != "manager" and not (principal.role == "operator" and principal.user_id == t.requester_id):
+            raise DomainError(Kind.FORBIDDEN, "only the requester or a manager may export a ticket's footage")
+        if t.action != "export":
+            raise DomainError(Kind.FORBIDDEN, f"ticket {ticket_id} asks only to view footage; file an export ticket to export")
+        check_open(t, app.clock.now_us())
+        return _view(s, t)
+
+
+# ---------------------------------------------------------------- expiry
+
+
+def expire_due(app) -> list[int]:
+    """Expire open tickets whose access window has ended; their holds end
+    ``hold_grace_days`` after the window did.  Returns the ids expired."""
+    now = app.clock.now_us()
+    with Session(app.engine) as s:
+        due = [(t.id, t.state, t.access_until_us) for t in store.due_for_expiry(s, now)]
+    done = []
+    grace = app.config.api.hold_grace_days * US_PER_DAY
+    for ticket_id, state, until in due:
+        with Session(app.engine) as s, s.begin():
+            if not store.move(s, ticket_id, from_state=state, to_state="expired", now_us=now, closed_us=until):
+                continue  # someone else moved it meanwhile
+            released = store.release_holds_of(s, ticket_id, at_us=until + grace)
+            record(s, SYSTEM, "ticket.expire", now_us=now, obj=f"ticket:{ticket_id}", ticket_id=ticket_id,
+                   detail=f"access window ended at {until}; holds_released={released} at={until + grace}")
+        done.append(ticket_id)
+    return done
+
+
+class ExpiryTimer(Periodic):
+    """Runs :func:`expire_due` every ``interval_s`` in a daemon thread."""
+
+    def __init__(self, app, *, interval_s: float = 60.0):
+        self.app = app
+        super().__init__("ticket-expiry", interval_s, lambda: expire_due(app))
+
+
+def cameras(app) -> list:
+    """Cameras a ticket may name (removed ones too, while their footage lasts)."""
+    with Session(app.engine) as s:
+        return index.cameras(s)

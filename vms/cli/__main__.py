@@ -1,0 +1,3 @@
+from vms.cli.commands import main
+
+raise SystemExit(main())

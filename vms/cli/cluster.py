@@ -1,0 +1,28 @@
+"""``vms cluster new-secret FILE``: the shared secret of several nodes (docs/design/multi-node.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def cmd_new_secret(args) -> int:
+    from vms.ops.cluster import write_new_secret
+
+    try:
+        write_new_secret(Path(args.file))
+    except FileExistsError:
+        print(f"vms: {args.file} exists; refusing to overwrite a cluster secret", file=sys.stderr)
+        return 5
+    except OSError as exc:
+        print(f"vms: cannot write {args.file} ({exc.strerror})", file=sys.stderr)
+        return 2
+    print(f"wrote {args.file} (mode 0600); copy it to every node and set [cluster] secret_file")
+    return 0
+
+
+def register(sub, add_config_arg) -> None:
+    cl = sub.add_parser("cluster", help="several nodes on one PostgreSQL").add_subparsers(dest="sub", required=True)
+    p = cl.add_parser("new-secret", help="write a new random shared secret for the nodes (mode 0600)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_new_secret)

@@ -1,0 +1,267 @@
+"""The ``vms`` command.  Each subcommand lives in a small ``cmd_*`` function;
+errors of any known kind become a one-line message on stderr and a non-zero
+exit status (never a traceback, never key bytes or passwords).
+
+Exit status: 0 ok, 1 check found problems, 2 invalid input/config,
+3 not found, 4 permission, 5 conflict, 6 failed precondition,
+7 integrity failure (segment/key authentication), 8 database unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from storage.format.segment import SegmentError
+from storage.keys.keyring import KeyError_, KeyFileError
+from storage.sql.db import DatabaseError
+from vms.core.config import ConfigError
+from vms.core.errors import EXIT_CODES, DomainError
+
+DEFAULT_CONFIG = os.environ.get("VMS_CONFIG", "/etc/vms/vms.toml")
+
+
+def _iso(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _add_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: $VMS_CONFIG or /etc/vms/vms.toml)")
+
+
+# ---------------------------------------------------------------- init / config
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from vms.cli.setup import initialise
+
+    result = initialise(Path(args.data), demo=args.demo, node_id=args.node_id)
+    print(f"Initialised appliance in {result.data_dir}")
+    print(f"  config:      {result.config_path}")
+    print(f"  master key:  {result.key_path}  (back it up offline: without it no footage can be read)")
+    print(f"  signing key: {result.signing_key_path}")
+    print(f"  database:    {result.database}")
+    print()
+    print(f"First administrator: {result.admin_name}")
+    print(f"One-time password (shown only now, change it at first sign-in): {result.admin_password}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from vms.core.config import load_config
+
+    cfg = load_config(args.file)
+    print(f"{args.file}: OK ({len(cfg.cameras)} camera(s), legal maximum {cfg.legal_max_retain_days} days)")
+    for cam in cfg.cameras:
+        note = f", override: {cam.legal_max_override.reason!r}" if cam.legal_max_override else ""
+        print(f"  {cam.id}: keep {cam.retain_days} days, {cam.segment_seconds} s segments{note}")
+    return 0
+
+
+# ---------------------------------------------------------------- segments
+
+
+def cmd_segment_inspect(args: argparse.Namespace) -> int:
+    from storage.format.segment import inspect_chunks
+
+    info = inspect_chunks(Path(args.file))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{args.file}")
+    for key in ("camera", "day", "key_id", "codec", "width", "height", "fps", "time_base", "extradata_bytes"):
+        print(f"  {key:16} {info[key]}")
+    print(f"  {'start':16} {_iso(info['start_us'])}")
+    print(f"  {'chunks':16} {info['chunks']} ({info['ciphertext_bytes']} ciphertext bytes)")
+    print(f"  {'state':16} {info['state']}")
+    return 0
+
+
+def cmd_segment_verify(args: argparse.Namespace) -> int:
+    from vms.appliance import Appliance
+    from vms.recording.segments import verify_file
+
+    app = Appliance.open(args.config)
+    try:
+        summary = verify_file(app, Path(args.file))
+    finally:
+        app.close()
+    print(
+        f"{args.file}: OK, {summary.chunks} chunks authenticated, {summary.packets} packets "
+        f"({summary.keyframes} keyframes), {_iso(summary.start_us)} .. {_iso(summary.end_us)}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- keys, db, users
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from storage.keys.keystore import rotate_master_key
+    from storage.sql.db import open_database
+    from vms.core.config import load_config
+    from vms.core.service_lock import exclusive
+    from vms.evidence.export import EXPORTS_DIR
+    from vms.evidence.packages import PackageStore
+
+    cfg = load_config(args.config)
+    with exclusive(cfg.data_dir, "rotating the master key"):
+        engine = open_database(cfg.db_url)
+        packages = PackageStore(cfg.data_dir / EXPORTS_DIR, None)
+        old, new, count = rotate_master_key(engine, cfg.key_path, also=packages.rewrap_keys)
+    print(f"master key rotated: {old} -> {new}; {count} wrapped key(s) re-wrapped (day, held-segment and "
+          "package keys), no footage touched")
+    print(f"back up the new {cfg.key_path} now; the old key no longer opens anything")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage.sql.db import open_database, safe_url
+    from vms.core.config import load_config
+
+    cfg = load_config(args.config)
+    open_database(cfg.db_url).dispose()
+    print(f"database {safe_url(cfg.db_url)} is at the newest schema")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from storage.sql.db import open_database
+    from vms.access.users import add_user
+    from vms.core.clock import Clock
+    from vms.core.config import load_config
+
+    cfg = load_config(args.config)
+    password = add_user(open_database(cfg.db_url), Clock(), args.name, args.role)
+    print(f"user {args.name} ({args.role}) created")
+    print(f"one-time password (shown only now): {password}")
+    return 0
+
+
+def cmd_user_reset_password(args: argparse.Namespace) -> int:
+    from storage.sql.db import open_database
+    from vms.access.users import reset_password
+    from vms.core.config import load_config
+
+    cfg = load_config(args.config)
+    password = reset_password(open_database(cfg.db_url), args.name)
+    print(f"new one-time password for {args.name} (shown only now): {password}")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from storage.sql.db import open_database
+    from vms.access.users import disable_user
+    from vms.core.config import load_config
+
+    cfg = load_config(args.config)
+    disable_user(open_database(cfg.db_url), args.name)
+    print(f"user {args.name} disabled")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vms", description="Footage retention appliance")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create config, keys, database and the first administrator")
+    p.add_argument("--data", required=True, help="data directory to create (mode 0700)")
+    p.add_argument("--demo", action="store_true", help="add a simulated camera playing a generated H.264 clip")
+    p.add_argument("--node-id", default=None, help="name of this recorder node")
+    p.set_defaults(func=cmd_init)
+
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
+    p = cfg.add_parser("check", help="validate a config file and the permissions of its paths")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_config_check)
+
+    seg = sub.add_parser("segment", help="segment files").add_subparsers(dest="sub", required=True)
+    p = seg.add_parser("inspect", help="show a segment's header and chunk layout (needs no key)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_segment_inspect)
+    p = seg.add_parser("verify", help="authenticate every chunk of a segment with the appliance's keys")
+    p.add_argument("file")
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_segment_verify)
+
+    keys = sub.add_parser("keys", help="key management").add_subparsers(dest="sub", required=True)
+    p = keys.add_parser("rotate", help="re-wrap all keys under a new master key (footage untouched)")
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_keys_rotate)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
+    p = db.add_parser("upgrade", help="apply schema migrations")
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("user", help="user accounts").add_subparsers(dest="sub", required=True)
+    p = users.add_parser("add", help="add a user; prints a one-time password")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["operator", "manager", "auditor", "admin"])
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_user_add)
+    p = users.add_parser("reset-password", help="give a user a new one-time password")
+    p.add_argument("name")
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_user_reset_password)
+    p = users.add_parser("disable", help="disable a user")
+    p.add_argument("name")
+    _add_config_arg(p)
+    p.set_defaults(func=cmd_user_disable)
+
+    from vms.cli import services as cli_services
+
+    cli_services.register(sub, _add_config_arg)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # databases, keys, segments and exports are for the service user only
+    args = build_parser().parse_args(argv)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyFileError as exc:
+        print(f"key error: {exc}", file=sys.stderr)
+        return 2
+    except SegmentError as exc:
+        print(f"segment error: {exc}", file=sys.stderr)
+        return 7
+    except KeyError_ as exc:
+        print(f"key error: {exc}", file=sys.stderr)
+        return 7
+    except DatabaseError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return 8
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_CODES[exc.kind]
+    except FileNotFoundError as exc:
+        print(f"error: {exc.filename}: no such file", file=sys.stderr)
+        return 3
+    except PermissionError as exc:
+        print(f"error: {exc.filename}: permission denied", file=sys.stderr)
+        return 4
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

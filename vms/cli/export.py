@@ -1,0 +1,65 @@
+"""``vms export verify PACKAGE.zip``: check an evidence package on its own.
+
+Needs no configuration, database or key: police and SSP run it on the package
+alone.  Exit 0 when every check passed, 1 when any failed (each failure names
+its file), 3 when the package does not exist.  ``--public-key`` or
+``--fingerprint`` also check that the package was signed by the expected key
+(obtained from the sender separately).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from vms.core.errors import DomainError, Kind
+
+
+def cmd_export_verify(args) -> int:
+    from vms.evidence.package import verify_package
+
+    path = Path(args.package)
+    if not path.exists():
+        raise DomainError(Kind.NOT_FOUND, f"{path}: no such package (a .zip file or an unpacked folder)")
+    expected = None
+    if args.public_key:
+        try:
+            expected = Path(args.public_key).read_bytes()
+        except OSError as exc:
+            raise DomainError(Kind.INVALID, f"--public-key {args.public_key}: cannot be read ({exc.strerror})") from None
+    fingerprint = (args.fingerprint or "").lower().replace(":", "")
+    if fingerprint and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise DomainError(Kind.INVALID, "--fingerprint must be 64 hex digits (SHA-256 of the public key, as README.txt shows)")
+    report = verify_package(path, expected_public_key=expected)
+    if fingerprint and report.fingerprint and report.fingerprint != fingerprint:
+        report.problems.append(f"appliance-public-key.pem: fingerprint {report.fingerprint} is not the expected {fingerprint}")
+    elif fingerprint and report.fingerprint:
+        report.checked.append("appliance-public-key.pem: fingerprint is the expected one")
+    if args.verbose_checks or report.ok:
+        for line in report.checked:
+            print(f"ok    {line}")
+    for line in report.problems:
+        print(f"FAIL  {line}", file=sys.stderr)
+    if not report.ok:
+        print(f"{path}: {len(report.problems)} problem(s); the package was changed or damaged, do not rely on it",
+              file=sys.stderr)
+        return 1
+    doc = report.manifest or {}
+    ticket = doc.get("ticket", {})
+    print(f"{path}: OK, every file matches the signed manifest")
+    print(f"  ticket {ticket.get('id')}, approved by {ticket.get('approver')}, for {ticket.get('recipient')}")
+    print(f"  signed by key {report.fingerprint}")
+    if not (expected or fingerprint):
+        print("  compare that fingerprint with the one the sender gave you separately (or pass --fingerprint)")
+    return 0
+
+
+def register(sub, add_config_arg) -> None:
+    export = sub.add_parser("export", help="evidence packages").add_subparsers(dest="sub", required=True)
+    p = export.add_parser("verify", help="check an evidence package's signatures and checksums (needs no config)")
+    p.add_argument("package", help="the package: PACKAGE.zip or the folder it was unpacked into")
+    p.add_argument("--public-key", help="PEM file of the appliance's public key, obtained separately")
+    p.add_argument("--fingerprint", help="SHA-256 fingerprint of the appliance's public key, obtained separately")
+    p.add_argument("--verbose-checks", action="store_true", help="list every check, also when some failed")
+    p.set_defaults(func=cmd_export_verify)

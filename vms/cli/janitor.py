@@ -1,0 +1,221 @@
+"""``vms janitor``, ``vms check``, ``vms retention report`` and ``vms hold``.
+
+Exit status (as vms/cli.py): 0 ok; 1 ``check`` found problems it did not repair,
+or ``retention report`` found a violation; 2 invalid input or config; 3 not
+found; 8 database unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+
+from vms.core.errors import DomainError, Kind
+
+log = logging.getLogger(__name__)
+
+
+def _iso(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: str, what: str) -> int:
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise DomainError(Kind.INVALID, f"{what}: {value!r} is not an ISO 8601 time "
+                          "(e.g. 2026-03-01T10:00:00Z)") from None
+    if t.tzinfo is None:
+        raise DomainError(Kind.INVALID, f"{what}: {value!r} has no time zone; add Z for UTC or an offset")
+    return int(t.timestamp() * 1_000_000)
+
+
+def cmd_janitor(args) -> int:
+    from vms.appliance import Appliance
+    from vms.retention.janitor import Janitor
+
+    stop = threading.Event()
+    if not args.once:  # handlers first: a SIGTERM during start-up still stops cleanly
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    app = Appliance.open(args.config)
+    if not args.once:
+        from vms.core.service_lock import hold_shared
+
+        hold_shared(app.config.data_dir)  # 'vms keys rotate' waits for the services to stop
+    from vms.ops.alarms import Alarms, audit_sink
+    from vms.retention.integrity_watch import IntegrityWatch
+
+    alarms = Alarms.from_config(app.config, audit_sink=audit_sink(app))  # log, audit trail, MQTT: as in 'vms serve'
+    try:
+        janitor = Janitor(app, on_alarm=lambda kind, message: alarms.notify(kind, message))
+        if args.once:
+            res = janitor.sweep()
+            print(json.dumps(res.summary(), sort_keys=True))
+            return 1 if res.failed else 0
+        janitor.start()
+        watch = IntegrityWatch(app, alarms)  # violations, audit chain, disk floor
+        watch.start()
+        log.info("janitor running: sweep every %g s, watching %s", app.config.janitor.sweep_interval_s,
+                 app.store.root)
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            watch.stop()
+            janitor.stop()
+    finally:
+        alarms.close()
+        app.close()
+    return 0
+
+
+def cmd_check(args) -> int:
+    from vms.appliance import Appliance
+    from vms.retention.check import check
+
+    app = Appliance.open(args.config)
+    try:
+        report = check(app, full=args.full, repair=args.repair)
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps({
+            "segments": report.segments, "files": report.files, "open_files": report.open_files,
+            "authenticated": report.authenticated, "problems": [p.to_dict() for p in report.problems],
+            "repaired": len(report.repaired),
+            "unrepaired": [dict(p.to_dict(), reason=why) for p, why in report.unrepaired],
+        }, indent=2))
+    else:
+        level = "full (every chunk authenticated)" if args.full else "quick (names and sizes)"
+        print(f"check, {level}: {report.segments} indexed segment(s), {report.files} segment file(s), "
+              f"{report.open_files} open file(s) awaiting recovery")
+        for p in report.problems:
+            verb = "" if args.repair else " -> --repair would "
+            print(f"  {p.kind:9} {p.to_dict()['path']}: {p.detail}{verb}{'' if args.repair else p.repair}")
+        if args.repair:
+            print(f"repaired {len(report.repaired)} problem(s)")
+            for p, why in report.unrepaired:
+                print(f"  NOT repaired {p.kind} {p.to_dict()['path']}: {why}")
+        elif not report.problems:
+            print("index and disk agree")
+    if args.repair:
+        return 1 if report.unrepaired else 0
+    return 1 if report.problems else 0
+
+
+def cmd_retention_report(args) -> int:
+    from vms.appliance import Appliance
+    from vms.retention.rules import build_report, render_text
+
+    app = Appliance.open(args.config)
+    try:
+        report = build_report(app.engine, app.config, app.clock.now_us())
+    finally:
+        app.close()
+    print(json.dumps(report.to_dict(), indent=2) if args.json else render_text(report))
+    return 1 if report.violations else 0
+
+
+def cmd_hold_add(args) -> int:
+    from sqlalchemy.orm import Session
+
+    from storage.sql import index
+    from vms.appliance import Appliance
+
+    start_us, end_us = _parse_time(args.start, "--from"), _parse_time(args.end, "--to")
+    if end_us <= start_us:
+        raise DomainError(Kind.INVALID, "--to must be after --from")
+    if not 10 <= len(args.reason) <= 500:
+        raise DomainError(Kind.INVALID, "--reason must be 10-500 characters (why the footage must be kept)")
+    app = Appliance.open(args.config)
+    try:
+        with Session(app.engine) as s, s.begin():
+            if not any(c.id == args.camera for c in index.cameras(s)):
+                raise DomainError(Kind.NOT_FOUND, f"camera {args.camera!r} is unknown to the index")
+            hold_id = index.add_hold(s, camera_id=args.camera, start_us=start_us, end_us=end_us,
+                                     reason=args.reason, now_us=app.clock.now_us())
+    finally:
+        app.close()
+    print(f"hold {hold_id} placed on {args.camera} {_iso(start_us)} .. {_iso(end_us)}")
+    return 0
+
+
+def cmd_hold_release(args) -> int:
+    from sqlalchemy.orm import Session
+
+    from storage.sql import index
+    from storage.sql.models import Hold
+    from vms.appliance import Appliance
+
+    app = Appliance.open(args.config)
+    try:
+        with Session(app.engine) as s, s.begin():
+            if s.get(Hold, args.hold_id) is None:
+                raise DomainError(Kind.NOT_FOUND, f"hold {args.hold_id} does not exist")
+            index.release_hold(s, args.hold_id, at_us=app.clock.now_us())
+    finally:
+        app.close()
+    print(f"hold {args.hold_id} released; its footage expires by its camera's retention")
+    return 0
+
+
+def cmd_hold_list(args) -> int:
+    from sqlalchemy.orm import Session
+
+    from storage.sql import index
+    from vms.appliance import Appliance
+
+    app = Appliance.open(args.config)
+    try:
+        with Session(app.engine) as s:
+            holds = [(h.id, h.camera_id, h.start_us, h.end_us, h.reason) for h in
+                     index.active_holds(s, app.clock.now_us())]
+    finally:
+        app.close()
+    for hid, cam, start, end, reason in sorted(holds):
+        print(f"{hid:6} {cam:20} {_iso(start)} .. {_iso(end)}  {reason!r}")
+    if not holds:
+        print("no active holds")
+    return 0
+
+
+def register(sub, add_config_arg) -> None:
+    p = sub.add_parser("janitor", help="enforce retention, quotas and the disk watermark; watch the storage root")
+    p.add_argument("--once", action="store_true", help="run one sweep, print its summary (JSON) and exit")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_janitor)
+
+    p = sub.add_parser("check", help="verify index and disk agree (exit 1 when they do not)")
+    p.add_argument("--full", action="store_true", help="also authenticate every chunk of every segment")
+    p.add_argument("--repair", action="store_true", help="repair what was found (otherwise only report)")
+    p.add_argument("--json", action="store_true")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_check)
+
+    ret = sub.add_parser("retention", help="retention").add_subparsers(dest="sub", required=True)
+    p = ret.add_parser("report", help="per camera: maximum age, oldest footage, bytes, holds, violations "
+                       "(exit 1 on a violation)")
+    p.add_argument("--json", action="store_true")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_retention_report)
+
+    hold = sub.add_parser("hold", help="legal holds (normally placed by approved tickets)").add_subparsers(
+        dest="sub", required=True)
+    p = hold.add_parser("add", help="exempt a camera's footage in a time span from every deletion")
+    p.add_argument("camera")
+    p.add_argument("--from", dest="start", required=True, help="start, ISO 8601 with zone (e.g. 2026-03-01T10:00Z)")
+    p.add_argument("--to", dest="end", required=True, help="end, ISO 8601 with zone")
+    p.add_argument("--reason", required=True, help="why the footage must be kept (10-500 characters)")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_hold_add)
+    p = hold.add_parser("release", help="end a hold now")
+    p.add_argument("hold_id", type=int)
+    add_config_arg(p)
+    p.set_defaults(func=cmd_hold_release)
+    p = hold.add_parser("list", help="active holds")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_hold_list)

@@ -1,0 +1,50 @@
+"""``vms doctor``: operations commands (see :mod:`vms.ops.doctor`).
+
+Exit status: 0 when no check failed (warnings and "unknown" are printed but do not
+fail), 1 when at least one did; 2 when the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vms.ops.doctor import CHECKS, problems, run
+
+_LABEL = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "unknown": "??"}
+
+
+def _skip_list(text: str) -> frozenset[str]:
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(CHECKS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown check(s) {', '.join(unknown)}; checks are: {', '.join(CHECKS)}")
+    return names
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    findings = run(args.config, camera_timeout_s=args.camera_timeout, skip=args.skip)
+    bad = problems(findings)
+    if args.json:
+        print(json.dumps({"config": str(args.config), "ok": not bad,
+                          "checks": [f.as_dict() for f in findings]}, indent=2))
+        return 1 if bad else 0
+    print(f"vms doctor: {args.config}")
+    for f in findings:
+        print(f"  {_LABEL[f.status]:5} {f.check:13} {f.message}")
+    if bad:
+        print(f"{len(bad)} problem(s) found.")
+        return 1
+    print("no problems found.")
+    return 0
+
+
+def register(sub, add_config_arg) -> None:
+    p = sub.add_parser("doctor", help="check a real install and say what is wrong (exit 1 if anything is)")
+    add_config_arg(p)
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--camera-timeout", type=float, default=5.0, metavar="S",
+                   help="seconds to wait for each camera to answer (default 5)")
+    p.add_argument("--skip", type=_skip_list, default=frozenset(), metavar="CHECK[,CHECK]",
+                   help=f"leave out checks ({', '.join(CHECKS)})")
+    p.set_defaults(func=cmd_doctor)

@@ -1,0 +1,623 @@
+"""Evidence packages: manifest, signatures, checksums, README, ZIP, verification.
+
+A package is a ZIP (stored, not compressed; data descriptors, since it is
+written as a stream) holding::
+
+    clips/CAMERA_NN_YYYYMMDDTHHMMSSZ.mp4   the footage (one clip per continuous run)
+    README.txt                             what this is and how to check it with stock tools
+    appliance-public-key.pem               Ed25519 public key (SubjectPublicKeyInfo PEM)
+    manifest.json                          ticket, cameras, exact times, gaps, redaction, SHA-256 of the files above
+    manifest.sig                           raw 64-byte Ed25519 signature over manifest.json's bytes
+    SHA256SUMS                             `sha256sum` lines for every file above (manifest.json and .sig too)
+    SHA256SUMS.sig                         raw Ed25519 signature over SHA256SUMS
+
+Why two signatures: ``sha256sum -c SHA256SUMS`` alone proves nothing against
+someone who edits a clip *and* SHA256SUMS; with SHA256SUMS signed too, the two
+``openssl pkeyutl -verify`` commands plus ``sha256sum -c`` chain every byte to
+the key without any of our software.  The key itself is trusted by comparing
+its fingerprint with the one the sender gives separately.
+
+Pure functions plus :class:`PackageZip` (writes to any file object) and
+:func:`verify_package` (reads a ZIP or an extracted directory).  Nothing here
+logs, and no message contains key bytes or footage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import stat
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from vms.core.errors import DomainError, Kind
+
+FORMAT = "vms-evidence-package/1"
+MANIFEST = "manifest.json"
+MANIFEST_SIG = "manifest.sig"
+PUBLIC_KEY = "appliance-public-key.pem"
+README = "README.txt"
+SUMS = "SHA256SUMS"
+SUMS_SIG = "SHA256SUMS.sig"
+#: files that the manifest cannot list (they are made from it, or sign it)
+DERIVED = (MANIFEST, MANIFEST_SIG, SUMS, SUMS_SIG)
+SOFTWARE = "vms-appliance"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+_READ_BYTES = 1 << 20
+
+
+def software_version() -> str:
+    try:
+        return metadata.version(SOFTWARE)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------- times
+
+
+class Times:
+    """UTC microseconds as people read them: ISO 8601 in UTC and in the appliance's zone."""
+
+    def __init__(self, timezone: str):
+        self.zone_name = timezone
+        self.zone = ZoneInfo(timezone)
+
+    def point(self, t_us: int) -> dict:
+        utc = datetime.fromtimestamp(t_us // 1_000_000, UTC).replace(microsecond=t_us % 1_000_000)
+        return {
+            "utc": utc.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "local": utc.astimezone(self.zone).isoformat(timespec="microseconds"),
+            "unix_us": t_us,
+        }
+
+
+# ---------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What the approved ticket says; the exporter copies it into the manifest verbatim."""
+
+    ticket_id: str
+    description: str
+    legal_basis: str
+    requester: str
+    approver: str
+    recipient: str
+
+    def __post_init__(self) -> None:
+        for name in ("ticket_id", "description", "legal_basis", "requester", "approver", "recipient"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise DomainError(Kind.INVALID, f"ticket field {name!r} must be a non-empty text")
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    file: str
+    codec: str
+    width: int
+    height: int
+    fps: str
+    frames: int
+    keyframes: int
+    first_frame_us: int
+    last_frame_us: int
+    end_us: int  # last frame's time plus its duration
+    duration_s: float  # media time of the clip (first pts to last pts plus the last duration)
+    reencoded: bool
+    redaction_counts: dict | None = None  # what redaction found in this clip (boxes, whole frames)
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    start_us: int
+    end_us: int | None  # None: still open when exported
+    source: str  # "recorder" (the recorder logged it) or "footage" (no frames stored)
+    reason: str
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    camera_id: str
+    clips: tuple[ClipRecord, ...]
+    gaps: tuple[GapRecord, ...]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    sha256: str
+    size_bytes: int
+
+
+# ---------------------------------------------------------------- signing key
+
+
+class Signer:
+    """The appliance's Ed25519 signing key (created by ``vms init``, kept like the master key)."""
+
+    def __init__(self, private_key: Ed25519PrivateKey):
+        self._key = private_key
+        pub = private_key.public_key()
+        self.public_pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.fingerprint = public_key_fingerprint(pub)
+
+    @classmethod
+    def load(cls, path: Path, *, check_mode: bool = True) -> Signer:
+        path = Path(path)
+        try:
+            if check_mode and stat.S_IMODE(path.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
+                raise DomainError(Kind.PRECONDITION, f"signing key {path} is accessible by group or others (chmod 600)")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DomainError(
+                Kind.PRECONDITION, f"signing key {path} does not exist (created by 'vms init'; restore it from backup)"
+            ) from None
+        except PermissionError:
+            raise DomainError(Kind.PRECONDITION, f"signing key {path} cannot be read by this user") from None
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):
+            raise DomainError(Kind.PRECONDITION, f"signing key {path} is not an unencrypted PEM private key") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise DomainError(Kind.PRECONDITION, f"signing key {path} is not an Ed25519 key")
+        return cls(key)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+def public_key_fingerprint(key: Ed25519PublicKey) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo, as printed by
+    ``openssl pkey -pubin -in appliance-public-key.pem -outform DER | sha256sum``."""
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+# ---------------------------------------------------------------- manifest, sums, README
+
+
+def manifest_document(
+    *,
+    package_id: str,
+    created_us: int,
+    times: Times,
+    node_id: str,
+    fingerprint: str,
+    ticket: TicketFacts,
+    window: tuple[int, int],
+    cameras: list[CameraRecord],
+    redaction: dict,
+    files: list[FileRecord],
+) -> dict:
+    """The manifest as a JSON-ready dict (key order is the order people read it in)."""
+
+    def clip(c: ClipRecord) -> dict:
+        return {
+            "file": c.file,
+            "codec": c.codec,
+            "width": c.width,
+            "height": c.height,
+            "fps": c.fps,
+            "frames": c.frames,
+            "keyframes": c.keyframes,
+            "first_frame": times.point(c.first_frame_us),
+            "last_frame": times.point(c.last_frame_us),
+            "end": times.point(c.end_us),
+            "duration_s": round(c.duration_s, 6),
+            "reencoded": c.reencoded,
+            **({"redaction_counts": c.redaction_counts} if c.redaction_counts is not None else {}),
+        }
+
+    def gap(g: GapRecord) -> dict:
+        return {
+            "start": times.point(g.start_us),
+            "end": times.point(g.end_us) if g.end_us is not None else None,
+            "duration_s": round((g.end_us - g.start_us) / 1e6, 6) if g.end_us is not None else None,
+            "source": g.source,
+            "reason": g.reason,
+        }
+
+    def camera(c: CameraRecord) -> dict:
+        return {
+            "id": c.camera_id,
+            "frames": sum(x.frames for x in c.clips),
+            "first_frame": times.point(c.clips[0].first_frame_us) if c.clips else None,
+            "last_frame": times.point(c.clips[-1].last_frame_us) if c.clips else None,
+            "clips": [clip(x) for x in c.clips],
+            "gaps": [gap(g) for g in c.gaps],
+        }
+
+    return {
+        "format": FORMAT,
+        "package_id": package_id,
+        "created": times.point(created_us),
+        "timezone": times.zone_name,
+        "software": {"name": SOFTWARE, "version": software_version()},
+        "appliance": {"node_id": node_id, "public_key_file": PUBLIC_KEY, "public_key_sha256": fingerprint},
+        "ticket": {
+            "id": ticket.ticket_id,
+            "incident_description": ticket.description,
+            "legal_basis": ticket.legal_basis,
+            "requester": ticket.requester,
+            "approver": ticket.approver,
+            "recipient": ticket.recipient,
+        },
+        "window": {"start": times.point(window[0]), "end": times.point(window[1])},
+        "redaction": redaction,
+        "cameras": [camera(c) for c in cameras],
+        "files": [{"path": f.path, "sha256": f.sha256, "size_bytes": f.size_bytes} for f in files],
+        "notes": [
+            "Each clip starts at the keyframe at or before the window start, so its first frame may precede "
+            "the window by up to one keyframe interval; first_frame/last_frame give the exact times.",
+            "A clip never spans a gap: footage missing for a second or more, a recorder-logged outage or a "
+            "change of stream parameters starts a new clip.  Every gap inside the window is listed under "
+            "'gaps': source 'recorder' as logged by the recorder, source 'footage' where no frames are stored.",
+            "Clip media time t corresponds to first_frame + t (camera clock).",
+            "manifest.json is signed (manifest.sig), lists the SHA-256 of every other file except the "
+            "derived SHA256SUMS/.sig files; SHA256SUMS is signed too (SHA256SUMS.sig).",
+        ],
+    }
+
+
+def encode_manifest(doc: dict) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def sha256sums(files: list[FileRecord]) -> bytes:
+    """GNU ``sha256sum`` text-mode lines (``HASH  PATH``)."""
+    return "".join(f"{f.sha256}  {f.path}\n" for f in files).encode("ascii")
+
+
+def parse_sha256sums(text: bytes) -> list[tuple[str, str]] | str:
+    """``[(path, hash)]``, or a reason string when the text is not sha256sum output."""
+    out = []
+    try:
+        lines = text.decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        return "not ASCII text"
+    for n, line in enumerate(lines, 1):
+        m = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line)
+        if not m:
+            return f"line {n} is not 'SHA256  PATH'"
+        out.append((m.group(2), m.group(1)))
+    return out
+
+
+def readme_text(
+    *, package_id: str, ticket_id: str, times: Times, created_us: int, fingerprint: str,
+    cameras: list[CameraRecord], redaction_summary: str,
+) -> bytes:
+    lines = [
+        "EVIDENCE PACKAGE",
+        "================",
+        "",
+        f"Package:   {package_id}",
+        f"Ticket:    {ticket_id}",
+        f"Created:   {times.point(created_us)['utc']}  ({times.point(created_us)['local']}, {times.zone_name})",
+        f"Redaction: {redaction_summary}",
+        "",
+        "Footage (times of the first and last frame; full detail in manifest.json):",
+    ]
+    for cam in cameras:
+        if not cam.clips:
+            lines.append(f"  camera {cam.camera_id}: no footage stored in the requested window")
+        for c in cam.clips:
+            lines.append(
+                f"  {c.file}: {c.frames} frames, {times.point(c.first_frame_us)['utc']} .. "
+                f"{times.point(c.last_frame_us)['utc']}"
+            )
+        if cam.gaps:
+            lines.append(f"  camera {cam.camera_id}: {len(cam.gaps)} gap(s) in the recording, listed in manifest.json")
+    lines += [
+        "",
+        "HOW TO CHECK THIS PACKAGE (no special software needed)",
+        "------------------------------------------------------",
+        "Unpack the ZIP, open a terminal in the unpacked folder, then:",
+        "",
+        "1. Signatures (OpenSSL 3.0 or newer); each must print 'Signature Verified Successfully':",
+        "",
+        f"   openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {MANIFEST} -sigfile {MANIFEST_SIG}",
+        f"   openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {SUMS} -sigfile {SUMS_SIG}",
+        "",
+        "2. Every file; each line must end in 'OK':",
+        "",
+        f"   sha256sum -c {SUMS}",
+        "",
+        f"   (macOS: shasum -a 256 -c {SUMS};  Windows: certutil -hashfile FILE SHA256, compare with {SUMS})",
+        "",
+        "3. The key is the appliance's: compute its fingerprint and compare it with the one the sender",
+        "   gave you separately (letter, phone, the organisation's web site), not with this file:",
+        "",
+        f"   openssl pkey -pubin -in {PUBLIC_KEY} -outform DER | sha256sum",
+        "",
+        f"   This package was signed by the key with fingerprint {fingerprint}",
+        "",
+        "If any step fails, the package was changed after it was made: do not rely on it.",
+        "",
+        f"Clips are MP4 (fragmented ISO BMFF) as recorded, not re-encoded unless {MANIFEST} says",
+        "'reencoded': true (redaction).  They play in VLC, mpv, browsers and ffmpeg-based tools.",
+        "",
+    ]
+    return "\n".join(lines).encode("utf-8")
+
+
+# ---------------------------------------------------------------- writing the ZIP
+
+
+class PackageZip:
+    """Streams a package into ``out`` (any writable file object; seeking not needed)."""
+
+    def __init__(self, out: BinaryIO, *, created_us: int):
+        self._zf = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+        t = datetime.fromtimestamp(created_us // 1_000_000, UTC)
+        self._date_time = (max(t.year, 1980), t.month, t.day, t.hour, t.minute, t.second)
+        self.files: list[FileRecord] = []
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        if not _SAFE_NAME.match(name):
+            raise ValueError(f"unsafe member name {name!r}")
+        info = zipfile.ZipInfo(name, self._date_time)
+        info.compress_type = zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        return info
+
+    def open_member(self, name: str) -> MemberWriter:
+        """A member written piece by piece (size unknown in advance, hence ZIP64 fields);
+        :meth:`MemberWriter.close` records its SHA-256 in :attr:`files`."""
+        return MemberWriter(self, name, self._zf.open(self._info(name), "w", force_zip64=True))
+
+    @contextmanager
+    def member(self, name: str) -> Iterator[Callable[[bytes], None]]:
+        """Yield a function that appends bytes to member ``name``; records its SHA-256."""
+        writer = self.open_member(name)
+        yield writer.write
+        writer.close()
+
+    def add(self, name: str, data: bytes) -> FileRecord:
+        self._zf.writestr(self._info(name), data)
+        rec = FileRecord(name, hashlib.sha256(data).hexdigest(), len(data))
+        self.files.append(rec)
+        return rec
+
+    def close(self) -> None:
+        self._zf.close()
+
+    def abandon(self) -> None:
+        """Forget the ZIP without writing its central directory (the output is being
+        discarded); later garbage collection then writes nothing either."""
+        self._zf.fp = None
+
+
+class MemberWriter:
+    """Appends to one ZIP member and hashes what it appends."""
+
+    def __init__(self, pkg: PackageZip, name: str, fh):
+        self.name, self._pkg, self._fh = name, pkg, fh
+        self._hash, self.size_bytes = hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self._fh.write(data)
+        self.size_bytes += len(data)
+
+    def close(self) -> FileRecord:
+        self._fh.close()
+        rec = FileRecord(self.name, self._hash.hexdigest(), self.size_bytes)
+        self._pkg.files.append(rec)
+        return rec
+
+
+def finish_package(pkg: PackageZip, signer: Signer, manifest: dict) -> bytes:
+    """Add manifest, signatures and SHA256SUMS; returns the manifest bytes."""
+    manifest_bytes = encode_manifest(manifest)
+    pkg.add(MANIFEST, manifest_bytes)
+    pkg.add(MANIFEST_SIG, signer.sign(manifest_bytes))
+    sums = sha256sums(list(pkg.files))
+    pkg.add(SUMS, sums)
+    pkg.add(SUMS_SIG, signer.sign(sums))
+    pkg.close()
+    return manifest_bytes
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass
+class VerifyReport:
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    manifest: dict | None = None
+    fingerprint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Source:
+    """Members of a package, from a ZIP or from an unpacked directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._zip = None if path.is_dir() else zipfile.ZipFile(path)
+
+    def names(self) -> list[str]:
+        if self._zip is not None:
+            return [i.filename for i in self._zip.infolist() if not i.is_dir()]
+        return sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        fh = self._zip.open(name) if self._zip is not None else open(self.path / name, "rb")
+        with fh:
+            while chunk := fh.read(_READ_BYTES):
+                yield chunk
+
+    def read(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def verify_package(path: Path | str, *, expected_public_key: bytes | None = None) -> VerifyReport:
+    """Check every hash, both signatures and the file lists; each problem names its file."""
+    report = VerifyReport()
+    path = Path(path)
+    try:
+        src = _Source(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        report.problems.append(f"{path.name}: not a readable ZIP ({exc.__class__.__name__}: {exc})")
+        return report
+    try:
+        _verify(src, report, expected_public_key)
+    finally:
+        src.close()
+    return report
+
+
+def _digests(src: _Source, names: list[str], report: VerifyReport) -> dict[str, tuple[str, int]]:
+    out = {}
+    for name in names:
+        h, size = hashlib.sha256(), 0
+        try:
+            for chunk in src.chunks(name):
+                h.update(chunk)
+                size += len(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            report.problems.append(f"{name}: cannot be read from the package, it is damaged ({exc})")
+            continue
+        out[name] = (h.hexdigest(), size)
+    return out
+
+
+def _load_public_key(src: _Source, names: set[str], report: VerifyReport) -> Ed25519PublicKey | None:
+    if PUBLIC_KEY not in names:
+        return None
+    try:
+        key = serialization.load_pem_public_key(src.read(PUBLIC_KEY))
+    except (ValueError, TypeError, zipfile.BadZipFile, OSError):
+        report.problems.append(f"{PUBLIC_KEY}: not a readable PEM public key")
+        return None
+    if not isinstance(key, Ed25519PublicKey):
+        report.problems.append(f"{PUBLIC_KEY}: not an Ed25519 public key")
+        return None
+    report.fingerprint = public_key_fingerprint(key)
+    return key
+
+
+def _read_optional(src: _Source, name: str, names: set[str]) -> bytes | None:
+    if name not in names:
+        return None
+    try:
+        return src.read(name)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return None  # reported by _digests
+
+
+def _check_signature(key: Ed25519PublicKey, src: _Source, data_name: str, sig_name: str, report: VerifyReport) -> bytes | None:
+    try:
+        data, sig = src.read(data_name), src.read(sig_name)
+    except (zipfile.BadZipFile, OSError) as exc:
+        report.problems.append(f"{data_name}/{sig_name}: damaged in the package ({exc})")
+        return None
+    try:
+        key.verify(sig, data)
+    except InvalidSignature:
+        report.problems.append(f"{sig_name}: signature does not verify over {data_name} with {PUBLIC_KEY}")
+        return None
+    report.checked.append(f"{sig_name}: signature over {data_name} verified")
+    return data
+
+
+def _verify(src: _Source, report: VerifyReport, expected_public_key: bytes | None) -> None:
+    all_names = src.names()
+    names = set(all_names)
+    for name in sorted({n for n in all_names if all_names.count(n) > 1}):
+        report.problems.append(f"{name}: appears more than once in the package")
+    for name in sorted(names):
+        if not _SAFE_NAME.match(name):
+            report.problems.append(f"{name}: unsafe file name in the package")
+    for required in (MANIFEST, MANIFEST_SIG, PUBLIC_KEY, SUMS, SUMS_SIG):
+        if required not in names:
+            report.problems.append(f"{required}: missing from the package")
+    key = _load_public_key(src, names, report)
+    if key is not None and expected_public_key is not None:
+        try:
+            expected = serialization.load_pem_public_key(expected_public_key)
+        except (ValueError, TypeError):
+            report.problems.append("expected public key: not a readable PEM public key")
+        else:
+            if public_key_fingerprint(expected) != report.fingerprint:
+                report.problems.append(f"{PUBLIC_KEY}: is not the expected signing key (fingerprint {report.fingerprint})")
+            else:
+                report.checked.append(f"{PUBLIC_KEY}: is the expected signing key")
+    if key is not None and {MANIFEST, MANIFEST_SIG} <= names:
+        _check_signature(key, src, MANIFEST, MANIFEST_SIG, report)
+    if key is not None and {SUMS, SUMS_SIG} <= names:
+        _check_signature(key, src, SUMS, SUMS_SIG, report)
+    digests = _digests(src, sorted(names), report)
+    # the listings are compared even when their signature failed: that names the changed file
+    # (the package fails either way; an unsigned listing proves nothing by itself)
+    manifest_bytes = _read_optional(src, MANIFEST, names)
+    sums_bytes = _read_optional(src, SUMS, names)
+    if manifest_bytes is not None:
+        _check_manifest(manifest_bytes, names, digests, report)
+    if sums_bytes is not None:
+        _check_sums(sums_bytes, names, digests, report)
+
+
+def _check_manifest(data: bytes, names: set[str], digests: dict, report: VerifyReport) -> None:
+    try:
+        doc = json.loads(data)
+        listed = {f["path"]: (f["sha256"], int(f["size_bytes"])) for f in doc["files"]}
+    except (ValueError, KeyError, TypeError):
+        report.problems.append(f"{MANIFEST}: not a valid manifest (JSON with a 'files' list)")
+        return
+    report.manifest = doc
+    if doc.get("format") != FORMAT:
+        report.problems.append(f"{MANIFEST}: format {doc.get('format')!r} is not {FORMAT!r}")
+    for name, (sha, size) in sorted(listed.items()):
+        if name not in names:
+            report.problems.append(f"{name}: listed in {MANIFEST} but missing from the package")
+        elif name in digests and digests[name][0] != sha:
+            report.problems.append(f"{name}: SHA-256 does not match {MANIFEST} (expected {sha}, found {digests[name][0]})")
+        elif name in digests and digests[name][1] != size:
+            report.problems.append(f"{name}: size {digests[name][1]} bytes does not match {MANIFEST} ({size})")
+        elif name in digests:
+            report.checked.append(f"{name}: SHA-256 matches {MANIFEST}")
+    for name in sorted(names - set(listed) - set(DERIVED)):
+        report.problems.append(f"{name}: in the package but not listed in {MANIFEST}")
+
+
+def _check_sums(data: bytes, names: set[str], digests: dict, report: VerifyReport) -> None:
+    parsed = parse_sha256sums(data)
+    if isinstance(parsed, str):
+        report.problems.append(f"{SUMS}: {parsed}")
+        return
+    listed = dict(parsed)
+    for name, sha in parsed:
+        if name not in names:
+            report.problems.append(f"{name}: listed in {SUMS} but missing from the package")
+        elif name in digests and digests[name][0] != sha:
+            report.problems.append(f"{name}: SHA-256 does not match {SUMS}")
+    for name in sorted(names - set(listed) - {SUMS, SUMS_SIG}):
+        report.problems.append(f"{name}: in the package but not listed in {SUMS}")
+    if all(name in digests and digests[name][0] == sha for name, sha in parsed):
+        report.checked.append(f"{SUMS}: all {len(parsed)} files match")
+

@@ -1,0 +1,188 @@
+"""Retention rules (pure functions) and the retention report (``vms retention report``).
+
+The rules decide, from plain numbers, whether footage has expired, whether a
+hold covers it, how much space a watermark sweep must free and which days may
+be shredded; :mod:`vms.retention.janitor` applies them.  They are tested without disk,
+network or clock (tests/integration/test_retention_rules.py).
+
+Rule: a segment expires when its *first* frame reaches the camera's maximum
+age, ``start_us + retain_days * DAY_US <= now_us``.  No frame is ever kept
+longer than ``retain_days`` plus one sweep interval; the newest frames of a
+segment go up to one segment length early (docs/design/janitor.md explains why
+the maximum, not the minimum, is what the appliance guarantees).
+
+The report reads the index only (one short read transaction); it never touches
+footage and needs no key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from storage.sql import retention_queries as rq
+
+DAY_US = 86_400_000_000
+#: the promise is "gone within one minute of expiring" (sweep_interval_s is at most 60)
+VIOLATION_GRACE_US = 60_000_000
+#: a day is shredded only once it ended this long ago, so a segment still being
+#: written (at most 600 s long) or waiting for recovery never loses its key
+SHRED_MARGIN_US = 3_600_000_000
+
+
+def utc_day(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us / 1e6, UTC).strftime("%Y-%m-%d")
+
+
+def cutoff_us(now_us: int, retain_days: int) -> int:
+    """Segments that started at or before this have expired."""
+    return now_us - retain_days * DAY_US
+
+
+def expires_at_us(start_us: int, retain_days: int) -> int:
+    return start_us + retain_days * DAY_US
+
+
+def is_expired(start_us: int, retain_days: int, now_us: int) -> bool:
+    return expires_at_us(start_us, retain_days) <= now_us
+
+
+def is_violation(start_us: int, retain_days: int, now_us: int, *, held: bool) -> bool:
+    """Footage older than allowed (beyond the one-minute grace) and not held."""
+    return not held and expires_at_us(start_us, retain_days) + VIOLATION_GRACE_US <= now_us
+
+
+class HoldIndex:
+    """Active hold spans per camera; ``covers`` says whether a segment overlaps one."""
+
+    def __init__(self, spans: Iterable[tuple[str, int, int]]):
+        self._by_camera: dict[str, list[tuple[int, int]]] = {}
+        for camera_id, start_us, end_us in spans:
+            self._by_camera.setdefault(camera_id, []).append((start_us, end_us))
+
+    def covers(self, camera_id: str, start_us: int, end_us: int) -> bool:
+        return any(h_start < end_us and h_end > start_us for h_start, h_end in self._by_camera.get(camera_id, ()))
+
+    def __bool__(self) -> bool:
+        return bool(self._by_camera)
+
+
+def free_space_floor(total_bytes: int, min_free_bytes: int, min_free_percent: float) -> int:
+    """The free-space floor: the larger of the absolute and the relative setting."""
+    return max(min_free_bytes, math.ceil(total_bytes * min_free_percent / 100))
+
+
+def bytes_to_free(total_bytes: int, free_bytes: int, min_free_bytes: int, min_free_percent: float) -> int:
+    """How many bytes a watermark sweep must free (0 when above the floor)."""
+    return max(0, free_space_floor(total_bytes, min_free_bytes, min_free_percent) - free_bytes)
+
+
+def shred_before_day(now_us: int) -> str:
+    """Only days before this one may be shredded (see SHRED_MARGIN_US)."""
+    return utc_day(now_us - SHRED_MARGIN_US)
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class CameraReport:
+    camera_id: str
+    configured: bool
+    removed_us: int | None
+    retain_days: int
+    oldest_start_us: int | None
+    oldest_age_s: float | None
+    segments: int
+    size_bytes: int
+    held_segments: int
+    violations: int
+
+
+@dataclass
+class RetentionReport:
+    generated_us: int
+    legal_max_retain_days: int
+    last_sweep: dict[str, dict] = field(default_factory=dict)  # node id -> last sweep summary
+    cameras: list[CameraReport] = field(default_factory=list)
+
+    @property
+    def violations(self) -> int:
+        return sum(c.violations for c in self.cameras)
+
+    def to_dict(self) -> dict:
+        return {
+            "generated_us": self.generated_us,
+            "legal_max_retain_days": self.legal_max_retain_days,
+            "violations": self.violations,
+            "last_sweep": self.last_sweep,
+            "cameras": [asdict(c) for c in self.cameras],
+        }
+
+
+def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
+    """Per camera of the index (configured or removed, all nodes): maximum age,
+    oldest footage, segments, bytes, held segments and violations."""
+    configured = {c.id for c in config.cameras}
+    report = RetentionReport(now_us, config.legal_max_retain_days)
+    with Session(engine) as s:
+        usage = {c: (n, b) for c, n, b, _m in rq.usage_by_camera(s)}
+        held = rq.held_segment_counts(s, now_us)
+        states = rq.states_like(s, "janitor.last_sweep.")
+        report.last_sweep = {name.removeprefix("janitor.last_sweep."): v for name, v in sorted(states.items())}
+        for cam in rq.camera_retention(s):
+            oldest = rq.oldest_start(s, cam.camera_id)
+            limit = cutoff_us(now_us, cam.retain_days) - VIOLATION_GRACE_US
+            overdue = rq.count_started_by(s, cam.camera_id, limit)
+            overdue_held = rq.count_held_started_by(s, cam.camera_id, limit, now_us) if overdue else 0
+            n, b = usage.get(cam.camera_id, (0, 0))
+            report.cameras.append(CameraReport(
+                camera_id=cam.camera_id,
+                configured=cam.camera_id in configured,
+                removed_us=cam.removed_us,
+                retain_days=cam.retain_days,
+                oldest_start_us=oldest,
+                oldest_age_s=None if oldest is None else (now_us - oldest) / 1e6,
+                segments=n,
+                size_bytes=b,
+                held_segments=held.get(cam.camera_id, 0),
+                violations=overdue - overdue_held,
+            ))
+    return report
+
+
+def _iso(t_us: int | None) -> str:
+    if t_us is None:
+        return "-"
+    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds / 86400:.2f} d"
+
+
+def render_text(report: RetentionReport) -> str:
+    lines = [f"retention report at {_iso(report.generated_us)} (legal maximum {report.legal_max_retain_days} days)"]
+    if report.last_sweep:
+        for node, sweep in report.last_sweep.items():
+            lines.append(f"last sweep on {node}: {_iso(sweep.get('at_us'))}")
+    else:
+        lines.append("last sweep: never (is the janitor running?)")
+    lines.append(f"{'camera':24} {'keep':>6} {'oldest footage':>21} {'age':>9} {'segments':>9} "
+                 f"{'bytes':>14} {'held':>6} {'violations':>10}")
+    for c in report.cameras:
+        name = c.camera_id + ("" if c.configured else " (removed)")
+        lines.append(f"{name:24} {c.retain_days:>4} d {_iso(c.oldest_start_us):>21} {_age(c.oldest_age_s):>9} "
+                     f"{c.segments:>9} {c.size_bytes:>14} {c.held_segments:>6} {c.violations:>10}")
+    if report.violations:
+        lines.append(f"VIOLATION: {report.violations} segment(s) older than allowed and not held")
+    else:
+        lines.append("no violations")
+    return "\n".join(lines)
