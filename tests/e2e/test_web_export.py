@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import zipfile
 
+from playwright.sync_api import expect
+
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_web_flow import file_ticket
 
@@ -23,7 +25,9 @@ def approve(browser, web, ticket_id: int, manager: str = "mia"):
 def export(page) -> None:
     page.click("#start-export button[type=submit]")
     page.wait_for_url("**?done=export_started*")
-    page.wait_for_selector("#export-jobs tr[data-state=succeeded]", timeout=60_000)
+    # web.js marks the job's row succeeded, then reloads; the package exists on the page after the reload
+    expect(page.locator("#ticket-state")).to_have_attribute("data-state", "exported", timeout=60_000)
+    expect(page.locator("#export article[data-package]")).to_have_count(1)
 
 
 def test_requester_exports_own_ticket_but_only_managers_make_links(web, browser):
