@@ -94,6 +94,8 @@ case "${1:-}" in
   test)
     python_env test
     system_parts
+    step "checking the import contracts (lint-imports; pyproject.toml [tool.importlinter])"
+    .venv/bin/lint-imports --no-cache
     step "running the test suite"
     shift
     exec .venv/bin/python -m pytest "$@"

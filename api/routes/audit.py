@@ -15,7 +15,6 @@ from fastapi.responses import StreamingResponse
 
 from api import deps
 from api.schemas import AuditEntryPublic, AuditPage, Instant, VerifyPublic, from_us, to_us
-from storage.sql.audit import AuditRow
 from vms.access import audit
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(deps.require("auditor"))])
@@ -36,7 +35,7 @@ def _filters(actor, action, ticket_id, since, until) -> dict:
             "since_us": to_us(since) if since else None, "until_us": to_us(until) if until else None}
 
 
-def _public(r: AuditRow) -> AuditEntryPublic:
+def _public(r: audit.AuditRow) -> AuditEntryPublic:
     return AuditEntryPublic(seq=r.seq, at=from_us(r.at_us), actor=r.actor, role=r.role, action=r.action,
                             object=r.object, ticket_id=r.ticket_id, client=r.client, outcome=r.outcome,
                             detail=r.detail, prev_hash=r.prev_hash, hash=r.hash)

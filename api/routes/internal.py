@@ -14,10 +14,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import FileResponse
-from sqlalchemy.orm import Session
 
 from api import deps, problems
-from storage.sql import index
 from vms.core.errors import DomainError, Kind
 from vms.ops import cluster, metrics
 
@@ -44,17 +42,7 @@ def segment_file(request: Request, segment_id: Annotated[int, Path(ge=1, le=2**6
         log.warning("refused a node request from %s: %s", deps.client_address(request), exc)
         raise DomainError(Kind.UNAUTHENTICATED, str(exc)) from None
     app = deps.appliance(request)
-    with Session(app.engine) as s:
-        ref = index.segment_by_id(s, segment_id)
-    if ref is None or ref.status != "sealed":
-        raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not in the index (deleted, or never sealed)")
-    try:
-        path = app.store.read_ciphertext(ref)
-        if not path.is_file():
-            raise FileNotFoundError(path)
-    except FileNotFoundError as exc:
-        raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not on node {app.config.node_id}: "
-                                          f"{getattr(exc, 'reason', 'its file is missing')}") from None
+    path = cluster.sealed_segment_file(app, segment_id)
     log.info("node %s fetched segment %d", caller, segment_id)
     return FileResponse(path, media_type="application/octet-stream")
 

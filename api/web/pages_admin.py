@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.web import queries
 from api.web.render import render, zone
 from api.web.session import Admin, FormDep, status_of
 from vms.access import auth, users
 from vms.core.errors import DomainError
+from vms.ops import overview as queries
 
 router = APIRouter(include_in_schema=False)
 USER_PAGE = 200

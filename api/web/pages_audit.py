@@ -13,13 +13,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 
-from api.web import queries
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render, zone
 from api.web.session import Auditor
-from storage.sql import audit as audit_store
 from vms.access import audit
 from vms.core.numbers import decimal, id_number
+from vms.ops import overview as queries
 from vms.retention import rules as retention
 
 router = APIRouter(include_in_schema=False)
@@ -71,8 +70,7 @@ def audit_page(request: Request, principal: Auditor, actor: str = "", action: st
     filters, problems = _filters(app, t, actor, action, ticket, since, until)
     after_seq = decimal(after, max_digits=18)
     if latest and after_seq is None:
-        with app.engine.connect() as conn:
-            after_seq = max(0, audit_store.max_seq(conn) - PAGE)
+        after_seq = audit.latest_page_start(app.engine, PAGE)
     rows = [] if problems else audit.search(app.engine, after_seq=after_seq, limit=PAGE, **filters)
     form = {"actor": actor, "action": action, "ticket": ticket, "since": since, "until": until}
     base = urlencode({k: v for k, v in form.items() if v})

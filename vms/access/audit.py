@@ -188,6 +188,14 @@ def advance_anchor(path, result: VerifyResult, now_us: int) -> None:
 
 # ---------------------------------------------------------------- reading (auditors)
 
+AuditRow = store.AuditRow
+
+
+def latest_page_start(engine: Engine, page: int) -> int:
+    """The ``after_seq`` that shows the newest ``page`` entries."""
+    with engine.connect() as conn:
+        return max(0, store.max_seq(conn) - page)
+
 
 def search(engine: Engine, **filters) -> list[store.AuditRow]:
     """Entries matching ``filters`` (see :func:`storage.sql.audit.search`), oldest first."""

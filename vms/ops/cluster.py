@@ -25,9 +25,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
+from storage.sql import index
 from storage.sql.index import SegmentRef
 from storage.store import SegmentUnavailable
 from vms.access.auth import same_secret
+from vms.core.errors import DomainError, Kind
 from vms.core.numbers import decimal
 
 MAX_SKEW_S = 60
@@ -113,3 +117,21 @@ def install(app) -> None:
         return
     app.store.remote_fetch = PeerFetcher(node_id=app.config.node_id, secret=read_secret(cfg.secret_file),
                                          peers=cfg.peers, timeout_s=cfg.fetch_timeout_s)
+
+
+def sealed_segment_file(app, segment_id: int) -> Path:
+    """The ciphertext file of a sealed segment stored on this node, for a peer that verified itself.
+
+    Raises DomainError(NOT_FOUND) when the index has no sealed segment of that id or its file is not here."""
+    with Session(app.engine) as s:
+        ref = index.segment_by_id(s, segment_id)
+    if ref is None or ref.status != "sealed":
+        raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not in the index (deleted, or never sealed)")
+    try:
+        path = app.store.read_ciphertext(ref)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+    except FileNotFoundError as exc:
+        raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not on node {app.config.node_id}: "
+                                          f"{getattr(exc, 'reason', 'its file is missing')}") from None
+    return path
