@@ -44,12 +44,12 @@ from storage.format.packets import Packet
 from storage.format.segment import (
     CHUNK_SPAN_US,
     MAX_CHUNK_PLAINTEXT,
-    SegmentReader,
     SegmentWriter,
     decode_records,
     encode_header,
     read_header,
 )
+from storage.format.segment_reader import SegmentReader
 from storage.keys.keyring import derive_segment_key
 from testkit.appliance import stream_info
 

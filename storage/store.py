@@ -29,7 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from storage.format.packets import StreamInfo
-from storage.format.segment import OPEN_SUFFIX, SUFFIX, SegmentReader, SegmentSummary, SegmentWriter, recover
+from storage.format.segment import OPEN_SUFFIX, SUFFIX, SegmentSummary, SegmentWriter
+from storage.format.segment_reader import SegmentReader, recover
 from storage.keys.keystore import KeyStore
 from storage.sql import index
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from api.web.render import input_local
 from tests.e2e.conftest import screenshot, sign_in
-from vms.evidence.package import verify_package
+from vms.evidence.verify import verify_package
 
 
 def file_ticket(page, web, *, action: str = "view", description: str = "Bicycle stolen by the entrance") -> int:

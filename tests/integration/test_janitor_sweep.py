@@ -184,7 +184,7 @@ def test_a_shredded_copy_is_unreadable(app, fake_clock, tmp_path):
     copy.write_bytes(path.read_bytes())
     fake_clock.set(T0 + 14 * DAY_US + HOUR_US)
     Janitor(app).sweep()
-    from storage.format.segment import SegmentReader
+    from storage.format.segment_reader import SegmentReader
 
     with Session(app.engine) as s, pytest.raises(KeyShredded):
         SegmentReader(copy, app.keys.key_for_segment(s, None)).summary()

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from sqlalchemy.orm import Session
 
-from storage.format.segment import SegmentReader
+from storage.format.segment_reader import SegmentReader
 from storage.keys.keyring import KeyShredded, MasterKeyring, write_key_file
 from storage.keys.keystore import rotate_master_key
 from storage.sql import index

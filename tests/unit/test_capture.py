@@ -8,12 +8,12 @@ from fractions import Fraction
 
 import pytest
 
+from vms.recording.bitstream import annexb_extradata
 from vms.recording.capture import (
     PtsTrack,
     WallStamps,
     _EnvGate,
     _scrub,
-    annexb_extradata,
     is_network_source,
     nominal_fps,
     redact_url,

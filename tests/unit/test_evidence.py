@@ -29,8 +29,8 @@ from vms.evidence.package import (
     manifest_document,
     parse_sha256sums,
     readme_text,
-    verify_package,
 )
+from vms.evidence.verify import verify_package
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 TICKET = TicketFacts("T-7", "bicycle theft at the entrance", "GDPR art. 6(1)(f)", "alice", "bob", "Police")

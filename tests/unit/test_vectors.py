@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from storage.format.segment import SegmentReader
+from storage.format.segment_reader import SegmentReader
 from tests.vectors.make_vectors import VECTORS, build
 
 HERE = Path(__file__).parents[1] / "vectors"

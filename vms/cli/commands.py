@@ -67,7 +67,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_segment_inspect(args: argparse.Namespace) -> int:
-    from storage.format.segment import inspect_chunks
+    from storage.format.segment_reader import inspect_chunks
 
     info = inspect_chunks(Path(args.file))
     if args.json:

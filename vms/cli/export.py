@@ -17,7 +17,7 @@ from vms.core.errors import DomainError, Kind
 
 
 def cmd_export_verify(args) -> int:
-    from vms.evidence.package import verify_package
+    from vms.evidence.verify import verify_package
 
     path = Path(args.package)
     if not path.exists():

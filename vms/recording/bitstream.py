@@ -12,6 +12,8 @@ Pure functions of bytes; no I/O.
 
 from __future__ import annotations
 
+import re
+
 START = b"\x00\x00\x00\x01"
 
 # NAL unit types that carry parameter sets
@@ -110,6 +112,30 @@ def parameter_sets_annexb(codec: str, extradata: bytes) -> bytes:
     if extradata[:4] == START or extradata[:3] == START[1:]:
         return b"".join(START + nal for nal in split_annexb(extradata))
     return _hvcc_nals(extradata) if codec == "hevc" else _avcc_nals(extradata)
+
+
+def annexb_extradata(codec: str, extradata: bytes) -> bytes:
+    """Parameter sets as Annex-B, the form the packets have, for what a capture library hands over:
+    avcC (H.264) and hvcC (H.265) are converted; Annex-B, empty and unparseable input come back as they are."""
+    if len(extradata) < 7 or extradata[0] != 1:
+        return extradata
+    try:
+        return parameter_sets_annexb(codec, extradata)
+    except BitstreamError:
+        return extradata
+
+
+def codec_of_annexb(extradata: bytes) -> str | None:
+    """The codec of Annex-B extradata, from its first parameter set (H.264 SPS 7, H.265 VPS 32)."""
+    m = re.search(rb"\x00\x00\x01(.)", extradata, re.DOTALL)
+    if not m:
+        return None
+    header = m.group(1)[0]
+    if header & 0x1F == 7:
+        return "h264"
+    if (header >> 1) & 0x3F == 32:
+        return "hevc"
+    return None
 
 
 def _take(data: bytes, pos: int, size: int, what: str) -> tuple[bytes, int]:

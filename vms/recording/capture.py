@@ -16,7 +16,7 @@ What OpenCV 5.0 (opencv-python-headless 5.0.0, FFmpeg 8 inside) gives, measured:
   is its key flag, ``retrieve(None, CAP_PROP_CODEC_EXTRADATA_INDEX)`` the
   extradata.  Packets are always Annex-B: RTP is depacketised to Annex-B, and for
   MP4/MKV files OpenCV runs ``h264_mp4toannexb``/``hevc_mp4toannexb``.  File
-  extradata is still avcC/hvcC, so :func:`annexb_extradata` converts it and a
+  extradata is still avcC/hvcC, so :func:`vms.recording.bitstream.annexb_extradata` converts it and a
   stream's extradata matches its packets (RTSP extradata is Annex-B already,
   from the SDP's sprop parameter sets).
 * Timestamps per packet: ``CAP_PROP_POS_MSEC`` is the packet's pts (dts when
@@ -88,6 +88,7 @@ import cv2
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.clock import Clock
+from vms.recording.bitstream import annexb_extradata, codec_of_annexb
 
 TICKS_PER_S = 90_000
 TIME_BASE = Fraction(1, TICKS_PER_S)
@@ -280,7 +281,7 @@ class Capture:
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").lower()
         ok, arr = cap.retrieve(None, int(cap.get(cv2.CAP_PROP_CODEC_EXTRADATA_INDEX)))
         extradata = arr.tobytes() if ok and arr is not None else b""
-        codec = _FOURCC_CODECS.get(fourcc) or _codec_from_extradata(extradata)
+        codec = _FOURCC_CODECS.get(fourcc) or codec_of_annexb(extradata)
         if codec is None:
             raise CaptureError(f"{self.name}: codec {fourcc.strip(chr(0))!r} is not supported (H.264 or H.265 only)")
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -429,60 +430,6 @@ def nominal_fps(value: float) -> Fraction:
     if not 0.5 <= value <= 300:
         return Fraction(25)
     return Fraction(value).limit_denominator(1001)
-
-
-def annexb_extradata(codec: str, extradata: bytes) -> bytes:
-    """Parameter sets as Annex-B (start code + NAL unit each), the form the packets
-    have.  avcC (H.264) and hvcC (H.265) are converted; Annex-B and empty input are
-    returned as they are; anything unparseable is returned unchanged."""
-    if len(extradata) < 7 or extradata[0] != 1:
-        return extradata
-    try:
-        nals = _hvcc_nals(extradata) if codec == "hevc" else _avcc_nals(extradata)
-    except IndexError:
-        return extradata
-    return b"".join(b"\x00\x00\x00\x01" + n for n in nals)
-
-
-def _avcc_nals(d: bytes) -> list[bytes]:
-    out, i = [], 5
-    for count_mask in (0x1F, 0xFF):  # SPS count (low 5 bits), then PPS count
-        count = d[i] & count_mask
-        i += 1
-        for _ in range(count):
-            n = int.from_bytes(d[i : i + 2], "big")
-            out.append(d[i + 2 : i + 2 + n])
-            i += 2 + n
-    if any(not n for n in out) or i > len(d):
-        raise IndexError("truncated avcC")
-    return out
-
-
-def _hvcc_nals(d: bytes) -> list[bytes]:
-    out, i = [], 23
-    for _ in range(d[22]):
-        count = int.from_bytes(d[i + 1 : i + 3], "big")
-        i += 3
-        for _ in range(count):
-            n = int.from_bytes(d[i : i + 2], "big")
-            out.append(d[i + 2 : i + 2 + n])
-            i += 2 + n
-    if any(not n for n in out) or i > len(d):
-        raise IndexError("truncated hvcC")
-    return out
-
-
-def _codec_from_extradata(extradata: bytes) -> str | None:
-    """Guess from the first parameter set in Annex-B extradata (SPS 7 / VPS 32)."""
-    m = re.search(rb"\x00\x00\x01(.)", extradata)
-    if not m:
-        return None
-    header = m.group(1)[0]
-    if header & 0x1F == 7:
-        return "h264"
-    if (header >> 1) & 0x3F == 32:
-        return "hevc"
-    return None
 
 
 def scrub_secrets(text: str, source: str) -> str:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from storage.format.segment import SegmentReader, SegmentSummary
+from storage.format.segment import SegmentSummary
+from storage.format.segment_reader import SegmentReader
 from storage.sql import index
 
 

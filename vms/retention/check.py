@@ -38,7 +38,8 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.format.segment import SegmentError, SegmentReader
+from storage.format.segment import SegmentError
+from storage.format.segment_reader import SegmentReader
 from storage.keys.keyring import KeyError_
 from storage.sql import index
 from storage.sql import retention_queries as rq
