@@ -1,4 +1,7 @@
-"""Opening an installed appliance: config, keys, database, segment store.
+"""The running appliance: config, keys, database, segment store, clock and the state its parts share.
+
+Built once at start-up (the composition root: ``vms serve``, the CLI, the tests) and passed explicitly;
+no module keeps per-appliance state of its own.
 
 ``Appliance.open(config_path)`` validates the config (refusing unsafe
 permissions) before it touches keys or footage.
@@ -20,6 +23,8 @@ from storage.store import SegmentStore
 from vms.access.address_guard import AddressGuard
 from vms.core.clock import Clock
 from vms.core.config import Config, load_config
+from vms.evidence.delivery import DeliveryState
+from vms.evidence.export_jobs import ExportJobs
 
 
 @dataclass
@@ -30,13 +35,19 @@ class Appliance:
     keys: KeyStore
     store: SegmentStore
     clock: Clock
-    # failed sign-ins per client address (vms/auth.py); reads the clock late, so a replaced clock counts
+    # failed sign-ins per client address (vms/access/auth.py); reads the clock late, so a replaced clock counts
     signin_guard: AddressGuard = field(init=False, repr=False, compare=False)
+    # delivery limits and the recipients' guessing counters (vms/evidence/delivery.py)
+    delivery_state: DeliveryState = field(init=False, repr=False, compare=False)
+    # export jobs and their runner (vms/evidence/export_jobs.py); threads start with the first job
+    export_jobs: ExportJobs = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         api = self.config.api
         self.signin_guard = AddressGuard(api.signin_address_failures, api.signin_address_window_s,
                                          lambda: self.clock.monotonic_s())
+        self.delivery_state = DeliveryState.for_config(self.config, lambda: self.clock.monotonic_s())
+        self.export_jobs = ExportJobs(self)
 
     @classmethod
     def open(cls, config_path: Path | str, *, clock: Clock | None = None) -> Appliance:
@@ -62,4 +73,5 @@ class Appliance:
             )
 
     def close(self) -> None:
+        self.export_jobs.runner.shutdown(cancel=True, wait=False)
         self.engine.dispose()

@@ -49,6 +49,7 @@ from api.schemas import Body, Line, from_us
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
 from vms.evidence import delivery
+from vms.evidence import download as downloads
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def delivery_public(d: delivery.DeliveryView) -> DeliveryPublic:
     )
 
 
-def link_info_public(i: delivery.LinkInfo) -> LinkInfoPublic:
+def link_info_public(i: downloads.LinkInfo) -> LinkInfoPublic:
     how = ("POST to this address with the passcode (JSON {\"passcode\": ...} or form field 'passcode')"
            if i.passcode_required else "POST to this address (an empty body)")
     return LinkInfoPublic(
@@ -242,7 +243,7 @@ async def _passcode(request: Request) -> str | None:
             responses={404: {"description": "unknown link"}, 410: {"description": "expired, revoked or used up"},
                        429: {"description": "too many failed attempts from this address"}})
 def link_info(token: Token, request: Request, app: deps.ApplianceDep) -> Response:
-    info = delivery.link_info(app, token, client=deps.client_address(request))
+    info = downloads.link_info(app, token, client=deps.client_address(request))
     if _wants_html(request):
         return request.app.state.delivery_page(request, token=token, info=info, error=None)
     return JSONResponse(link_info_public(info).model_dump(mode="json"), headers=NO_STORE)
@@ -260,7 +261,7 @@ def link_info(token: Token, request: Request, app: deps.ApplianceDep) -> Respons
                         429: {"description": "too many failed attempts"}})
 async def download(token: Token, request: Request, app: deps.ApplianceDep) -> Response:
     passcode = await _passcode(request)
-    got = await run_in_threadpool(delivery.open_download, app, token, passcode=passcode,
+    got = await run_in_threadpool(downloads.open_download, app, token, passcode=passcode,
                                   client=deps.client_address(request))
     headers = {**NO_STORE, "Content-Length": str(got.info.size_bytes),
                "Content-Disposition": f'attachment; filename="{got.info.filename}"'}

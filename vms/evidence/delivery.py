@@ -50,20 +50,18 @@ import logging
 import re
 import secrets
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from storage.format.blobs import BlobError
 from storage.sql import auth_store
 from storage.sql import deliveries as store
 from vms.access import tickets, users
 from vms.access.address_guard import AddressGuard
 from vms.access.audit import SYSTEM, Actor, audited, record
-from vms.access.auth import LockedOut, hash_secret
+from vms.access.auth import hash_secret
 from vms.core.errors import DomainError, Kind
 from vms.core.numbers import decimal
 from vms.core.periodic import Periodic
@@ -217,25 +215,21 @@ class GuessGuard:
 
 
 @dataclass
-class _State:
+class DeliveryState:
+    """An appliance's delivery limits and guessing counters (in memory), held by the
+    :class:`~vms.appliance.Appliance` as ``app.delivery_state``."""
+
     policy: DeliveryPolicy
     guard: GuessGuard
 
+    @classmethod
+    def for_config(cls, config, monotonic_s: Callable[[], float]) -> DeliveryState:
+        policy = policy_from_config(config)
+        return cls(policy, GuessGuard(policy, monotonic_s))
 
-_STATES: dict[int, tuple[weakref.ref, _State]] = {}
-_STATES_LOCK = threading.Lock()
 
-
-def _state(app) -> _State:
-    with _STATES_LOCK:
-        entry = _STATES.get(id(app))
-        if entry is not None and entry[0]() is app:
-            return entry[1]
-        policy = policy_from_config(getattr(app, "config", None))
-        st = _State(policy, GuessGuard(policy, app.clock.monotonic_s))
-        _STATES[id(app)] = (weakref.ref(app), st)
-        weakref.finalize(app, _STATES.pop, id(app), None)
-        return st
+def _state(app) -> DeliveryState:
+    return app.delivery_state
 
 
 def policy_from_config(config) -> DeliveryPolicy:
@@ -249,8 +243,7 @@ def policy_from_config(config) -> DeliveryPolicy:
 
 def configure(app, policy: DeliveryPolicy) -> None:
     """Set the delivery limits of an appliance (resets the guessing counters)."""
-    st = _state(app)
-    st.policy, st.guard = policy, GuessGuard(policy, app.clock.monotonic_s)
+    app.delivery_state = DeliveryState(policy, GuessGuard(policy, app.clock.monotonic_s))
 
 
 def policy(app) -> DeliveryPolicy:
@@ -395,142 +388,10 @@ def revoke_link(app, principal, delivery_id: int) -> DeliveryView:
     return view
 
 
-# ---------------------------------------------------------------- recipients
-
-
 def _refusal(app, actor: Actor, action: str, obj: str, ticket_id: int | None, exc: DomainError) -> None:
     with Session(app.engine) as s, s.begin():
         record(s, actor, action, now_us=app.clock.now_us(), obj=obj, ticket_id=ticket_id,
                outcome=f"refused: {exc.message}"[:500])
-
-
-def _recipient(row: store.DeliveryRow, client: str) -> Actor:
-    return Actor(f"link:{row.id}", "recipient", client)
-
-
-def _find(app, token: str, client: str, action: str) -> store.DeliveryRow:
-    """The live link for ``token``; refusals are audited and counted against the address."""
-    st = _state(app)
-    wait = st.guard.address_retry_after(client)
-    if wait > 0:
-        raise LockedOut(f"too many failed attempts from your address; try again in {int(wait) + 1} s",
-                        int(wait) + 1)
-    row = None
-    if isinstance(token, str) and _TOKEN.match(token):
-        with Session(app.engine) as s:
-            row = store.by_token_hash(s, hash_secret(token))
-    if row is None:
-        _failed_attempt(app, client, Actor(ANONYMOUS, ANONYMOUS, client), action, "", None,
-                        DomainError(Kind.NOT_FOUND, "this download link is not valid; check that the whole link "
-                                                    "was copied, or ask the sender for a new one"))
-    now = app.clock.now_us()
-    state = link_state(row, now)
-    if state != "live":
-        why = {
-            "revoked": "this download link was revoked by the sender",
-            "expired": f"this download link expired at {_iso(row.expires_us)}",
-            "exhausted": f"this download link has been used {row.downloads} time(s), which is its limit",
-        }[state]
-        exc = LinkGone(f"{why}; ask the sender for a new link")
-        _refusal(app, _recipient(row, client), action, f"delivery:{row.id}", row.ticket_id, exc)
-        raise exc
-    return row
-
-
-def _failed_attempt(app, client: str, actor: Actor, action: str, obj: str, ticket_id: int | None,
-                    exc: DomainError) -> None:
-    """Audit a failed attempt, count it against the address and raise ``exc``."""
-    locked = _state(app).guard.address_failed(client)
-    _refusal(app, actor, action, obj, ticket_id, exc)
-    if locked:
-        p = policy(app)
-        _refusal(app, actor, "delivery.guessing", "", None, DomainError(
-            Kind.FORBIDDEN, f"{p.guess_limit} failed attempts from this address within {p.guess_window_s:g} s; "
-                            f"address locked for {p.guess_window_s:g} s"))
-    raise exc
-
-
-def _info(row: store.DeliveryRow, pkg: PackageInfo) -> LinkInfo:
-    return LinkInfo(row.id, row.recipient, pkg.filename, pkg.size_bytes, row.created_us, row.expires_us,
-                    max(0, row.max_downloads - row.downloads), row.passcode_hash is not None, pkg.key_fingerprint,
-                    pkg.manifest_sha256)
-
-
-def _package(app, row: store.DeliveryRow, client: str, action: str) -> PackageInfo:
-    try:
-        return package_store(app).info(row.package_id)
-    except DomainError:
-        exc = LinkGone("the package behind this link has been deleted; ask the sender for a new link")
-        _refusal(app, _recipient(row, client), action, f"delivery:{row.id}", row.ticket_id, exc)
-        raise exc from None
-
-
-def link_info(app, token: str, *, client: str) -> LinkInfo:
-    """What the link gives (no download is used); audited as ``delivery.open``."""
-    row = _find(app, token, client, "delivery.open")
-    pkg = _package(app, row, client, "delivery.open")
-    with Session(app.engine) as s, s.begin():
-        record(s, _recipient(row, client), "delivery.open", now_us=app.clock.now_us(), obj=f"delivery:{row.id}",
-               ticket_id=row.ticket_id, detail=f"package={row.package_id}")
-    return _info(row, pkg)
-
-
-def open_download(app, token: str, *, passcode: str | None, client: str) -> Download:
-    """Check the link (and passcode), count one download, and return the ZIP's chunks."""
-    action = "delivery.download"
-    row = _find(app, token, client, action)
-    actor, obj = _recipient(row, client), f"delivery:{row.id}"
-    if row.passcode_hash is not None:
-        guard = _state(app).guard
-        wait = guard.link_retry_after(row.id)
-        if wait > 0:
-            _failed_attempt(app, client, actor, action, obj, row.ticket_id, LockedOut(
-                f"the passcode was wrong too often; this link is locked for {int(wait) + 1} s", int(wait) + 1))
-        if not passcode:
-            exc = DomainError(Kind.UNAUTHENTICATED, "this link needs the passcode the sender gave you separately")
-            _refusal(app, actor, action, obj, row.ticket_id, exc)
-            raise exc
-        if not users.verify_password(row.passcode_hash, passcode[:256]):
-            guard.passcode_wrong(row.id)
-            _failed_attempt(app, client, actor, action, obj, row.ticket_id,
-                            DomainError(Kind.FORBIDDEN, "the passcode is wrong"))
-        guard.passcode_right(row.id)
-    pkg = _package(app, row, client, action)
-    chunks = package_store(app).open(row.package_id)
-    try:
-        first = next(chunks, b"")
-    except (BlobError, DomainError) as exc:
-        log.error("delivery %s: package %s cannot be read (%s)", row.id, row.package_id, exc.__class__.__name__)
-        err = DomainError(Kind.PRECONDITION, "the package cannot be read on the appliance; the sender has been told")
-        _refusal(app, actor, action, obj, row.ticket_id, err)
-        raise err from None
-    with Session(app.engine) as s, s.begin():
-        now = app.clock.now_us()
-        if not store.count_download(s, row.id, now_us=now):
-            used = None
-        else:
-            used = row.downloads + 1
-            record(s, actor, action, now_us=now, obj=obj, ticket_id=row.ticket_id,
-                   detail=f"package={row.package_id} download={used}/{row.max_downloads} bytes={pkg.size_bytes}")
-    if used is None:  # another download took the last one meanwhile, or the link was revoked
-        _find(app, token, client, action)  # refuses with the reason
-        raise LinkGone("this download link was used up meanwhile; ask the sender for a new link")
-    if used >= row.max_downloads:
-        refresh_package_expiry(app, row.package_id)
-    left = row._replace(downloads=used)
-    return Download(_info(left, pkg), _stream(app, first, chunks, actor, obj, row.ticket_id))
-
-
-def _stream(app, first: bytes, rest: Iterator[bytes], actor: Actor, obj: str, ticket_id: int) -> Iterator[bytes]:
-    if first:
-        yield first
-    try:
-        yield from rest
-    except (BlobError, OSError) as exc:  # the package was damaged on disk: the recipient gets a short file
-        log.error("%s: package read failed mid-download (%s)", obj, exc.__class__.__name__)
-        with Session(app.engine) as s, s.begin():
-            record(s, actor, "delivery.download", now_us=app.clock.now_us(), obj=obj, ticket_id=ticket_id,
-                   outcome="failed: the package could not be read to the end")
 
 
 # ---------------------------------------------------------------- package expiry

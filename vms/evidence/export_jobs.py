@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import weakref
 from dataclasses import dataclass
 
 from vms.access import tickets
@@ -77,45 +76,30 @@ class PackageView:
         return sum(d.state == "live" for d in self.deliveries)
 
 
-class _Jobs:
+class ExportJobs:
+    """An appliance's export jobs: the runner (one worker) and what each job is for.  Built with the
+    :class:`~vms.appliance.Appliance` and held by it (``app.export_jobs``)."""
+
     def __init__(self, app):
         self.meta: dict[str, _Meta] = {}
         self.lock = threading.Lock()
         self.runner = JobRunner(workers=1, clock=app.clock, on_finish=lambda st: _finished(app, self, st))
 
 
-_REGISTRY: dict[int, tuple[weakref.ref, _Jobs]] = {}
-_REGISTRY_LOCK = threading.Lock()
-
-
-def _jobs(app) -> _Jobs:
-    with _REGISTRY_LOCK:
-        entry = _REGISTRY.get(id(app))
-        if entry is not None and entry[0]() is app:
-            return entry[1]
-        jobs = _Jobs(app)
-        _REGISTRY[id(app)] = (weakref.ref(app), jobs)
-        weakref.finalize(app, _forget, id(app))
-        return jobs
-
-
-def _forget(key: int) -> None:
-    entry = _REGISTRY.pop(key, None)
-    if entry is not None:
-        entry[1].runner.shutdown(cancel=True, wait=False)
+def _jobs(app) -> ExportJobs:
+    return app.export_jobs
 
 
 def runner(app) -> JobRunner:
-    """The appliance's job runner (made on first use)."""
+    """The appliance's job runner."""
     return _jobs(app).runner
 
 
 def shutdown(app) -> None:
-    """Cancel running exports and stop the runner (they leave no partial package)."""
-    with _REGISTRY_LOCK:
-        entry = _REGISTRY.pop(id(app), None)
-    if entry is not None and entry[0]() is app:
-        entry[1].runner.shutdown(cancel=True, wait=True)
+    """Cancel running exports and stop the runner (they leave no partial package); a later export on the
+    same appliance gets a fresh runner."""
+    old, app.export_jobs = app.export_jobs, ExportJobs(app)
+    old.runner.shutdown(cancel=True, wait=True)
 
 
 def _audit(app, actor: Actor, action: str, ticket_id: int, *, obj: str = "", outcome: str = "ok",
@@ -172,7 +156,7 @@ def start(app, principal, ticket_id: int, *, redaction: RedactionOptions | None 
     return _public(jobs, jobs.runner.status(job_id))
 
 
-def _finished(app, jobs: _Jobs, st: JobStatus) -> None:
+def _finished(app, jobs: ExportJobs, st: JobStatus) -> None:
     with jobs.lock:
         meta = jobs.meta.get(st.job_id)
     if meta is None or st.state == JobState.SUCCEEDED:
@@ -181,7 +165,7 @@ def _finished(app, jobs: _Jobs, st: JobStatus) -> None:
     _audit(app, meta.actor, action, meta.ticket_id, outcome=f"failed: {st.error}", detail=f"job={st.job_id}")
 
 
-def _public(jobs: _Jobs, st: JobStatus) -> ExportJob:
+def _public(jobs: ExportJobs, st: JobStatus) -> ExportJob:
     meta = jobs.meta[st.job_id]
     package_id = st.result.package_id if st.state == JobState.SUCCEEDED and st.result is not None else None
     return ExportJob(st.job_id, meta.ticket_id, meta.actor.name, st.state.value, st.percent, st.frames_done,
