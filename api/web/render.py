@@ -21,6 +21,7 @@ from api import deps
 from api.web import i18n
 from vms.access import auth
 from vms.core.numbers import id_number
+from vms.core.times import iso
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 TEMPLATES.env.globals["id_number"] = id_number  # a package's ticket id links to the ticket only when it is one
@@ -66,8 +67,7 @@ def parse_local(app, text: str) -> int:
     return (aware.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
 
 
-def iso_utc(t_us: int) -> str:
-    return (EPOCH + timedelta(microseconds=t_us)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+iso_utc = iso
 
 
 def fmt_bytes(n: int | float | None) -> str:

@@ -165,3 +165,30 @@ def test_cancel_leaves_no_package(sqlite_export_env, who):
     assert package_store(x.app).list() == []
     (cancel,) = x.audit("export.cancel")
     assert cancel.actor == "olga" and job["job_id"] in cancel.detail
+
+
+def test_exports_and_failed_signins_are_counted_where_they_happen(export_env):
+    """/metrics counts real events: a finished export job and a refused sign-in, not values a test sets."""
+    from tests.integration.test_metrics import parse
+
+    def value(families, name, **labels) -> float:  # a counter that never counted has no sample yet
+        return families.get(name, {"samples": {}})["samples"].get(tuple(sorted(labels.items())), 0)
+
+    x = export_env
+    auditor = x.env.bearer("aud")
+
+    def scrape():
+        r = auditor.get("/metrics")
+        assert r.status_code == 200, r.text
+        return parse(r.text)
+
+    before = scrape()
+    r = x.env.anonymous().post("/api/auth/signin", json={"name": "olga", "password": "not her password"})
+    assert r.status_code == 401
+    job = x.start_export("olga").json()
+    assert x.wait_job(job["job_id"])["final"]["state"] == "succeeded"
+    after = scrape()
+    assert value(after, "vms_signin_failures_total") == value(before, "vms_signin_failures_total") + 1
+    done = value(after, "vms_export_jobs_total", outcome="done")
+    assert done == value(before, "vms_export_jobs_total", outcome="done") + 1
+    assert value(after, "vms_export_jobs_running") == 0

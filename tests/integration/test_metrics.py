@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from storage.sql import index, retention_queries
 from storage.sql.db import make_engine
 from testkit.appliance import stream_info, synthetic_packets
+from vms.core import counters
 from vms.ops import metrics
 from vms.ops.alarms import Alarms
 
@@ -95,11 +96,11 @@ def recorded(appliance_factory, database_url, fake_clock):
 
 def test_metrics_from_the_index(recorded, fake_clock):
     app, segs = recorded
-    failures_before = metrics.SIGNIN_FAILURES.value()
-    done_before = metrics.EXPORT_JOBS.value(outcome="done")
-    metrics.SIGNIN_FAILURES.inc()
-    metrics.SIGNIN_FAILURES.inc()
-    metrics.EXPORT_JOBS.inc(outcome="done")
+    failures_before = counters.SIGNIN_FAILURES.value()
+    done_before = counters.EXPORT_JOBS.value(outcome="done")
+    counters.SIGNIN_FAILURES.inc()
+    counters.SIGNIN_FAILURES.inc()
+    counters.EXPORT_JOBS.inc(outcome="done")
     alarms = Alarms(node_id="test-node", clock=fake_clock)
     alarms.raise_alarm("camera_offline", "hall silent", camera="hall")
 
@@ -184,7 +185,7 @@ def test_bad_janitor_state_and_a_dead_database_still_render(appliance_factory, f
 
 
 def test_label_values_are_escaped():
-    registry = metrics.Registry()
+    registry = counters.Registry()
     c = registry.counter("vms_test_total", "test", ("what",))
     c.inc(what='a "quoted"\nline \\ end')
     out = metrics._Out()

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 
 from storage.sql import index
 from tests.integration.test_janitor_sweep import CAMS, DAY_US, HOUR_US, record, segments
+from vms.access import audit
 from vms.cli import main
 from vms.core.clock import Clock
+from vms.retention import holds
 
 ROOT = Path(__file__).parents[2]
 
@@ -82,9 +84,19 @@ def test_hold_commands(app, capsys):
                     "--reason", "police request 2026-113", "--config", cfg)
     assert code == 0 and "hold 1 placed" in out
     assert "police request" in run(capsys, "hold", "list", "--config", cfg)[1]
-    assert run(capsys, "hold", "release", "1", "--config", cfg)[0] == 0
+    assert main(["hold", "release", "1", "--reason", "short", "--config", cfg]) == 2  # a reason is required
+    assert run(capsys, "hold", "release", "1", "--reason", "the police closed case 2026-113", "--config", cfg)[0] == 0
     assert "no active holds" in run(capsys, "hold", "list", "--config", cfg)[1]
-    assert main(["hold", "release", "99", "--config", cfg]) == 3
+    assert main(["hold", "release", "1", "--reason", "the police closed case 2026-113", "--config", cfg]) == 5
+    assert main(["hold", "release", "99", "--reason", "the police closed case 2026-113", "--config", cfg]) == 3
+
+    # each hand hold is in the audit trail, attributed to the person at the terminal, and the chain verifies
+    entries = [e for e in audit.search(app.engine) if e.action.startswith("hold.")]
+    assert [(e.action, e.object, e.role) for e in entries] == [("hold.add", "hold:1", "cli"), ("hold.release", "hold:1", "cli")]
+    assert all(e.actor == holds.cli_actor().name and e.actor.startswith("cli:") for e in entries)
+    assert "police request 2026-113" in entries[0].detail and "closed case" in entries[1].detail
+    code, out = run(capsys, "audit", "verify", "--config", cfg)
+    assert code == 0, out
     assert main(["hold", "add", "nope", "--from", "2026-03-01T10:00Z", "--to", "2026-03-01T11:00Z",
                  "--reason", "a long enough reason", "--config", cfg]) == 3
     assert main(["hold", "add", "lib14", "--from", "2026-03-01T10:00", "--to", "2026-03-01T11:00Z",

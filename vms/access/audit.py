@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from storage.format import audit_anchor as anchors
 from storage.format.audit_anchor import Anchor
 from storage.sql import audit as store
-from vms.access.policy import iso
 from vms.core.errors import DomainError
+from vms.core.times import iso
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from storage.sql import auth_store, index
 from vms.access import users
 from vms.access.audit import Actor, audited, record
+from vms.core.counters import SIGNIN_FAILURES
 from vms.core.errors import DomainError, Kind
 
 SESSION, TOKEN = "session", "token"
@@ -108,7 +109,16 @@ UNKNOWN_NAME = "(unknown)"  # the actor of a sign-in with a name that matches no
 
 
 def sign_in(app, name: str, password: str, *, client: str = "") -> Issued:
-    """Check a name and password and open a session; every outcome is audited."""
+    """Check a name and password and open a session; every outcome is audited, every refusal counted
+    (``vms_signin_failures_total``)."""
+    try:
+        return _sign_in(app, name, password, client=client)
+    except DomainError:
+        SIGNIN_FAILURES.inc()
+        raise
+
+
+def _sign_in(app, name: str, password: str, *, client: str) -> Issued:
     api = app.config.api
     guard = app.signin_guard
     wait = guard.retry_after(client)

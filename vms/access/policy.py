@@ -10,7 +10,8 @@ footage.  Each refusal says why, in words the user can act on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from vms.core.times import iso
 
 FOOTAGE_ROLES = ("operator", "manager")
 OPEN_STATES = ("approved", "exported", "delivered")
@@ -57,6 +58,3 @@ def play_refusal(role: str, user_id: int, ticket: TicketScope, camera_id: str, s
                 f"{iso(ticket.start_us)} .. {iso(ticket.end_us)}")
     return None
 
-
-def iso(t_us: int) -> str:
-    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.format.segment import SegmentError
@@ -22,12 +21,12 @@ from storage.keys.keyring import KeyError_, KeyFileError
 from storage.sql.db import DatabaseError
 from vms.core.config import ConfigError
 from vms.core.errors import EXIT_CODES, DomainError
+from vms.core.times import iso
 
 DEFAULT_CONFIG = os.environ.get("VMS_CONFIG", "/etc/vms/vms.toml")
 
 
-def _iso(t_us: int) -> str:
-    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
 
 
 def _add_config_arg(p: argparse.ArgumentParser) -> None:
@@ -76,7 +75,7 @@ def cmd_segment_inspect(args: argparse.Namespace) -> int:
     print(f"{args.file}")
     for key in ("camera", "day", "key_id", "codec", "width", "height", "fps", "time_base", "extradata_bytes"):
         print(f"  {key:16} {info[key]}")
-    print(f"  {'start':16} {_iso(info['start_us'])}")
+    print(f"  {'start':16} {iso(info['start_us'])}")
     print(f"  {'chunks':16} {info['chunks']} ({info['ciphertext_bytes']} ciphertext bytes)")
     print(f"  {'state':16} {info['state']}")
     return 0
@@ -93,7 +92,7 @@ def cmd_segment_verify(args: argparse.Namespace) -> int:
         app.close()
     print(
         f"{args.file}: OK, {summary.chunks} chunks authenticated, {summary.packets} packets "
-        f"({summary.keyframes} keyframes), {_iso(summary.start_us)} .. {_iso(summary.end_us)}"
+        f"({summary.keyframes} keyframes), {iso(summary.start_us)} .. {iso(summary.end_us)}"
     )
     return 0
 

@@ -11,15 +11,16 @@ import json
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 from vms.core.errors import DomainError, Kind
+from vms.core.times import iso
 
 log = logging.getLogger(__name__)
 
 
 def _iso(t_us: int) -> str:
-    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(t_us, "seconds")
 
 
 def _parse_time(value: str, what: str) -> int:
@@ -121,64 +122,44 @@ def cmd_retention_report(args) -> int:
 
 
 def cmd_hold_add(args) -> int:
-    from sqlalchemy.orm import Session
-
-    from storage.sql import index
     from vms.appliance import Appliance
+    from vms.retention import holds
 
     start_us, end_us = _parse_time(args.start, "--from"), _parse_time(args.end, "--to")
-    if end_us <= start_us:
-        raise DomainError(Kind.INVALID, "--to must be after --from")
-    if not 10 <= len(args.reason) <= 500:
-        raise DomainError(Kind.INVALID, "--reason must be 10-500 characters (why the footage must be kept)")
     app = Appliance.open(args.config)
     try:
-        with Session(app.engine) as s, s.begin():
-            if not any(c.id == args.camera for c in index.cameras(s)):
-                raise DomainError(Kind.NOT_FOUND, f"camera {args.camera!r} is unknown to the index")
-            hold_id = index.add_hold(s, camera_id=args.camera, start_us=start_us, end_us=end_us,
-                                     reason=args.reason, now_us=app.clock.now_us())
+        hold_id = holds.place(app, holds.cli_actor(), args.camera, start_us, end_us, args.reason)
     finally:
         app.close()
-    print(f"hold {hold_id} placed on {args.camera} {_iso(start_us)} .. {_iso(end_us)}")
+    print(f"hold {hold_id} placed on {args.camera} {_iso(start_us)} .. {_iso(end_us)} (audited)")
     return 0
 
 
 def cmd_hold_release(args) -> int:
-    from sqlalchemy.orm import Session
-
-    from storage.sql import index
-    from storage.sql.models import Hold
     from vms.appliance import Appliance
+    from vms.retention import holds
 
     app = Appliance.open(args.config)
     try:
-        with Session(app.engine) as s, s.begin():
-            if s.get(Hold, args.hold_id) is None:
-                raise DomainError(Kind.NOT_FOUND, f"hold {args.hold_id} does not exist")
-            index.release_hold(s, args.hold_id, at_us=app.clock.now_us())
+        holds.release(app, holds.cli_actor(), args.hold_id, args.reason)
     finally:
         app.close()
-    print(f"hold {args.hold_id} released; its footage expires by its camera's retention")
+    print(f"hold {args.hold_id} released (audited); its footage expires by its camera's retention")
     return 0
 
 
 def cmd_hold_list(args) -> int:
-    from sqlalchemy.orm import Session
-
-    from storage.sql import index
     from vms.appliance import Appliance
+    from vms.retention import holds
 
     app = Appliance.open(args.config)
     try:
-        with Session(app.engine) as s:
-            holds = [(h.id, h.camera_id, h.start_us, h.end_us, h.reason) for h in
-                     index.active_holds(s, app.clock.now_us())]
+        rows = holds.active(app)
     finally:
         app.close()
-    for hid, cam, start, end, reason in sorted(holds):
-        print(f"{hid:6} {cam:20} {_iso(start)} .. {_iso(end)}  {reason!r}")
-    if not holds:
+    for h in rows:
+        print(f"{h.id:6} {h.camera_id:20} {_iso(h.start_us)} .. {_iso(h.end_us)}  {h.reason!r}")
+    if not rows:
         print("no active holds")
     return 0
 
@@ -214,6 +195,7 @@ def register(sub, add_config_arg) -> None:
     p.set_defaults(func=cmd_hold_add)
     p = hold.add_parser("release", help="end a hold now")
     p.add_argument("hold_id", type=int)
+    p.add_argument("--reason", required=True, help="why the hold ends (10-500 characters)")
     add_config_arg(p)
     p.set_defaults(func=cmd_hold_release)
     p = hold.add_parser("list", help="active holds")

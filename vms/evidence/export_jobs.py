@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from vms.access import tickets
 from vms.access.audit import Actor, audited
+from vms.core.counters import EXPORT_JOBS
 from vms.core.errors import DomainError, Kind
 from vms.evidence import delivery
 from vms.evidence.export import ExportRequest, export_package, package_store
@@ -156,7 +157,11 @@ def start(app, principal, ticket_id: int, *, redaction: RedactionOptions | None 
     return _public(jobs, jobs.runner.status(job_id))
 
 
+_OUTCOMES = {JobState.SUCCEEDED: "done", JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}
+
+
 def _finished(app, jobs: ExportJobs, st: JobStatus) -> None:
+    EXPORT_JOBS.inc(outcome=_OUTCOMES.get(st.state, "failed"))
     with jobs.lock:
         meta = jobs.meta.get(st.job_id)
     if meta is None or st.state == JobState.SUCCEEDED:

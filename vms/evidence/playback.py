@@ -31,6 +31,7 @@ from vms.access import policy as access
 from vms.access import tickets
 from vms.access.audit import audited
 from vms.core.errors import DomainError, Kind
+from vms.core.times import iso
 from vms.evidence.remux import CopyClip, StreamingSink
 
 MAX_SEGMENT_US = 3_600_000_000  # longest segment the index may hold (bounds the timeline scan)
@@ -147,10 +148,10 @@ def play(app, principal, ticket_id: int, camera_id: str, start_us: int, end_us: 
     authorize_play(app, principal, ticket_id, camera_id, start_us, end_us)
     with audited(app.engine, app.clock, principal.actor, "footage.play", obj=f"camera:{camera_id}",
                  ticket_id=ticket_id) as (_, entry):
-        entry.detail = f"span={access.iso(start_us)}..{access.iso(end_us)}"
+        entry.detail = f"span={iso(start_us)}..{iso(end_us)}"
         clip = mux_span(app, camera_id, start_us, end_us)
-        first = access.iso(clip.first_us) if clip.first_us is not None else "-"
-        last = access.iso(clip.last_us) if clip.last_us is not None else "-"
+        first = iso(clip.first_us) if clip.first_us is not None else "-"
+        last = iso(clip.last_us) if clip.last_us is not None else "-"
         entry.detail += f" packets={clip.packets} bytes={len(clip.data)} first={first} last={last}"
     return clip
 

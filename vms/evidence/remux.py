@@ -14,12 +14,12 @@ first frame's wall-clock time plus *t* (to the camera's clock accuracy).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import av
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.errors import DomainError, Kind
+from vms.core.times import iso
 from vms.recording.bitstream import (
     has_parameter_sets,
     is_annexb,
@@ -117,9 +117,7 @@ class StreamingSink:
 
 def open_mp4(sink: StreamingSink, *, creation_us: int) -> av.container.OutputContainer:
     out = av.open(sink, "w", format="mp4", options={"movflags": MOVFLAGS}, buffer_size=IO_BUFFER_BYTES)
-    out.metadata["creation_time"] = (
-        datetime.fromtimestamp(creation_us / 1e6, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    )
+    out.metadata["creation_time"] = iso(creation_us)
     return out
 
 

@@ -45,11 +45,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from vms.core.clock import Clock
 from vms.core.config import Config, MqttConfig
 from vms.core.periodic import Periodic
+from vms.core.times import iso
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def safe_kind(kind: str) -> str:
 
 
 def _iso(t_us: int) -> str:
-    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(t_us, "seconds")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ Contracts: rendering only reads (one short read transaction) and never raises
 because one source failed: a failed source sets ``vms_scrape_error{source=...} 1``
 and its metrics are left out.  The per-camera byte totals come from a full scan
 of this node's segment rows, so they are cached for ``usage_max_age_s`` (60 s by
-default).  Other modules count events with the counters below, e.g.
-``metrics.SIGNIN_FAILURES.inc()``; counters live in the process that counts, so
-scrape the process that does the work (``vms serve`` runs everything in one).
+default).  The domain counts events where they happen with the counters of
+:mod:`vms.core.counters`; they live in the process that counts, so scrape the
+process that does the work (``vms serve`` runs everything in one).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from storage.keys.keyring import unsafe_mode_reason
 from storage.sql import index, retention_queries
 from storage.sql.db import DatabaseError, check_reachable
+from vms.core.counters import EXPORT_JOBS_RUNNING, REGISTRY, _Metric
 
 log = logging.getLogger(__name__)
 
@@ -64,96 +65,6 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(float(value))
-
-
-class _Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()):
-        self.name, self.help, self.labelnames = name, help_text, tuple(labelnames)
-        self._values: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
-
-    def _key(self, labels: dict[str, str]) -> tuple[str, ...]:
-        if set(labels) != set(self.labelnames):
-            raise ValueError(f"{self.name}: labels {sorted(labels)} given, {sorted(self.labelnames)} expected")
-        return tuple(str(labels[n]) for n in self.labelnames)
-
-    def value(self, **labels: str) -> float:
-        with self._lock:
-            return self._values.get(self._key(labels), 0)
-
-    def samples(self) -> list[tuple[tuple[tuple[str, str], ...], float]]:
-        with self._lock:
-            return [(tuple(zip(self.labelnames, k, strict=True)), v) for k, v in sorted(self._values.items())]
-
-
-class Counter(_Metric):
-    """A number that only goes up (events counted since the process started)."""
-
-    kind = "counter"
-
-    def inc(self, amount: float = 1, **labels: str) -> None:
-        if amount < 0:
-            raise ValueError(f"{self.name}: a counter cannot go down")
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
-
-
-class Gauge(_Metric):
-    """A number that goes up and down (e.g. export jobs running now)."""
-
-    kind = "gauge"
-
-    def set(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = value
-
-    def inc(self, amount: float = 1, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
-
-    def dec(self, amount: float = 1, **labels: str) -> None:
-        self.inc(-amount, **labels)
-
-
-class Registry:
-    """Named in-process metrics; asking twice for one name returns the same metric."""
-
-    def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
-        self._lock = threading.Lock()
-
-    def _get(self, cls, name: str, help_text: str, labelnames: tuple[str, ...]):
-        with self._lock:
-            metric = self._metrics.get(name)
-            if metric is None:
-                metric = self._metrics[name] = cls(name, help_text, labelnames)
-            elif type(metric) is not cls or metric.labelnames != tuple(labelnames):
-                raise ValueError(f"metric {name} already exists as a {metric.kind} with labels {metric.labelnames}")
-            return metric
-
-    def counter(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> Counter:
-        return self._get(Counter, name, help_text, labelnames)
-
-    def gauge(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> Gauge:
-        return self._get(Gauge, name, help_text, labelnames)
-
-    def metrics(self) -> list[_Metric]:
-        with self._lock:
-            return sorted(self._metrics.values(), key=lambda m: m.name)
-
-
-REGISTRY = Registry()
-EXPORT_JOBS = REGISTRY.counter(
-    "vms_export_jobs_total", "Export jobs finished since the process started, by outcome (done, failed, cancelled)",
-    ("outcome",))
-EXPORT_JOBS_RUNNING = REGISTRY.gauge("vms_export_jobs_running", "Export jobs queued or running now")
-SIGNIN_FAILURES = REGISTRY.counter(
-    "vms_signin_failures_total", "Failed sign-in attempts since the process started (bad password, locked, disabled)")
 
 
 # ---------------------------------------------------------------- exposition
@@ -228,6 +139,9 @@ def render(app, *, alarms=None, usage_max_age_s: float = 60.0) -> str:
     _disk(out, cfg, node, errors)
     if alarms is not None:
         _alarms(out, alarms, node)
+    jobs = getattr(app, "export_jobs", None)  # queued or running now, read from this appliance's runner
+    if jobs is not None:
+        EXPORT_JOBS_RUNNING.set(sum(j.state in ("queued", "running") for j in jobs.runner.jobs()))
     for metric in REGISTRY.metrics():
         out.metric(metric)
     for source in ("database", "janitor_state", "disk"):

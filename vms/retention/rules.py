@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage.sql import retention_queries as rq
+from vms.core.times import iso
 
 DAY_US = 86_400_000_000
 #: the promise is "gone within one minute of expiring" (sweep_interval_s is at most 60)
@@ -159,7 +160,7 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
 def _iso(t_us: int | None) -> str:
     if t_us is None:
         return "-"
-    return datetime.fromtimestamp(t_us / 1e6, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(t_us, "seconds")
 
 
 def _age(seconds: float | None) -> str:
