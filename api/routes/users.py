@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api import deps
 from api.schemas import UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
-from vms.access import auth
+from vms.access import auth, users
 from vms.core.errors import DomainError, Kind
 
 UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="user name")]
@@ -27,14 +27,14 @@ def _user(app, name: str) -> UserPublic:
 @router.get("", response_model=UserPage, summary="List users")
 def list_users(app: deps.ApplianceDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> UserPage:
-    rows, total = auth.list_users(app, limit=limit, offset=offset)
+    rows, total = users.list_users(app.engine, limit=limit, offset=offset)
     nxt = offset + len(rows) if offset + len(rows) < total else None
     return UserPage(items=[public(u) for u in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
 
 
 @router.post("", response_model=UserCreated, status_code=201, summary="Add a user (returns a one-time password)")
 def add_user(body: UserCreate, principal: deps.Admin, app: deps.ApplianceDep) -> UserCreated:
-    password = auth.admin_add_user(app, principal, body.name, body.role)
+    password = users.add_user(app.engine, app.clock, principal.actor, body.name, body.role)
     return UserCreated(user=_user(app, body.name), one_time_password=password)
 
 
@@ -48,13 +48,13 @@ def update_user(name: UserName, body: UserUpdate, principal: deps.Admin, app: de
     if body.role is None and body.disabled is None:
         raise DomainError(Kind.INVALID, "body: give role and/or disabled")
     if body.role is not None:
-        auth.admin_set_role(app, principal, name, body.role)
+        users.set_role(app.engine, app.clock, principal.actor, name, body.role, by_user_id=principal.user_id)
     if body.disabled is not None:
-        auth.admin_set_disabled(app, principal, name, body.disabled)
+        users.set_disabled(app.engine, app.clock, principal.actor, name, body.disabled, by_user_id=principal.user_id)
     return _user(app, name)
 
 
 @router.post("/{name}/reset-password", response_model=UserCreated, summary="Give a user a new one-time password")
 def reset_password(name: UserName, principal: deps.Admin, app: deps.ApplianceDep) -> UserCreated:
-    password = auth.admin_reset_password(app, principal, name)
+    password = users.reset_password(app.engine, app.clock, principal.actor, name)
     return UserCreated(user=_user(app, name), one_time_password=password)

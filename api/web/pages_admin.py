@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from api.web.render import render, zone
 from api.web.session import Admin, FormDep, status_of
-from vms.access import auth, users
+from vms.access import users
 from vms.core.errors import DomainError
 from vms.ops import overview as queries
 
@@ -29,7 +29,7 @@ def cameras_page(request: Request, principal: Admin):
 def users_page(request: Request, *, error: str = "", issued: dict | None = None, done: str = "",
                status: int = 200):
     app = request.app.state.appliance
-    rows, total = auth.list_users(app, limit=USER_PAGE, offset=0)
+    rows, total = users.list_users(app.engine, limit=USER_PAGE, offset=0)
     return render(request, "users.html", {"users": rows, "total": total, "roles": users.ROLES, "error": error,
                                           "issued": issued, "done": done, "now": app.clock.now_us()},
                   status=status)
@@ -47,15 +47,15 @@ def user_change(request: Request, principal: Admin, form: FormDep):
     op, name = form.get("op"), form.get("name").strip()
     try:
         if op == "add":
-            password = auth.admin_add_user(app, principal, name, form.get("role"))
+            password = users.add_user(app.engine, app.clock, principal.actor, name, form.get("role"))
             return users_page(request, issued={"name": name, "password": password, "added": True})
         if op == "reset":
-            password = auth.admin_reset_password(app, principal, name)
+            password = users.reset_password(app.engine, app.clock, principal.actor, name)
             return users_page(request, issued={"name": name, "password": password, "added": False})
         if op == "role":
-            auth.admin_set_role(app, principal, name, form.get("role"))
+            users.set_role(app.engine, app.clock, principal.actor, name, form.get("role"), by_user_id=principal.user_id)
         elif op in ("disable", "enable"):
-            auth.admin_set_disabled(app, principal, name, op == "disable")
+            users.set_disabled(app.engine, app.clock, principal.actor, name, op == "disable", by_user_id=principal.user_id)
         else:
             return users_page(request, error=f"unknown operation {op[:20]!r}", status=422)
     except DomainError as exc:

@@ -267,68 +267,6 @@ def revoke_token(app, principal: Principal, token_id: int) -> None:
             raise DomainError(Kind.CONFLICT, f"token {token_id} is already revoked")
 
 
-# ---------------------------------------------------------------- user administration (admin)
-
-
-def admin_add_user(app, principal: Principal, name: str, role: str) -> str:
-    """Create a user with a one-time password (returned once)."""
-    password = users.one_time_password()
-    password_hash = users.hash_password(password)
-    with audited(app.engine, app.clock, principal.actor, "user.add", obj=f"user:{name[:64]}") as (s, entry):
-        users.validate(name, role)
-        if index.user_by_name(s, name) is not None:
-            raise DomainError(Kind.CONFLICT, f"user {name!r} already exists")
-        index.add_user(s, name, role=role, password_hash=password_hash, now_us=app.clock.now_us())
-        entry.detail = f"role={role}"
-    return password
-
-
-def _target(s: Session, name: str):
-    user = index.user_by_name(s, name)
-    if user is None:
-        raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist")
-    return user
-
-
-def admin_set_disabled(app, principal: Principal, name: str, disabled: bool) -> None:
-    action = "user.disable" if disabled else "user.enable"
-    with audited(app.engine, app.clock, principal.actor, action, obj=f"user:{name[:64]}") as (s, _):
-        user = _target(s, name)
-        if disabled and user.id == principal.user_id:
-            raise DomainError(Kind.CONFLICT, "you cannot disable your own account; ask another administrator")
-        auth_store.set_disabled(s, user.id, disabled)
-        if disabled:
-            auth_store.revoke_all_of_user(s, user.id, app.clock.now_us())
-
-
-def admin_reset_password(app, principal: Principal, name: str) -> str:
-    password = users.one_time_password()
-    password_hash = users.hash_password(password)
-    with audited(app.engine, app.clock, principal.actor, "user.reset-password", obj=f"user:{name[:64]}") as (s, _):
-        user = _target(s, name)
-        auth_store.set_password(s, user.id, password_hash, must_change=True)
-        auth_store.clear_failed_logins(s, user.id)
-        auth_store.revoke_all_of_user(s, user.id, app.clock.now_us())
-    return password
-
-
-def admin_set_role(app, principal: Principal, name: str, role: str) -> None:
-    with audited(app.engine, app.clock, principal.actor, "user.role", obj=f"user:{name[:64]}") as (s, entry):
-        if role not in users.ROLES:
-            raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(users.ROLES)}")
-        user = _target(s, name)
-        if user.id == principal.user_id:
-            raise DomainError(Kind.CONFLICT, "you cannot change your own role; ask another administrator")
-        entry.detail = f"{user.role} -> {role}"
-        auth_store.set_role(s, user.id, role)
-        auth_store.revoke_all_of_user(s, user.id, app.clock.now_us())
-
-
-def list_users(app, *, limit: int, offset: int):
-    with Session(app.engine) as s:
-        return auth_store.list_users(s, limit=limit, offset=offset)
-
-
 def user_by_name(app, name: str):
     with Session(app.engine) as s:
         user = index.user_by_name(s, name)

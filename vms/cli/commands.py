@@ -131,12 +131,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     from storage.sql.db import open_database
-    from vms.access.users import add_user
+    from vms.access.users import CONSOLE, add_user
     from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
-    password = add_user(open_database(cfg.db_url), Clock(), args.name, args.role)
+    password = add_user(open_database(cfg.db_url), Clock(), CONSOLE, args.name, args.role)
     print(f"user {args.name} ({args.role}) created")
     print(f"one-time password (shown only now): {password}")
     return 0
@@ -144,22 +144,24 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_user_reset_password(args: argparse.Namespace) -> int:
     from storage.sql.db import open_database
-    from vms.access.users import reset_password
+    from vms.access.users import CONSOLE, reset_password
+    from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
-    password = reset_password(open_database(cfg.db_url), args.name)
+    password = reset_password(open_database(cfg.db_url), Clock(), CONSOLE, args.name)
     print(f"new one-time password for {args.name} (shown only now): {password}")
     return 0
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
     from storage.sql.db import open_database
-    from vms.access.users import disable_user
+    from vms.access.users import CONSOLE, set_disabled
+    from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
-    disable_user(open_database(cfg.db_url), args.name)
+    set_disabled(open_database(cfg.db_url), Clock(), CONSOLE, args.name, True)
     print(f"user {args.name} disabled")
     return 0
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from storage.keys.keyring import write_key_file
 from storage.sql.db import open_database, safe_url
-from vms.access.users import add_user
+from vms.access.users import CONSOLE, add_user
 from vms.core.clock import Clock
 from vms.core.config import load_config
 from vms.core.errors import DomainError, Kind
@@ -83,6 +83,6 @@ def initialise(data_dir: Path, *, demo: bool = False, node_id: str | None = None
     write_key_file(cfg.key_path)
     write_signing_key(cfg.signing_key_path)
     engine = open_database(cfg.db_url)
-    password = add_user(engine, Clock(), "admin", "admin")
+    password = add_user(engine, Clock(), CONSOLE, "admin", "admin")
     engine.dispose()
     return InitResult(data_dir, config_path, cfg.key_path, cfg.signing_key_path, safe_url(cfg.db_url), "admin", password)
