@@ -71,9 +71,10 @@ class KeyStore:
             raise KeyShredded(f"day key of camera {row.camera_id} for {row.day} was shredded")
         return unwrap(self.keyring.get(row.master_id), row.wrapped, _day_purpose(row.camera_id, row.day))
 
-    def shred(self, s: Session, camera_id: str, day: str, *, now_us: int) -> bool:
-        row = index.day_key(s, camera_id, day)
-        return bool(row) and index.shred_day_key(s, row.id, now_us=now_us)
+    def shred(self, s: Session, key_id: int, *, now_us: int) -> bool:
+        """Destroy day key ``key_id`` (crypto-shredding; the janitor's one way to do it).  False when it was
+        already destroyed.  Segments under a hold keep their own keys (:meth:`keep_segment_key`)."""
+        return index.shred_day_key(s, key_id, now_us=now_us)
 
     # -- segment keys ----------------------------------------------------------------
 

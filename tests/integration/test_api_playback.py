@@ -11,6 +11,7 @@ import subprocess
 import av
 import pytest
 
+from storage.sql import index
 from testkit.api_footage import record
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import iso
@@ -194,7 +195,7 @@ def test_a_clip_in_memory_does_not_outlive_the_shred_of_its_day(recorded):
     assert c.get(_url(t), params=span, headers={"Range": "bytes=0-9"}).status_code == 206  # from memory
     day = datetime.fromtimestamp(rec["first_us"] / 1e6, UTC).strftime("%Y-%m-%d")
     with Session(env.app.engine) as s, s.begin():
-        assert env.app.keys.shred(s, "entrance", day, now_us=env.clock.now_us())
+        assert env.app.keys.shred(s, index.day_key(s, "entrance", day).id, now_us=env.clock.now_us())
     r = c.get(_url(t), params=span, headers={"Range": "bytes=0-9"})
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), r.text
     assert "no footage" in r.json()["detail"]

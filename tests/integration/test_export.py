@@ -187,7 +187,7 @@ def test_shredded_day_fails_the_export_saying_the_footage_is_gone(app, clip_fact
     the reason and no package, not an internal error."""
     store_clip(app, "entrance", clip_factory.get(seconds=4).path, T0)
     with Session(app.engine) as s, s.begin():
-        assert app.keys.shred(s, "entrance", "2026-01-01", now_us=app.clock.now_us())
+        assert app.keys.shred(s, index.day_key(s, "entrance", "2026-01-01").id, now_us=app.clock.now_us())
     runner = JobRunner(clock=app.clock)
     try:
         status = runner.wait(start_export(runner, app, request()), 60)

@@ -54,7 +54,7 @@ def test_shred_makes_a_copy_of_the_disk_unreadable(app, tmp_path):
     shutil.copy(app.store.abspath(ref.path), copy)
     assert read_all(app, seg)
     with Session(app.engine) as s, s.begin():
-        assert app.keys.shred(s, "cam1", "2026-01-01", now_us=T0)
+        assert app.keys.shred(s, index.day_key(s, "cam1", "2026-01-01").id, now_us=T0)
     with Session(app.engine) as s:
         with pytest.raises(KeyShredded):
             list(SegmentReader(copy, app.keys.key_for_segment(s, None)).packets())
@@ -69,7 +69,7 @@ def test_held_segment_survives_the_day_shred(app):
     with Session(app.engine) as s, s.begin():
         ref = index.segment_by_id(s, held)
         app.keys.keep_segment_key(s, held, app.store.abspath(ref.path))
-        app.keys.shred(s, "cam1", "2026-01-01", now_us=T0)
+        app.keys.shred(s, index.day_key(s, "cam1", "2026-01-01").id, now_us=T0)
     assert read_all(app, held) == before
     with pytest.raises(KeyShredded):
         read_all(app, other)
@@ -92,7 +92,7 @@ def test_rotation_rewraps_without_touching_footage(app):
     assert read_all(app, seg) == before
     assert path.read_bytes() == before_bytes
     with Session(app.engine) as s, s.begin():  # and the held key is still usable once the day is shredded
-        app.keys.shred(s, "cam1", "2026-01-01", now_us=T0)
+        app.keys.shred(s, index.day_key(s, "cam1", "2026-01-01").id, now_us=T0)
     assert read_all(app, seg) == before
 
 

@@ -49,7 +49,6 @@ from sqlalchemy.orm import Session
 
 from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyError_
-from storage.sql import index
 from storage.sql import retention_queries as rq
 from storage.sql.db import DatabaseError, safe_url
 from storage.sql.index import SegmentRef
@@ -347,7 +346,7 @@ class Janitor(StorageWatch):
             for k in keys:
                 if any((self.root / k.camera_id / k.day).glob("*.vseg.open")):
                     continue  # footage awaiting the recorder's crash recovery still needs the key
-                if index.shred_day_key(s, k.key_id, now_us=now):
+                if self.app.keys.shred(s, k.key_id, now_us=now):
                     res.shredded.append((k.camera_id, k.day))
         self._full_shred_day = today
         if res.shredded or self._scrub_pending:
