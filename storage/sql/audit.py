@@ -152,11 +152,6 @@ def iter_rows(conn: Connection, *, upto_seq: int | None = None, batch: int = 10_
         after = rows[-1][0]
 
 
-def iter_entries(conn: Connection, *, upto_seq: int | None = None, batch: int = 10_000) -> Iterator[AuditRow]:
-    """As :func:`iter_rows`, each entry an :class:`AuditRow`."""
-    return map(AuditRow._make, iter_rows(conn, upto_seq=upto_seq, batch=batch))
-
-
 def search(
     s: Session, *, actor: str | None = None, action: str | None = None, ticket_id: int | None = None,
     since_us: int | None = None, until_us: int | None = None, after_seq: int | None = None, limit: int = 100,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.sql.models import Camera, CameraState, DayKey, Gap, Hold, Segment, SegmentKey, User
@@ -133,10 +133,6 @@ def rewrap(s: Session, kind: str, ident: int, wrapped: bytes, master_id: str) ->
         s.execute(update(SegmentKey).where(SegmentKey.segment_id == ident).values(wrapped=wrapped, master_id=master_id))
 
 
-def segments_using_key(s: Session, key_id: int) -> int:
-    return s.scalar(select(func.count()).select_from(Segment).where(Segment.key_id == key_id)) or 0
-
-
 # ---------------------------------------------------------------- segments
 
 
@@ -194,17 +190,6 @@ def expired_segments(s: Session, camera_id: str, cutoff_us: int, *, limit: int =
     )
 
 
-def oldest_segments(s: Session, *, limit: int, camera_id: str | None = None) -> list[SegmentRef]:
-    q = select(Segment).where(Segment.status == "sealed").order_by(Segment.start_us).limit(limit)
-    if camera_id is not None:
-        q = q.where(Segment.camera_id == camera_id)
-    return [_ref(r) for r in s.scalars(q)]
-
-
-def segments_deleting(s: Session) -> list[SegmentRef]:
-    return [_ref(r) for r in s.scalars(select(Segment).where(Segment.status == "deleting"))]
-
-
 def mark_deleting(s: Session, ids: Sequence[int]) -> None:
     if ids:
         s.execute(update(Segment).where(Segment.id.in_(ids)).values(status="deleting"))
@@ -214,20 +199,6 @@ def remove_segments(s: Session, ids: Sequence[int]) -> None:
     if ids:
         s.execute(delete(SegmentKey).where(SegmentKey.segment_id.in_(ids)))
         s.execute(delete(Segment).where(Segment.id.in_(ids)))
-
-
-def camera_usage(s: Session) -> list[tuple[str, int, int, int | None]]:
-    """Per camera: (camera_id, segments, bytes, oldest start_us)."""
-    rows = s.execute(
-        select(Segment.camera_id, func.count(), func.coalesce(func.sum(Segment.size_bytes), 0), func.min(Segment.start_us))
-        .group_by(Segment.camera_id)
-        .order_by(Segment.camera_id)
-    )
-    return [(c, int(n), int(b), m) for c, n, b, m in rows]
-
-
-def all_segment_paths(s: Session, node_id: str) -> dict[str, SegmentRef]:
-    return {r.path: _ref(r) for r in s.scalars(select(Segment).where(Segment.node_id == node_id))}
 
 
 # ---------------------------------------------------------------- segment keys (holds)
@@ -240,10 +211,6 @@ def segment_key(s: Session, segment_id: int) -> SegmentKey | None:
 def put_segment_key(s: Session, segment_id: int, *, wrapped: bytes, master_id: str) -> None:
     if s.get(SegmentKey, segment_id) is None:
         s.add(SegmentKey(segment_id=segment_id, wrapped=wrapped, master_id=master_id))
-
-
-def drop_segment_key(s: Session, segment_id: int) -> None:
-    s.execute(delete(SegmentKey).where(SegmentKey.segment_id == segment_id))
 
 
 # ---------------------------------------------------------------- holds
@@ -294,10 +261,6 @@ def add_user(s: Session, name: str, *, role: str, password_hash: str, now_us: in
 
 def user_by_name(s: Session, name: str) -> User | None:
     return s.scalars(select(User).where(User.name == name)).one_or_none()
-
-
-def count_users(s: Session) -> int:
-    return s.scalar(select(func.count()).select_from(User)) or 0
 
 
 # ---------------------------------------------------------------- camera state and gaps

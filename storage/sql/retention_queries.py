@@ -20,7 +20,7 @@ Cost notes (2.8 M segment rows; see bench/janitor.py):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import (
@@ -145,13 +145,6 @@ def has_segment_key(s: Session, segment_id: int) -> bool:
     return s.scalar(select(SegmentKey.segment_id).where(SegmentKey.segment_id == segment_id)) is not None
 
 
-def segments_from(s: Session, camera_id: str, *, max_start_us: int, limit: int = 1000) -> list[SegmentRef]:
-    """Segments of one camera (any node, any status) that started at or before
-    ``max_start_us``, oldest first: the retention report's violation question."""
-    q = select(*_SEG_COLS).where(Segment.camera_id == camera_id, Segment.start_us <= max_start_us)
-    return _refs(s, q.order_by(Segment.start_us, Segment.id).limit(limit))
-
-
 def segments_under(s: Session, node_id: str, prefix: str) -> list[SegmentRef]:
     """Segments of this node whose path starts with ``prefix`` (ending in '/'): a
     range scan of the unique path index, e.g. everything under ``CAM/DAY/``."""
@@ -248,19 +241,6 @@ def usage_after(s: Session, node_id: str, after_id: int) -> list[tuple[str, int,
     return [(c, int(b), int(m)) for c, b, m in rows]
 
 
-def camera_bytes(s: Session, camera_id: str, node_id: str) -> tuple[int, int]:
-    """(bytes, highest id) of one camera's segments on one node (reads all its rows)."""
-    b, m = s.execute(
-        select(func.coalesce(func.sum(Segment.size_bytes), 0), func.coalesce(func.max(Segment.id), 0))
-        .where(Segment.camera_id == camera_id, Segment.node_id == node_id)
-    ).one()
-    return int(b), int(m)
-
-
-def max_segment_id(s: Session) -> int:
-    return int(s.scalar(select(func.max(Segment.id))) or 0)
-
-
 def oldest_start(s: Session, camera_id: str) -> int | None:
     """Start of the camera's oldest segment on any node (walks the index from the oldest end)."""
     return s.scalar(select(Segment.start_us).where(Segment.camera_id == camera_id).order_by(Segment.start_us).limit(1))
@@ -297,10 +277,6 @@ def count_held_started_by(s: Session, camera_id: str, max_start_us: int, now_us:
     return int(s.scalar(q) or 0)
 
 
-def deleting_count(s: Session) -> int:
-    return int(s.scalar(select(func.count()).select_from(Segment).where(_DELETING)) or 0)
-
-
 # ---------------------------------------------------------------- vms check
 
 
@@ -311,10 +287,6 @@ def segment_files(s: Session, camera_id: str, node_id: str) -> dict[str, FileRow
         .where(Segment.camera_id == camera_id, Segment.node_id == node_id)
     )
     return {p: FileRow(i, b, st) for p, i, b, st in rows}
-
-
-def segment_count(s: Session, node_id: str) -> int:
-    return int(s.scalar(select(func.count()).select_from(Segment).where(Segment.node_id == node_id)) or 0)
 
 
 # ---------------------------------------------------------------- deletion records
@@ -361,5 +333,3 @@ def states_like(s: Session, prefix: str) -> dict[str, dict]:
     return {n: json.loads(v) for n, v in rows}
 
 
-def ids_of(refs: Sequence[SegmentRef]) -> list[int]:
-    return [r.id for r in refs]
