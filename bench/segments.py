@@ -46,11 +46,11 @@ from storage.format.segment import (
     MAX_CHUNK_PLAINTEXT,
     SegmentWriter,
     decode_records,
+    derive_segment_key,
     encode_header,
     read_header,
 )
 from storage.format.segment_reader import SegmentReader
-from storage.keys.keyring import derive_segment_key
 from testkit.appliance import stream_info
 
 FPS, GOP = 15, 30

@@ -41,7 +41,6 @@ from vms.evidence.redact import RedactionOptions
 router = APIRouter(include_in_schema=False)
 JOB = re.compile(r"^[0-9a-f]{16}$")
 PACKAGE = re.compile(r"^[0-9a-f]{32}$")
-EXPORT_STATES = ("approved", "exported", "delivered")
 
 
 def _refuse_id(request: Request, text: str):
@@ -66,23 +65,6 @@ JobId = Annotated[str, Depends(_job_id)]
 PackageId = Annotated[str, Depends(_package_id)]
 DeliveryId = Annotated[int, Depends(_delivery_id)]
 TicketId = Annotated[int, Depends(ticket_number)]
-
-
-def ticket_sections(request: Request, principal, view) -> dict:
-    """The export part of a ticket's page (empty for view tickets and for roles without it)."""
-    may = principal.role == "manager" or (principal.role == "operator" and principal.user_id == view.requester_id)
-    if view.action != "export" or not may:
-        return {"exports": None}
-    app = request.app.state.appliance
-    try:
-        jobs = export_jobs.jobs_of_ticket(app, principal, view.id)
-        packages = export_jobs.packages_of_ticket(app, principal, view.id)
-    except DomainError as exc:
-        return {"exports": {"error": exc.message, "jobs": [], "packages": [], "can_start": False}}
-    open_now = view.state in EXPORT_STATES and (view.access_until_us or 0) > app.clock.now_us()
-    return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)), "can_start": open_now,
-                        "running": any(j.state in ("queued", "running") for j in jobs), "error": "",
-                        "policy": delivery.policy(app)}}
 
 
 def _ticket(request: Request, principal, ticket_id: int, **kw):

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
-from api.web import timeline
+from api.web import ticket_export, timeline
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render
 from api.web.session import FormDep, Manager, Operator, PageRefused, Reader, status_of
@@ -179,10 +179,8 @@ def ticket_page(request: Request, principal, ticket_id: int, *, error: str = "",
 
 
 def extra_sections(request: Request, principal, view) -> dict:
-    """Export and delivery sections (api/web/pages_export.py), when that module offers them."""
-    from api.web import pages_export
-
-    return pages_export.ticket_sections(request, principal, view)
+    """Export and delivery sections (api/web/ticket_export.py)."""
+    return ticket_export.ticket_sections(request, principal, view)
 
 
 @router.get("/tickets/{ticket_id}")

@@ -23,6 +23,7 @@ Contracts:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import struct
@@ -32,11 +33,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.format.fsutil import fsync_dir
 from storage.format.packets import Packet, StreamInfo
-from storage.keys.keyring import derive_segment_key
 
 MAGIC = b"VMSSEG\x00\x01"
 VERSION = 1
@@ -49,9 +51,18 @@ CHUNK_SPAN_US = 1_000_000
 NONCE_PREFIX_BYTES = 7
 SALT_BYTES = 16
 
+SEGMENT_INFO = b"vms-segment-v1"  # HKDF info prefix of a segment key (docs/segment-format.md)
+SEGMENT_KEY_BYTES = 32
+
 _LEN = struct.Struct(">I")
 _RECORD = struct.Struct(">BqqqII")  # flags, wall_us, pts, dts, duration, size
 _FLAG_KEY = 0x01
+
+
+def derive_segment_key(day_key: bytes, salt: bytes, header_bytes: bytes) -> bytes:
+    """A segment's AES-256 key: HKDF-SHA256 of the day key, salted, bound to the segment's header bytes."""
+    info = SEGMENT_INFO + hashlib.sha256(header_bytes).digest()
+    return HKDF(algorithm=hashes.SHA256(), length=SEGMENT_KEY_BYTES, salt=salt, info=info).derive(day_key)
 
 
 class SegmentError(Exception):

@@ -44,7 +44,7 @@ from storage.format.segment import (
 
 class SegmentReader:
     """Reads a sealed segment.  ``key_for`` maps the header to the segment key
-    (see :func:`storage.keys.keyring.derive_segment_key`); it may raise its own error."""
+    (see :func:`storage.format.segment.derive_segment_key`); it may raise its own error."""
 
     def __init__(self, path: Path | str, key_for: Callable[[SegmentHeader], bytes], *, allow_unsealed: bool = False,
                  data: bytes | None = None):

@@ -8,9 +8,8 @@
   wrapped: AES-256-GCM under the master key, random 96-bit nonce, the key's
   purpose string (``day:CAMERA:YYYY-MM-DD`` or ``segment:ID``) as associated
   data so a wrapped key cannot be moved to another row.
-* A segment key is HKDF-SHA256(day_key, salt=header salt,
-  info="vms-segment-v1" || SHA-256(header bytes)).  Binding the header into the
-  key means a modified header makes the first chunk fail authentication.
+* A segment key is derived from its day key by the segment format
+  (:func:`storage.format.segment.derive_segment_key`).
 
 Nothing here logs or formats key bytes; errors name files and key ids only.
 """
@@ -23,13 +22,10 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 KEY_FILE_MAGIC = b"vms-master-key-v1\n"
-SEGMENT_INFO = b"vms-segment-v1"
 
 
 class KeyError_(Exception):
@@ -50,11 +46,6 @@ class KeyShredded(KeyError_):
 
 def key_id(key: bytes) -> str:
     return hashlib.sha256(b"vms-key-id" + key).hexdigest()[:16]
-
-
-def derive_segment_key(day_key: bytes, salt: bytes, header_bytes: bytes) -> bytes:
-    info = SEGMENT_INFO + hashlib.sha256(header_bytes).digest()
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=info).derive(day_key)
 
 
 def wrap(master: bytes, key: bytes, purpose: str, *, nonce: bytes | None = None) -> bytes:

@@ -19,12 +19,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage.format.segment import SegmentHeader, inspect_header
+from storage.format.segment import SegmentHeader, derive_segment_key, inspect_header
 from storage.keys.keyring import (
     KEY_BYTES,
     KeyShredded,
     MasterKeyring,
-    derive_segment_key,
     key_id,
     read_key_file,
     unwrap,

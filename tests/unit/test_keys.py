@@ -6,11 +6,11 @@ import os
 
 import pytest
 
+from storage.format.segment import derive_segment_key
 from storage.keys.keyring import (
     KeyFileError,
     MasterKeyring,
     UnwrapError,
-    derive_segment_key,
     read_key_file,
     unwrap,
     wrap,

@@ -7,9 +7,14 @@ import struct
 
 import pytest
 
-from storage.format.segment import OPEN_SUFFIX, SegmentError, SegmentTruncated, SegmentWriter
+from storage.format.segment import (
+    OPEN_SUFFIX,
+    SegmentError,
+    SegmentTruncated,
+    SegmentWriter,
+    derive_segment_key,
+)
 from storage.format.segment_reader import SegmentReader, inspect_chunks, recover
-from storage.keys.keyring import derive_segment_key
 from testkit.appliance import stream_info, synthetic_packets
 
 DAY_KEY = bytes(range(32))

@@ -12,8 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from storage.format.packets import Packet, StreamInfo
-from storage.format.segment import SegmentWriter, inspect_header
-from storage.keys.keyring import derive_segment_key
+from storage.format.segment import SegmentWriter, derive_segment_key, inspect_header
 
 HERE = Path(__file__).parent
 DAY_KEY = bytes(range(32))
