@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from vms.access import auth
+from vms.access import auth, policy
 from vms.access.auth import Principal
 from vms.core.errors import DomainError, Kind
 
@@ -96,24 +96,29 @@ async def signed_in(principal: Annotated[Principal, Depends(any_principal)]) -> 
     return principal
 
 
-def require(*roles: str):
-    """A dependency admitting only the given roles."""
+def require(action: policy.Action):
+    """A dependency admitting the roles the policy allows ``action`` (vms/access/policy.py); routes declare
+    their action this way, and the role matrix tests read it back from ``check.action``."""
 
     async def check(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
-        if principal.role not in roles:
-            raise DomainError(Kind.FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {principal.role}")
+        policy.enforce(policy.role_refusal(principal.role, action))
         return principal
 
-    check.roles = roles
+    check.action = action
     return check
 
 
+any_principal.action = policy.Action.ACCOUNT  # sign-out, who am I, password change: even before the first change
 AnyPrincipal = Annotated[Principal, Depends(any_principal)]
-CurrentUser = Annotated[Principal, Depends(signed_in)]
-Admin = Annotated[Principal, Depends(require("admin"))]
-Auditor = Annotated[Principal, Depends(require("auditor"))]
-Filer = Annotated[Principal, Depends(require("operator", "manager"))]
-Manager = Annotated[Principal, Depends(require("manager"))]
-TicketReader = Annotated[Principal, Depends(require("operator", "manager", "auditor"))]
-Viewer = Annotated[Principal, Depends(require("operator", "manager"))]
+CurrentUser = Annotated[Principal, Depends(require(policy.Action.ACCOUNT))]
+Administrator = Annotated[Principal, Depends(require(policy.Action.ADMINISTER))]
+AuditReader = Annotated[Principal, Depends(require(policy.Action.AUDIT_READ))]
+TicketFiler = Annotated[Principal, Depends(require(policy.Action.TICKET_FILE))]
+TicketReader = Annotated[Principal, Depends(require(policy.Action.TICKET_READ))]
+TicketDecider = Annotated[Principal, Depends(require(policy.Action.TICKET_DECIDE))]
+TicketCloser = Annotated[Principal, Depends(require(policy.Action.TICKET_CLOSE))]
+FootageViewer = Annotated[Principal, Depends(require(policy.Action.FOOTAGE_VIEW))]
+Exporter = Annotated[Principal, Depends(require(policy.Action.EXPORT))]
+DeliveryManager = Annotated[Principal, Depends(require(policy.Action.DELIVERY_MANAGE))]
+CameraReader = Annotated[Principal, Depends(require(policy.Action.CAMERAS_LIST))]
 ApplianceDep = Annotated[object, Depends(_appliance)]

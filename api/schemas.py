@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from vms.access import policy
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_ID = 2**62
@@ -53,7 +55,7 @@ def Line(max_length: int, min_length: int = 1):  # noqa: N802
 
 CameraId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="camera id")]
 UserName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="2-64 lower-case letters, digits, '.', '-', '_'")]
-Role = Literal["operator", "manager", "auditor", "admin"]
+Role = Literal[policy.ROLES]  # the policy's roles (vms/access/policy.py)
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 

@@ -15,9 +15,9 @@ from fastapi.responses import StreamingResponse
 
 from api import deps
 from api.schemas import AuditEntryPublic, AuditPage, Instant, VerifyPublic, from_us, to_us
-from vms.access import audit
+from vms.access import audit, policy
 
-router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(deps.require("auditor"))])
+router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[Depends(deps.require(policy.Action.AUDIT_READ))])
 
 Actor = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$",
                                     description="exact actor name")]
@@ -60,7 +60,7 @@ def _cell(value) -> str:
 @router.get("/export.csv", summary="Audit entries as CSV (same filters); the export itself is audited",
             response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
 def export_csv(
-    principal: deps.Auditor, app: deps.ApplianceDep, actor: Actor = None, action: Action = None,
+    principal: deps.AuditReader, app: deps.ApplianceDep, actor: Actor = None, action: Action = None,
     ticket_id: TicketFilter = None, since: Since = None, until: Until = None,
 ) -> StreamingResponse:
     filters = _filters(actor, action, ticket_id, since, until)

@@ -136,7 +136,7 @@ def link_info_public(i: downloads.LinkInfo) -> LinkInfoPublic:
              summary="Make a delivery link for one recipient (a manager); the link is shown only in this answer",
              responses={404: {"description": "no such package"},
                         409: {"description": "the ticket is not exported, or is closed or expired"}})
-def create_delivery(package_id: PackageId, body: DeliveryCreate, request: Request, principal: deps.Manager,
+def create_delivery(package_id: PackageId, body: DeliveryCreate, request: Request, principal: deps.DeliveryManager,
                     app: deps.ApplianceDep) -> DeliveryCreated:
     new = delivery.create_link(app, principal, package_id, recipient=body.recipient, expires_h=body.expires_hours,
                                max_downloads=body.max_downloads, passcode=body.passcode,
@@ -147,14 +147,14 @@ def create_delivery(package_id: PackageId, body: DeliveryCreate, request: Reques
 
 @router.get("/packages/{package_id}/deliveries", response_model=list[DeliveryPublic],
             summary="A package's delivery links (a manager; never their tokens)")
-def list_deliveries(package_id: PackageId, principal: deps.Manager, app: deps.ApplianceDep) -> list[DeliveryPublic]:
+def list_deliveries(package_id: PackageId, principal: deps.DeliveryManager, app: deps.ApplianceDep) -> list[DeliveryPublic]:
     return [delivery_public(d) for d in delivery.list_links(app, principal, package_id)]
 
 
 @router.post("/deliveries/{delivery_id}/revoke", response_model=DeliveryPublic,
              summary="Revoke a delivery link (a manager); the package is deleted after the grace period "
                      "once no link is live")
-def revoke_delivery(delivery_id: DeliveryId, principal: deps.Manager, app: deps.ApplianceDep) -> DeliveryPublic:
+def revoke_delivery(delivery_id: DeliveryId, principal: deps.DeliveryManager, app: deps.ApplianceDep) -> DeliveryPublic:
     return delivery_public(delivery.revoke_link(app, principal, delivery_id))
 
 

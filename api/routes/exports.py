@@ -117,7 +117,7 @@ def redaction_options(body: RedactionIn | None) -> RedactionOptions:
              summary="Export an approved export ticket's footage as a signed package (background job)",
              responses={403: {"description": "not the requester or a manager; a view-only ticket; window over"},
                         409: {"description": "the ticket is not approved (or is closed, expired)"}})
-def start_export(ticket_id: TicketId, principal: deps.Viewer, app: deps.ApplianceDep, response: Response,
+def start_export(ticket_id: TicketId, principal: deps.Exporter, app: deps.ApplianceDep, response: Response,
                  body: ExportCreate | None = None) -> ExportJobPublic:
     body = body or ExportCreate()
     job = export_jobs.start(app, principal, ticket_id, redaction=redaction_options(body.redaction),
@@ -127,30 +127,30 @@ def start_export(ticket_id: TicketId, principal: deps.Viewer, app: deps.Applianc
 
 
 @router.get("/exports/{job_id}", response_model=ExportJobPublic, summary="Progress of an export job")
-def job_status(job_id: JobId, principal: deps.Viewer, app: deps.ApplianceDep) -> ExportJobPublic:
+def job_status(job_id: JobId, principal: deps.Exporter, app: deps.ApplianceDep) -> ExportJobPublic:
     return job_public(export_jobs.status(app, principal, job_id))
 
 
 @router.post("/exports/{job_id}/cancel", response_model=ExportJobPublic,
              summary="Cancel an export job (it stops at its next progress report and leaves no package)")
-def cancel_job(job_id: JobId, principal: deps.Viewer, app: deps.ApplianceDep) -> ExportJobPublic:
+def cancel_job(job_id: JobId, principal: deps.Exporter, app: deps.ApplianceDep) -> ExportJobPublic:
     return job_public(export_jobs.cancel(app, principal, job_id))
 
 
 @router.get("/tickets/{ticket_id}/exports", response_model=list[ExportJobPublic],
             summary="A ticket's export jobs since the appliance started")
-def ticket_jobs(ticket_id: TicketId, principal: deps.Viewer, app: deps.ApplianceDep) -> list[ExportJobPublic]:
+def ticket_jobs(ticket_id: TicketId, principal: deps.Exporter, app: deps.ApplianceDep) -> list[ExportJobPublic]:
     return [job_public(j) for j in export_jobs.jobs_of_ticket(app, principal, ticket_id)]
 
 
 @router.get("/tickets/{ticket_id}/packages", response_model=list[PackagePublic],
             summary="A ticket's evidence packages (encrypted on the appliance until their delivery expires)")
-def ticket_packages(ticket_id: TicketId, principal: deps.Viewer, app: deps.ApplianceDep) -> list[PackagePublic]:
+def ticket_packages(ticket_id: TicketId, principal: deps.Exporter, app: deps.ApplianceDep) -> list[PackagePublic]:
     return [package_public(p) for p in export_jobs.packages_of_ticket(app, principal, ticket_id)]
 
 
 @router.delete("/packages/{package_id}", status_code=204, response_class=Response,
                summary="Delete a package now (a manager): its key is destroyed and its links revoked")
-def delete_package(package_id: PackageId, principal: deps.Manager, app: deps.ApplianceDep) -> Response:
+def delete_package(package_id: PackageId, principal: deps.DeliveryManager, app: deps.ApplianceDep) -> Response:
     delivery.delete_package(app, principal, package_id)
     return Response(status_code=204)

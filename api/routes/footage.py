@@ -58,14 +58,14 @@ class ClipCache:
 
 
 @router.get("/cameras", response_model=list[CameraPublic], summary="Cameras (ids a ticket may name)")
-def cameras(app: deps.ApplianceDep) -> list[CameraPublic]:
+def cameras(principal: deps.CameraReader, app: deps.ApplianceDep) -> list[CameraPublic]:
     return [CameraPublic(id=c.id, retain_days=c.retain_days, removed=c.removed_us is not None)
             for c in tickets.cameras(app)]
 
 
 @router.get("/tickets/{ticket_id}/footage", response_model=list[CameraFootagePublic],
             summary="Recorded spans, gaps and missing parts per camera inside an approved ticket")
-def footage(ticket_id: TicketId, principal: deps.Viewer, app: deps.ApplianceDep) -> list[CameraFootagePublic]:
+def footage(ticket_id: TicketId, principal: deps.FootageViewer, app: deps.ApplianceDep) -> list[CameraFootagePublic]:
     out = []
     for cam in playback.footage(app, principal, ticket_id):
         out.append(CameraFootagePublic(
@@ -102,7 +102,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
                        206: {"content": {"video/mp4": {}}, "description": "part of the clip"},
                        403: {"description": "outside the ticket's cameras, window or access window"}})
 def play(
-    ticket_id: TicketId, camera_id: CameraId, request: Request, principal: deps.Viewer, app: deps.ApplianceDep,
+    ticket_id: TicketId, camera_id: CameraId, request: Request, principal: deps.FootageViewer, app: deps.ApplianceDep,
     start: Annotated[Instant, Query(description="span start (RFC 3339 with time zone)")],
     end: Annotated[Instant, Query(description="span end (exclusive)")],
 ) -> Response:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import deps
-from vms.core.errors import DomainError, Kind
+from vms.access import policy
 from vms.ops import metrics
 
 router = APIRouter(tags=["operations"])
@@ -51,8 +51,7 @@ def readyz(request: Request) -> JSONResponse:
 async def prometheus(request: Request) -> PlainTextResponse:
     if not _loopback(request):
         principal = await deps.signed_in(await deps.any_principal(request))
-        if principal.role not in ("admin", "auditor"):
-            raise DomainError(Kind.FORBIDDEN, f"metrics need the role admin or auditor; you are {principal.role}")
+        policy.enforce(policy.role_refusal(principal.role, policy.Action.OPS_READ))
     app = deps.appliance(request)
     text = await run_in_threadpool(metrics.render, app, alarms=getattr(request.app.state, "alarms", None))
     return PlainTextResponse(text, media_type=metrics.CONTENT_TYPE)

@@ -52,7 +52,7 @@ async def list_tickets(
 
 
 @router.post("", response_model=TicketPublic, status_code=201, summary="File a ticket (operator or manager)")
-async def file_ticket(body: TicketCreate, principal: deps.Filer, app: deps.ApplianceDep) -> TicketPublic:
+async def file_ticket(body: TicketCreate, principal: deps.TicketFiler, app: deps.ApplianceDep) -> TicketPublic:
     def file() -> TicketPublic:
         return public(tickets.file_ticket(
             app, principal, cameras=body.cameras, start_us=to_us(body.start), end_us=to_us(body.end),
@@ -71,18 +71,18 @@ async def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: dep
              summary="Approve (a manager other than the requester): opens the access window, places the holds",
              responses={403: {"description": "not a manager, or the requester (four-eyes)"},
                         409: {"description": "the ticket cannot be approved in its state"}})
-def approve(ticket_id: TicketId, body: Decision, principal: deps.Manager, app: deps.ApplianceDep) -> TicketPublic:
+def approve(ticket_id: TicketId, body: Decision, principal: deps.TicketDecider, app: deps.ApplianceDep) -> TicketPublic:
     return public(tickets.decide(app, principal, ticket_id, approve=True, reason=body.reason))
 
 
 @router.post("/{ticket_id}/deny", response_model=TicketPublic, summary="Deny (a manager other than the requester)")
-def deny(ticket_id: TicketId, body: Decision, principal: deps.Manager, app: deps.ApplianceDep) -> TicketPublic:
+def deny(ticket_id: TicketId, body: Decision, principal: deps.TicketDecider, app: deps.ApplianceDep) -> TicketPublic:
     return public(tickets.decide(app, principal, ticket_id, approve=False, reason=body.reason))
 
 
 @router.post("/{ticket_id}/close", response_model=TicketPublic,
              summary="Close or withdraw (requester or a manager): holds end after the grace period")
-def close(ticket_id: TicketId, body: Decision, principal: deps.Filer, app: deps.ApplianceDep) -> TicketPublic:
+def close(ticket_id: TicketId, body: Decision, principal: deps.TicketCloser, app: deps.ApplianceDep) -> TicketPublic:
     return public(tickets.close(app, principal, ticket_id, reason=body.reason))
 
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api import deps
 from api.schemas import UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
-from vms.access import auth, users
+from vms.access import auth, policy, users
 from vms.core.errors import DomainError, Kind
 
 UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="user name")]
-router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(deps.require("admin"))])
+router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(deps.require(policy.Action.ADMINISTER))])
 
 
 def public(u) -> UserPublic:
@@ -33,7 +33,7 @@ def list_users(app: deps.ApplianceDep, limit: Annotated[int, Query(ge=1, le=500)
 
 
 @router.post("", response_model=UserCreated, status_code=201, summary="Add a user (returns a one-time password)")
-def add_user(body: UserCreate, principal: deps.Admin, app: deps.ApplianceDep) -> UserCreated:
+def add_user(body: UserCreate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserCreated:
     password = users.add_user(app.engine, app.clock, principal.actor, body.name, body.role)
     return UserCreated(user=_user(app, body.name), one_time_password=password)
 
@@ -44,7 +44,7 @@ def get_user(name: UserName, app: deps.ApplianceDep) -> UserPublic:
 
 
 @router.patch("/{name}", response_model=UserPublic, summary="Change a user's role or disable/enable the account")
-def update_user(name: UserName, body: UserUpdate, principal: deps.Admin, app: deps.ApplianceDep) -> UserPublic:
+def update_user(name: UserName, body: UserUpdate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserPublic:
     if body.role is None and body.disabled is None:
         raise DomainError(Kind.INVALID, "body: give role and/or disabled")
     if body.role is not None:
@@ -55,6 +55,6 @@ def update_user(name: UserName, body: UserUpdate, principal: deps.Admin, app: de
 
 
 @router.post("/{name}/reset-password", response_model=UserCreated, summary="Give a user a new one-time password")
-def reset_password(name: UserName, principal: deps.Admin, app: deps.ApplianceDep) -> UserCreated:
+def reset_password(name: UserName, principal: deps.Administrator, app: deps.ApplianceDep) -> UserCreated:
     password = users.reset_password(app.engine, app.clock, principal.actor, name)
     return UserCreated(user=_user(app, name), one_time_password=password)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.web.render import render, zone
-from api.web.session import Admin, FormDep, status_of
+from api.web.session import Administrator, FormDep, status_of
 from vms.access import users
 from vms.core.errors import DomainError
 from vms.ops import overview as queries
@@ -20,7 +20,7 @@ USER_PAGE = 200
 
 
 @router.get("/admin")
-def cameras_page(request: Request, principal: Admin):
+def cameras_page(request: Request, principal: Administrator):
     app = request.app.state.appliance
     overview = queries.camera_overview(app, zone(app))
     return render(request, "admin.html", {"overview": overview, "now": app.clock.now_us()})
@@ -36,12 +36,12 @@ def users_page(request: Request, *, error: str = "", issued: dict | None = None,
 
 
 @router.get("/admin/users")
-def users_list(request: Request, principal: Admin):
+def users_list(request: Request, principal: Administrator):
     return users_page(request)
 
 
 @router.post("/admin/users")
-def user_change(request: Request, principal: Admin, form: FormDep):
+def user_change(request: Request, principal: Administrator, form: FormDep):
     """One form handler for every user change (``op`` says which)."""
     app = request.app.state.appliance
     op, name = form.get("op"), form.get("name").strip()

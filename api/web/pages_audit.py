@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render, zone
-from api.web.session import Auditor
+from api.web.session import AuditReader
 from vms.access import audit
 from vms.core.numbers import decimal, id_number
 from vms.ops import overview as queries
@@ -64,7 +64,7 @@ def _csv_query(f: dict) -> str:
 
 
 @router.get("/audit")
-def audit_page(request: Request, principal: Auditor, actor: str = "", action: str = "", ticket: str = "",
+def audit_page(request: Request, principal: AuditReader, actor: str = "", action: str = "", ticket: str = "",
                since: str = "", until: str = "", after: str = "", latest: str = ""):
     app, t = request.app.state.appliance, translator(lang_of(request))
     filters, problems = _filters(app, t, actor, action, ticket, since, until)
@@ -81,21 +81,21 @@ def audit_page(request: Request, principal: Auditor, actor: str = "", action: st
 
 
 @router.get("/audit/verify")
-def verify_page(request: Request, principal: Auditor):
+def verify_page(request: Request, principal: AuditReader):
     app = request.app.state.appliance
     result = audit.verify_anchored(app)  # against the anchor outside the database, as the CLI does
     return render(request, "verify.html", {"result": result, "checked_at": app.clock.now_us()})
 
 
 @router.get("/retention")
-def retention_page(request: Request, principal: Auditor):
+def retention_page(request: Request, principal: AuditReader):
     app = request.app.state.appliance
     report = retention.build_report(app.engine, app.config, app.clock.now_us())
     return render(request, "retention.html", {"report": report})
 
 
 @router.get("/deletions")
-def deletions_page(request: Request, principal: Auditor, camera: str = "", days: str = "31"):
+def deletions_page(request: Request, principal: AuditReader, camera: str = "", days: str = "31"):
     app, t = request.app.state.appliance, translator(lang_of(request))
     days = max(1, min(n, 3660)) if (n := decimal(days, max_digits=5)) is not None else 31
     problems = []

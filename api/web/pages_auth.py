@@ -18,13 +18,12 @@ from api import deps
 from api.web import i18n
 from api.web.render import LANG_COOKIE, lang_of, render
 from api.web.session import FormDep, User, form_fields, safe_next, status_of
-from vms.access import auth
+from vms.access import auth, policy
 from vms.access.auth import AddressLockedOut, LockedOut
 from vms.core.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
 SIGNIN_COOKIE = "vms_signin"
-HOME = {"operator": "/tickets", "manager": "/queue", "auditor": "/audit", "admin": "/admin"}
 
 
 def _secure(request: Request) -> bool:
@@ -66,7 +65,7 @@ async def signin(request: Request):
     except DomainError:
         return _signin_page(request, next_url=next_url, name=name, error=t("signin.wrong"), status=401)
     target = "/password" if issued.principal.must_change_password else (
-        next_url if next_url != "/" else HOME.get(issued.principal.role, "/"))
+        next_url if next_url != "/" else policy.home_page(issued.principal.role))
     response = RedirectResponse(target, status_code=303)
     max_age = request.app.state.appliance.config.api.session_hours * 3600
     response.set_cookie(deps.SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="strict",
@@ -88,7 +87,7 @@ def signout(request: Request, principal: User):
 
 @router.get("/")
 def home(principal: User):
-    return RedirectResponse(HOME.get(principal.role, "/password"), status_code=303)
+    return RedirectResponse(policy.home_page(principal.role), status_code=303)
 
 
 @router.get("/password")

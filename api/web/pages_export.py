@@ -30,7 +30,7 @@ from api import deps
 from api.web.i18n import translator
 from api.web.pages_tickets import ticket_number, ticket_page
 from api.web.render import lang_of, render
-from api.web.session import FormDep, Manager, Operator, PageRefused, status_of
+from api.web.session import DeliveryManager, Exporter, FormDep, PageRefused, status_of
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
 from vms.core.numbers import decimal, id_number
@@ -72,7 +72,7 @@ def _ticket(request: Request, principal, ticket_id: int, **kw):
 
 
 @router.post("/tickets/{ticket_id}/export")
-def start_export(request: Request, principal: Operator, ticket_id: TicketId, form: FormDep):
+def start_export(request: Request, principal: Exporter, ticket_id: TicketId, form: FormDep):
     app = request.app.state.appliance
     name = form.get("recipient_name").strip() or None
     try:
@@ -84,7 +84,7 @@ def start_export(request: Request, principal: Operator, ticket_id: TicketId, for
 
 
 @router.post("/exports/{job_id}/cancel")
-def cancel_export(request: Request, principal: Operator, job_id: JobId):
+def cancel_export(request: Request, principal: Exporter, job_id: JobId):
     app = request.app.state.appliance
     try:
         job = export_jobs.cancel(app, principal, job_id)
@@ -113,7 +113,7 @@ def _package_ticket(app, package_id: str) -> int:
 
 
 @router.post("/packages/{package_id}/links")
-def create_link(request: Request, principal: Manager, package_id: PackageId, form: FormDep):
+def create_link(request: Request, principal: DeliveryManager, package_id: PackageId, form: FormDep):
     app = request.app.state.appliance
     ticket_id = _package_ticket(app, package_id)
     mode = form.get("passcode_mode")
@@ -132,7 +132,7 @@ def create_link(request: Request, principal: Manager, package_id: PackageId, for
 
 
 @router.post("/links/{delivery_id}/revoke")
-def revoke_link(request: Request, principal: Manager, delivery_id: DeliveryId):
+def revoke_link(request: Request, principal: DeliveryManager, delivery_id: DeliveryId):
     app = request.app.state.appliance
     try:
         view = delivery.revoke_link(app, principal, delivery_id)
@@ -142,7 +142,7 @@ def revoke_link(request: Request, principal: Manager, delivery_id: DeliveryId):
 
 
 @router.post("/packages/{package_id}/delete")
-def delete_package(request: Request, principal: Manager, package_id: PackageId):
+def delete_package(request: Request, principal: DeliveryManager, package_id: PackageId):
     app = request.app.state.appliance
     ticket_id = _package_ticket(app, package_id)
     try:
@@ -153,7 +153,7 @@ def delete_package(request: Request, principal: Manager, package_id: PackageId):
 
 
 @router.get("/exports")
-def exports_page(request: Request, principal: Manager):
+def exports_page(request: Request, principal: DeliveryManager):
     app = request.app.state.appliance
     infos = sorted(package_store(app).list(), key=lambda i: i.created_us, reverse=True)
     links = delivery.links_of_packages(app, [i.package_id for i in infos])

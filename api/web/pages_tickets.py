@@ -18,7 +18,15 @@ from fastapi.responses import RedirectResponse
 from api.web import ticket_export, timeline
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render
-from api.web.session import FormDep, Manager, Operator, PageRefused, Reader, status_of
+from api.web.session import (
+    FormDep,
+    PageRefused,
+    TicketCloser,
+    TicketDecider,
+    TicketFiler,
+    TicketReader,
+    status_of,
+)
 from vms.access import policy as access
 from vms.access import tickets
 from vms.core.errors import DomainError
@@ -53,7 +61,7 @@ def message(request: Request, exc: DomainError):
 
 
 @router.get("/tickets")
-def list_page(request: Request, principal: Reader, state: str = "", offset: str = "0"):
+def list_page(request: Request, principal: TicketReader, state: str = "", offset: str = "0"):
     states = [state] if state in tickets.STATES else None
     offset = decimal(offset, max_digits=9) or 0
     rows, total = tickets.list_tickets(_app(request), principal, states=states, limit=PAGE, offset=offset)
@@ -62,7 +70,7 @@ def list_page(request: Request, principal: Reader, state: str = "", offset: str 
 
 
 @router.get("/queue")
-def queue_page(request: Request, principal: Manager, offset: str = "0"):
+def queue_page(request: Request, principal: TicketDecider, offset: str = "0"):
     offset = decimal(offset, max_digits=9) or 0
     rows, total = tickets.list_tickets(_app(request), principal, states=["requested"], limit=PAGE, offset=offset)
     return render(request, "queue.html", {"tickets": rows, "total": total, "offset": offset, "page": PAGE})
@@ -81,7 +89,7 @@ def _new_form(request: Request, values: dict, *, error: str = "", status: int = 
 
 
 @router.get("/tickets/new")
-def new_form(request: Request, principal: Operator):
+def new_form(request: Request, principal: TicketFiler):
     now = _app(request).clock.now_us()
     hour = 3_600_000_000
     start = (now - hour) // 60_000_000 * 60_000_000
@@ -90,7 +98,7 @@ def new_form(request: Request, principal: Operator):
 
 
 @router.post("/tickets/new")
-def file(request: Request, principal: Operator, form: FormDep):
+def file(request: Request, principal: TicketFiler, form: FormDep):
     app, t = _app(request), translator(lang_of(request))
     values = {k: form.get(k) for k in ("description", "purpose", "legal_basis", "action", "recipient")}
     values["cameras"] = form.getlist("cameras")
@@ -117,7 +125,7 @@ def file(request: Request, principal: Operator, form: FormDep):
 
 def _scope(view: tickets.TicketView) -> access.TicketScope:
     return access.TicketScope(view.id, view.state, view.requester_id, view.cameras, view.start_us, view.end_us,
-                              view.access_until_us)
+                              view.access_until_us, view.action)
 
 
 def _footage(app, principal, view, camera: str, at_us: int | None) -> dict:
@@ -160,18 +168,21 @@ def ticket_page(request: Request, principal, ticket_id: int, *, error: str = "",
         except DomainError as exc:
             refusal = exc.message
     own = view.requester_id == principal.user_id
+    scope = _scope(view)
+
+    def refusal_of(action: access.Action) -> access.Refusal | None:
+        return access.ticket_refusal(principal.role, principal.user_id, action, scope, now_us=now)
+
+    # the decide form only when the policy allows it; a manager's own requested ticket says who decides instead
+    decide_refusal = refusal_of(access.Action.TICKET_DECIDE)
     four_eyes = None
-    if principal.role == "manager" and own and view.state == "requested":
-        try:
-            tickets.check_decider(principal.role, principal.user_id, view.requester_id)
-        except DomainError:
-            four_eyes = translator(lang_of(request))("decide.four_eyes")
+    if decide_refusal is not None and decide_refusal.key == "refused.four_eyes":
+        four_eyes = translator(lang_of(request))("decide.four_eyes")
     ctx = {
         "ticket": view, "error": error, "done": done if done in DONE else "", "own": own,
-        "can_decide": principal.role == "manager" and view.state == "requested",
+        "can_decide": decide_refusal is None,
         "four_eyes": four_eyes,
-        "can_close": view.state not in tickets.FINAL and (principal.role == "manager" or
-                                                           (principal.role == "operator" and own)),
+        "can_close": refusal_of(access.Action.TICKET_CLOSE) is None,
         "footage": footage, "refusal": refusal, "now": now, "new_link": new_link,
     }
     ctx.update(extra_sections(request, principal, view))
@@ -184,14 +195,14 @@ def extra_sections(request: Request, principal, view) -> dict:
 
 
 @router.get("/tickets/{ticket_id}")
-def ticket(request: Request, principal: Reader, ticket_id: TicketId, camera: str = "", at: str = "",
+def ticket(request: Request, principal: TicketReader, ticket_id: TicketId, camera: str = "", at: str = "",
            done: str = ""):
     at_us = decimal(at, max_digits=18)
     return ticket_page(request, principal, ticket_id, camera=camera, at_us=at_us, done=done)
 
 
 @router.post("/tickets/{ticket_id}/decide")
-def decide(request: Request, principal: Manager, ticket_id: TicketId, form: FormDep):
+def decide(request: Request, principal: TicketDecider, ticket_id: TicketId, form: FormDep):
     decision = form.get("decision")
     app = _app(request)
     if decision not in ("approve", "deny"):
@@ -206,7 +217,7 @@ def decide(request: Request, principal: Manager, ticket_id: TicketId, form: Form
 
 
 @router.post("/tickets/{ticket_id}/close")
-def close(request: Request, principal: Operator, ticket_id: TicketId, form: FormDep):
+def close(request: Request, principal: TicketCloser, ticket_id: TicketId, form: FormDep):
     try:
         tickets.close(_app(request), principal, ticket_id, reason=form.get("reason"))
     except DomainError as exc:

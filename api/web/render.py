@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from api import deps
 from api.web import i18n
-from vms.access import auth
+from vms.access import auth, policy
 from vms.core.numbers import id_number
 from vms.core.times import iso
 
@@ -94,10 +94,14 @@ def csrf_of(request: Request) -> str:
 def render(request: Request, name: str, context: dict | None = None, *, status: int = 200):
     app = request.app.state.appliance
     lang = lang_of(request)
+    principal = getattr(request.state, "principal", None)
     ctx = {
         "t": i18n.translator(lang),
         "lang": lang,
-        "user": getattr(request.state, "principal", None),
+        "user": principal,
+        # the policy decides what a page offers: a button or link only when the action is allowed
+        "may": lambda action: principal is not None and policy.may(principal.role, policy.Action(action)),
+        "own_tickets_only": principal is not None and policy.own_tickets_only(principal.role),
         "csrf": csrf_of(request),
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),

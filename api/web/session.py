@@ -24,6 +24,7 @@ from api.problems import STATUS
 from api.schemas import text_problem
 from api.web.i18n import translator
 from api.web.render import lang_of, render
+from vms.access import policy
 from vms.access.auth import Principal
 from vms.core.errors import DomainError, Kind
 
@@ -71,16 +72,18 @@ async def page_principal(request: Request) -> Principal:
     return principal
 
 
-def role(*roles: str):
-    """A page dependency admitting only these roles (a page saying why for others)."""
+def allow(action: policy.Action):
+    """A page dependency admitting the roles the policy allows ``action`` (a page saying why for others)."""
 
     async def check(request: Request, principal: Annotated[Principal, Depends(page_principal)]) -> Principal:
-        if principal.role not in roles:
+        if not policy.may(principal.role, action):
             t = translator(lang_of(request))
+            roles = policy.roles_for(action)
             raise PageRefused(403, t("refused.role").format(roles=", ".join(t("role." + r) for r in roles),
                                                             role=t("role." + principal.role)))
         return principal
 
+    check.action = action
     return check
 
 
@@ -122,10 +125,14 @@ def install_handlers(api) -> None:
         return render(request, "message.html", {"message": exc.message, "status": exc.status}, status=exc.status)
 
 
+page_principal.action = policy.Action.ACCOUNT  # one's own account pages (password, sign-out)
 User = Annotated[Principal, Depends(page_principal)]
 FormDep = Annotated[Form, Depends(form_fields)]
-Operator = Annotated[Principal, Depends(role("operator", "manager"))]
-Manager = Annotated[Principal, Depends(role("manager"))]
-Reader = Annotated[Principal, Depends(role("operator", "manager", "auditor"))]
-Auditor = Annotated[Principal, Depends(role("auditor"))]
-Admin = Annotated[Principal, Depends(role("admin"))]
+TicketFiler = Annotated[Principal, Depends(allow(policy.Action.TICKET_FILE))]
+TicketReader = Annotated[Principal, Depends(allow(policy.Action.TICKET_READ))]
+TicketDecider = Annotated[Principal, Depends(allow(policy.Action.TICKET_DECIDE))]
+TicketCloser = Annotated[Principal, Depends(allow(policy.Action.TICKET_CLOSE))]
+Exporter = Annotated[Principal, Depends(allow(policy.Action.EXPORT))]
+DeliveryManager = Annotated[Principal, Depends(allow(policy.Action.DELIVERY_MANAGE))]
+AuditReader = Annotated[Principal, Depends(allow(policy.Action.AUDIT_READ))]
+Administrator = Annotated[Principal, Depends(allow(policy.Action.ADMINISTER))]

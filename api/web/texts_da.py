@@ -237,6 +237,7 @@ DA: dict[str, str] = {
     "export.created": "Lavet",
     "export.redacted": "sløret",
     "export.deleted_at": "Slettes",
+    "export.links_by_managers": "En leder sender pakken til modtageren: kun ledere kan oprette, se og tilbagekalde udleveringslinks.",
     "export.fingerprint": "signeringsnøgle",
     "export.manifest": "manifestets SHA-256",
     "export.delete": "Slet pakken nu",

@@ -236,6 +236,7 @@ EN: dict[str, str] = {
     "export.created": "Made",
     "export.redacted": "redacted",
     "export.deleted_at": "Deleted at",
+    "export.links_by_managers": "A manager sends the package to its recipient: only managers create, see and revoke delivery links.",
     "export.fingerprint": "signing key",
     "export.manifest": "manifest SHA-256",
     "export.delete": "Delete the package now",

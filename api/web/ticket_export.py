@@ -8,24 +8,25 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from vms.access import policy
 from vms.core.errors import DomainError
 from vms.evidence import delivery, export_jobs
-
-EXPORT_STATES = ("approved", "exported", "delivered")
 
 
 def ticket_sections(request: Request, principal, view) -> dict:
     """The export part of a ticket's page (empty for view tickets and for roles without it)."""
-    may = principal.role == "manager" or (principal.role == "operator" and principal.user_id == view.requester_id)
-    if view.action != "export" or not may:
-        return {"exports": None}
     app = request.app.state.appliance
+    scope = policy.TicketScope(view.id, view.state, view.requester_id, view.cameras, view.start_us, view.end_us,
+                               view.access_until_us, view.action)
+    refusal = policy.ticket_refusal(principal.role, principal.user_id, policy.Action.EXPORT, scope,
+                                    now_us=app.clock.now_us())
+    if view.action != "export" or (refusal is not None and refusal.key in ("refused.role", "refused.not_yours")):
+        return {"exports": None}
     try:
         jobs = export_jobs.jobs_of_ticket(app, principal, view.id)
         packages = export_jobs.packages_of_ticket(app, principal, view.id)
     except DomainError as exc:
         return {"exports": {"error": exc.message, "jobs": [], "packages": [], "can_start": False}}
-    open_now = view.state in EXPORT_STATES and (view.access_until_us or 0) > app.clock.now_us()
-    return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)), "can_start": open_now,
+    return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)), "can_start": refusal is None,
                         "running": any(j.state in ("queued", "running") for j in jobs), "error": "",
                         "policy": delivery.policy(app)}}

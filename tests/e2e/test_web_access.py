@@ -1,9 +1,9 @@
 """Every page and form of the web UI against every role (and anonymous), without a
-browser: allowed, refused with a page (403, HTML), or sent to sign-in.
+browser: allowed, refused with a page (403, HTML), or sent to sign-in, as the access policy says.
 
-The matrix must name every web route (the routes the OpenAPI schema leaves out,
-apart from /static), so a new page cannot slip in without a decision about
-who may use it.  Allowed means: not 401/403, never 5xx, and an HTML page or a
+Who may use a page is read from the app (the action its dependencies declare) and the policy's table
+(tests/support/route_policy.py); the matrix here builds one request per page and must name every web route,
+so a new page cannot slip in without a rule and a request.  Allowed means: not 401/403, never 5xx, and an HTML page or a
 redirect (a 404/409/422 page for its own reasons is fine)."""
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from __future__ import annotations
 from api import web
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import PASSWORD
+from tests.support.route_policy import PUBLIC, allowed_users, route_actions
 
 ANON, OPERATOR, MANAGER, AUDITOR, ADMIN = "anonymous", "olga", "mia", "aud", "adam"
-EVERYONE = {ANON, OPERATOR, MANAGER, AUDITOR, ADMIN}
-SIGNED_IN = {OPERATOR, MANAGER, AUDITOR, ADMIN}
-FILERS = {OPERATOR, MANAGER}
-READERS = {OPERATOR, MANAGER, AUDITOR}
 JOB, PACKAGE = "0" * 16, "0" * 32
 
 
@@ -24,41 +21,40 @@ def _ticket(env):
     return env.file_ticket("olga")["id"]
 
 
-# (method, path template) -> (who may, builder returning (url, form fields))
+# (method, path template) -> builder returning (url, form fields); who may is the access policy's
 MATRIX = {
-    ("GET", "/signin"): (EVERYONE, lambda env: ("/signin", None)),
-    ("POST", "/signin"): (EVERYONE, lambda env: ("/signin", {"name": "otto", "password": PASSWORD})),
-    ("GET", "/lang/{code}"): (EVERYONE, lambda env: ("/lang/en?next=/tickets", None)),
-    ("POST", "/signout"): (SIGNED_IN, lambda env: ("/signout", {})),
-    ("GET", "/"): (SIGNED_IN, lambda env: ("/", None)),
-    ("GET", "/password"): (SIGNED_IN, lambda env: ("/password", None)),
-    ("POST", "/password"): (SIGNED_IN, lambda env: ("/password", {
+    ("GET", "/signin"): (lambda env: ("/signin", None)),
+    ("POST", "/signin"): (lambda env: ("/signin", {"name": "otto", "password": PASSWORD})),
+    ("GET", "/lang/{code}"): (lambda env: ("/lang/en?next=/tickets", None)),
+    ("POST", "/signout"): (lambda env: ("/signout", {})),
+    ("GET", "/"): (lambda env: ("/", None)),
+    ("GET", "/password"): (lambda env: ("/password", None)),
+    ("POST", "/password"): (lambda env: ("/password", {
         "current_password": PASSWORD, "new_password": PASSWORD, "new_password_again": PASSWORD})),  # 422: same
-    ("GET", "/tickets"): (READERS, lambda env: ("/tickets", None)),
-    ("GET", "/queue"): ({MANAGER}, lambda env: ("/queue", None)),
-    ("GET", "/tickets/new"): (FILERS, lambda env: ("/tickets/new", None)),
-    ("POST", "/tickets/new"): (FILERS, lambda env: ("/tickets/new", {"cameras": "hall", "start": "x"})),  # 422
-    ("GET", "/tickets/{ticket_id}"): (READERS, lambda env: (f"/tickets/{_ticket(env)}", None)),
-    ("POST", "/tickets/{ticket_id}/decide"): ({MANAGER}, lambda env: (
+    ("GET", "/tickets"): (lambda env: ("/tickets", None)),
+    ("GET", "/queue"): (lambda env: ("/queue", None)),
+    ("GET", "/tickets/new"): (lambda env: ("/tickets/new", None)),
+    ("POST", "/tickets/new"): (lambda env: ("/tickets/new", {"cameras": "hall", "start": "x"})),  # 422
+    ("GET", "/tickets/{ticket_id}"): (lambda env: (f"/tickets/{_ticket(env)}", None)),
+    ("POST", "/tickets/{ticket_id}/decide"): (lambda env: (
         f"/tickets/{_ticket(env)}/decide", {"decision": "deny", "reason": "no"})),
-    ("POST", "/tickets/{ticket_id}/close"): (FILERS, lambda env: (f"/tickets/{_ticket(env)}/close", {"reason": "x"})),
-    ("POST", "/tickets/{ticket_id}/export"): (FILERS, lambda env: (  # 409: not approved yet
+    ("POST", "/tickets/{ticket_id}/close"): (lambda env: (f"/tickets/{_ticket(env)}/close", {"reason": "x"})),
+    ("POST", "/tickets/{ticket_id}/export"): (lambda env: (  # 409: not approved yet
         f"/tickets/{env.file_ticket('olga', action='export')['id']}/export", {})),
-    ("POST", "/exports/{job_id}/cancel"): (FILERS, lambda env: (f"/exports/{JOB}/cancel", {})),  # 404 page
-    ("GET", "/exports"): ({MANAGER}, lambda env: ("/exports", None)),
-    ("POST", "/packages/{package_id}/links"): ({MANAGER}, lambda env: (f"/packages/{PACKAGE}/links", {})),
-    ("POST", "/links/{delivery_id}/revoke"): ({MANAGER}, lambda env: ("/links/999999/revoke", {})),
-    ("POST", "/packages/{package_id}/delete"): ({MANAGER}, lambda env: (f"/packages/{PACKAGE}/delete", {})),
-    ("GET", "/audit"): ({AUDITOR}, lambda env: ("/audit", None)),
-    ("GET", "/audit/verify"): ({AUDITOR}, lambda env: ("/audit/verify", None)),
-    ("GET", "/retention"): ({AUDITOR}, lambda env: ("/retention", None)),
-    ("GET", "/deletions"): ({AUDITOR}, lambda env: ("/deletions", None)),
-    ("GET", "/admin"): ({ADMIN}, lambda env: ("/admin", None)),
-    ("GET", "/admin/users"): ({ADMIN}, lambda env: ("/admin/users", None)),
-    ("POST", "/admin/users"): ({ADMIN}, lambda env: ("/admin/users", {"op": "role", "name": "otto",
+    ("POST", "/exports/{job_id}/cancel"): (lambda env: (f"/exports/{JOB}/cancel", {})),  # 404 page
+    ("GET", "/exports"): (lambda env: ("/exports", None)),
+    ("POST", "/packages/{package_id}/links"): (lambda env: (f"/packages/{PACKAGE}/links", {})),
+    ("POST", "/links/{delivery_id}/revoke"): (lambda env: ("/links/999999/revoke", {})),
+    ("POST", "/packages/{package_id}/delete"): (lambda env: (f"/packages/{PACKAGE}/delete", {})),
+    ("GET", "/audit"): (lambda env: ("/audit", None)),
+    ("GET", "/audit/verify"): (lambda env: ("/audit/verify", None)),
+    ("GET", "/retention"): (lambda env: ("/retention", None)),
+    ("GET", "/deletions"): (lambda env: ("/deletions", None)),
+    ("GET", "/admin"): (lambda env: ("/admin", None)),
+    ("GET", "/admin/users"): (lambda env: ("/admin/users", None)),
+    ("POST", "/admin/users"): (lambda env: ("/admin/users", {"op": "role", "name": "otto",
                                                                        "role": "operator"})),
 }
-PUBLIC = {"/signin", "/lang/{code}"}
 
 
 def web_routes() -> set[tuple[str, str]]:
@@ -73,8 +69,10 @@ def test_matrix_names_every_web_route():
 
 def test_every_role_against_every_page(sqlite_api_env):
     env = sqlite_api_env
+    actions = route_actions(env.api)
     failures = []
-    for (method, path), (allowed, build) in MATRIX.items():
+    for (method, path), build in MATRIX.items():
+        allowed = allowed_users(actions[(method, path)])
         for who in (ANON, OPERATOR, MANAGER, AUDITOR, ADMIN):
             url, form = build(env)
             if who == ANON:
@@ -92,7 +90,7 @@ def test_every_role_against_every_page(sqlite_api_env):
             elif who in allowed:
                 if r.status_code in (401, 403) or not (ctype.startswith("text/html") or r.status_code in (302, 303)):
                     failures.append(f"{where} should be allowed ({ctype})")
-            elif who == ANON and path not in PUBLIC:
+            elif who == ANON and (method, path) not in PUBLIC:
                 if r.status_code != 303 or not r.headers["location"].startswith("/signin"):
                     failures.append(f"{where} should send to sign-in")
             elif r.status_code != 403 or not ctype.startswith("text/html"):

@@ -44,6 +44,7 @@ def test_requester_exports_own_ticket_but_only_managers_make_links(web, browser)
     export(olga)
     assert olga.locator("#export article[data-package]").count() == 1
     assert olga.locator("#export form.new-link").count() == 0  # links are for managers
+    assert "leder" in olga.locator("#links-by-managers").first.inner_text()  # and the page says who sends it
     assert olga.locator("#export tr[data-link]").count() == 0
 
     mia.goto(web.url("/exports"))

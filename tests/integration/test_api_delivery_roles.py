@@ -1,10 +1,11 @@
 """Every role (and anonymous) against every export and delivery route: allowed or
-refused (401 anonymous, 403 signed in), never 5xx; on SQLite and PostgreSQL."""
+refused (401 anonymous, 403 signed in) as the access policy says, never 5xx; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from tests.support.api_env import *  # noqa: F403 (fixtures)
-from tests.support.delivery_matrix import ADMIN, ANON, AUDITOR, EXPORT_MATRIX, MANAGER, OPERATOR
+from tests.support.delivery_matrix import EXPORT_MATRIX
+from tests.support.route_policy import check_matrix, route_actions
 
 
 def test_matrix_names_every_export_and_delivery_route(sqlite_api_env):
@@ -15,16 +16,5 @@ def test_matrix_names_every_export_and_delivery_route(sqlite_api_env):
 
 
 def test_every_role_against_every_export_and_delivery_route(api_env):
-    env = api_env
-    failures = []
-    for (method, _path), (allowed, build) in EXPORT_MATRIX.items():
-        for who in (ANON, OPERATOR, MANAGER, AUDITOR, ADMIN):
-            url, kwargs = build(env)
-            client = env.anonymous() if who == ANON else env.client(who)
-            r = client.request(method, url, **kwargs)
-            refused = r.status_code in (401, 403)
-            if r.status_code >= 500 or refused == (who in allowed):
-                failures.append(f"{who:9} {method} {url[:60]}: {r.status_code} {r.text[:160]}")
-            elif refused and r.status_code != (401 if who == ANON else 403):
-                failures.append(f"{who:9} {method} {url[:60]}: refused with {r.status_code}")
+    failures = check_matrix(api_env, EXPORT_MATRIX, route_actions(api_env.api))
     assert not failures, "\n".join(failures)

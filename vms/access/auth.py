@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from storage.sql import auth_store, index
-from vms.access import users
+from vms.access import policy, users
 from vms.access.audit import Actor, audited, record
 from vms.core.counters import SIGNIN_FAILURES
 from vms.core.errors import DomainError, Kind
@@ -261,7 +261,8 @@ def revoke_token(app, principal: Principal, token_id: int) -> None:
     """Revoke one of the caller's tokens (an administrator may revoke anyone's)."""
     with audited(app.engine, app.clock, principal.actor, "auth.token.revoke", obj=f"token:{token_id}") as (s, _):
         cred = auth_store.credential(s, token_id)
-        if cred is None or cred.kind != TOKEN or (cred.user_id != principal.user_id and principal.role != "admin"):
+        if cred is None or cred.kind != TOKEN or not policy.token_revocable(principal.role, principal.user_id,
+                                                                          cred.user_id):
             raise DomainError(Kind.NOT_FOUND, f"token {token_id} does not exist or is not yours")
         if not auth_store.revoke_credential(s, token_id, app.clock.now_us()):
             raise DomainError(Kind.CONFLICT, f"token {token_id} is already revoked")

@@ -1,25 +1,111 @@
-"""May this user see this footage now?  Pure decisions, no I/O.
+"""Who may do what: the appliance's one access policy.  Pure decisions, no I/O.
 
-Footage (listing spans and playing) is open only to operators and managers,
-only inside an approved (or exported/delivered) ticket, only for that ticket's
-cameras and window, only while its access window lasts, and only to the
-ticket's requester or a manager.  Administrators and auditors never see
-footage.  Each refusal says why, in words the user can act on.
+Two questions, asked by the API's dependencies, the web pages (which show a button or form only when the
+answer is yes), the CLI and the domain services alike:
+
+* :func:`role_refusal` -- may a role do an :class:`Action` at all?  The table :data:`RULES` answers; a route or
+  page declares its action and the role matrix tests are generated from this table and the app's routes.
+* :func:`ticket_refusal` -- may this principal do this action on this ticket now?  The role rule first, then
+  the object's rules: an operator acts only on their own tickets; a manager decides only tickets filed by
+  someone else (four-eyes) and only while they are requested; footage and exports only while the ticket is
+  approved (or exported/delivered) and its access window lasts, and exports only for export tickets.
+
+Administrators and auditors never see footage.  Every refusal is a :class:`Refusal` whose message a person
+can act on (English, as the domain words it; the web pages translate the ``key``), with the kind of error the
+API and CLI answer with.  "Not yours" is answered
+as "does not exist or is not yours", so an operator learns nothing about other people's tickets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
+from vms.core.errors import DomainError, Kind
 from vms.core.times import iso
 
-FOOTAGE_ROLES = ("operator", "manager")
-OPEN_STATES = ("approved", "exported", "delivered")
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    MANAGER = "manager"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+ROLES = tuple(r.value for r in Role)
+
+
+class Action(StrEnum):
+    ACCOUNT = "account"                  # one's own session, password and API tokens
+    CAMERAS_LIST = "cameras.list"        # which cameras exist (no footage)
+    TICKET_FILE = "ticket.file"
+    TICKET_READ = "ticket.read"          # a ticket, the list, its holds
+    TICKET_DECIDE = "ticket.decide"      # approve or deny
+    TICKET_CLOSE = "ticket.close"        # close or withdraw
+    FOOTAGE_VIEW = "footage.view"        # recorded spans and playback inside a ticket
+    EXPORT = "export"                    # start, follow and cancel exports; see a ticket's packages
+    DELIVERY_MANAGE = "delivery.manage"  # delivery links, deleting packages, the packages page
+    AUDIT_READ = "audit.read"            # the audit trail, its verification, deletions, retention
+    ADMINISTER = "administer"            # user accounts and the cameras and storage overview
+    OPS_READ = "ops.read"                # /metrics with credentials
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[Role]
+    why: str  # what a refused role is told (the role names are added)
+
+
+_ALL = frozenset(Role)
+_STAFF = frozenset({Role.OPERATOR, Role.MANAGER})
+
+#: the table: which roles may do each action at all (object rules come on top, see :func:`ticket_refusal`)
+RULES: dict[Action, Rule] = {
+    Action.ACCOUNT: Rule(_ALL, "every signed-in user manages their own account"),
+    Action.CAMERAS_LIST: Rule(_ALL, "the camera list"),
+    Action.TICKET_FILE: Rule(_STAFF, "only an operator or a manager may file a ticket"),
+    Action.TICKET_READ: Rule(_STAFF | {Role.AUDITOR}, "tickets are read by operators (their own), managers "
+                                                      "and auditors"),
+    Action.TICKET_DECIDE: Rule(frozenset({Role.MANAGER}), "only a manager may approve or deny a ticket"),
+    Action.TICKET_CLOSE: Rule(_STAFF, "only the requester or a manager may close a ticket"),
+    Action.FOOTAGE_VIEW: Rule(_STAFF, "footage is seen only by operators and managers"),
+    Action.EXPORT: Rule(_STAFF, "only the requester or a manager may export a ticket's footage"),
+    Action.DELIVERY_MANAGE: Rule(frozenset({Role.MANAGER}), "only a manager may manage delivery links and packages"),
+    Action.AUDIT_READ: Rule(frozenset({Role.AUDITOR}), "the audit trail is the auditor's"),
+    Action.ADMINISTER: Rule(frozenset({Role.ADMIN}), "user accounts, cameras and storage are the administrator's"),
+    Action.OPS_READ: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "metrics are for administrators and auditors"),
+}
+
+# ---------------------------------------------------------------- ticket states
+
+STATES = ("requested", "approved", "denied", "exported", "delivered", "closed", "expired")
+OPEN_STATES = ("approved", "exported", "delivered")  # the access window applies
+FINAL_STATES = ("denied", "closed", "expired")
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "requested": frozenset({"approved", "denied", "closed"}),
+    "approved": frozenset({"exported", "closed", "expired"}),
+    "exported": frozenset({"exported", "delivered", "closed", "expired"}),
+    "delivered": frozenset({"delivered", "closed", "expired"}),
+    "denied": frozenset(),
+    "closed": frozenset(),
+    "expired": frozenset(),
+}
+
+
+def transition_problem(state: str, target: str) -> str | None:
+    """Why a ticket that is ``state`` cannot become ``target`` (None when it can)."""
+    if target in TRANSITIONS.get(state, frozenset()):
+        return None
+    if state in FINAL_STATES:
+        return f"the ticket is {state}, which is final; file a new ticket"
+    allowed = ", ".join(sorted(TRANSITIONS[state])) or "nothing"
+    return f"a ticket that is {state} cannot become {target} (from {state} it can become: {allowed})"
+
 
 
 @dataclass(frozen=True)
 class TicketScope:
-    """What of a ticket the decision needs."""
+    """What of a ticket the decisions need."""
 
     id: int
     state: str
@@ -28,19 +114,87 @@ class TicketScope:
     start_us: int
     end_us: int
     access_until_us: int | None
+    action: str = "view"  # what the ticket asks for: view or export
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why not.  ``kind``: the error vocabulary's kind (permission denied, not found for someone else's
+    object, conflict or failed precondition for a ticket in the wrong state); ``key``: the web UI's text for
+    it (api/web/texts_*.py), with ``message`` as the fallback."""
+
+    message: str
+    key: str = ""
+    kind: Kind = Kind.FORBIDDEN
+
+    def error(self) -> DomainError:
+        return DomainError(self.kind, self.message)
+
+    def raise_(self) -> None:
+        raise self.error()
+
+
+def enforce(refusal: Refusal | None) -> None:
+    """Raise the refusal as a DomainError (nothing when there is none)."""
+    if refusal is not None:
+        refusal.raise_()
+
+
+def roles_for(action: Action) -> tuple[str, ...]:
+    return tuple(r.value for r in Role if r in RULES[action].roles)
+
+
+def role_refusal(role: str, action: Action) -> Refusal | None:
+    """Why ``role`` may never do ``action`` (None: it may, subject to the object's rules)."""
+    rule = RULES[action]
+    if role in rule.roles:
+        return None
+    return Refusal(f"{rule.why}; this needs the role {' or '.join(roles_for(action))}, you are {role}",
+                   key="refused.role")
+
+
+def may(role: str, action: Action) -> bool:
+    return role_refusal(role, action) is None
+
+
+def ticket_refusal(role: str, user_id: int, action: Action, ticket: TicketScope, *,
+                   now_us: int | None = None) -> Refusal | None:
+    """Why the principal may not do ``action`` on ``ticket`` (None: they may).  ``now_us`` is needed for the
+    actions that depend on the access window (footage and exports)."""
+    refusal = role_refusal(role, action)
+    if refusal:
+        return refusal
+    own = user_id == ticket.requester_id
+    if role == Role.OPERATOR and not own and action != Action.TICKET_FILE:
+        return Refusal(f"ticket {ticket.id} does not exist or is not yours", key="refused.not_yours", kind=Kind.NOT_FOUND)
+    if action == Action.TICKET_DECIDE:
+        if own:
+            return Refusal("four-eyes rule: you filed this ticket, so you cannot decide it; another manager must "
+                           "approve or deny it", key="refused.four_eyes")
+        if ticket.state != "requested":
+            return Refusal(transition_problem(ticket.state, "approved").replace(
+                "cannot become approved", "cannot become approved or denied"), key="refused.not_requested",
+                kind=Kind.CONFLICT)
+    elif action == Action.TICKET_CLOSE:
+        if ticket.state in FINAL_STATES:
+            return Refusal(transition_problem(ticket.state, "closed"), key="refused.final", kind=Kind.CONFLICT)
+    elif action in (Action.FOOTAGE_VIEW, Action.EXPORT):
+        if action == Action.EXPORT and ticket.action != "export":
+            return Refusal(f"ticket {ticket.id} asks only to view footage; file an export ticket to export",
+                           key="refused.view_only")
+        if ticket.state not in OPEN_STATES:
+            return Refusal(f"ticket {ticket.id} is {ticket.state}; footage is available only once a manager has "
+                           "approved it", key="refused.not_open",
+                           kind=Kind.CONFLICT if ticket.state in FINAL_STATES else Kind.PRECONDITION)
+        if now_us is None or ticket.access_until_us is None or now_us >= ticket.access_until_us:
+            return Refusal(f"the access window of ticket {ticket.id} has ended", key="refused.window_over")
+    return None
 
 
 def footage_refusal(role: str, user_id: int, ticket: TicketScope, *, now_us: int) -> str | None:
     """Why the user may not see any footage of the ticket now (None: they may)."""
-    if role not in FOOTAGE_ROLES:
-        return f"the {role} role never sees footage"
-    if role == "operator" and user_id != ticket.requester_id:
-        return f"ticket {ticket.id} was filed by someone else; only its requester or a manager may see its footage"
-    if ticket.state not in OPEN_STATES:
-        return f"ticket {ticket.id} is {ticket.state}; footage is available only once a manager has approved it"
-    if ticket.access_until_us is None or now_us >= ticket.access_until_us:
-        return f"the access window of ticket {ticket.id} has ended"
-    return None
+    refusal = ticket_refusal(role, user_id, Action.FOOTAGE_VIEW, ticket, now_us=now_us)
+    return refusal.message if refusal else None
 
 
 def play_refusal(role: str, user_id: int, ticket: TicketScope, camera_id: str, start_us: int, end_us: int, *,
@@ -57,4 +211,26 @@ def play_refusal(role: str, user_id: int, ticket: TicketScope, camera_id: str, s
         return (f"the requested span {iso(start_us)} .. {iso(end_us)} lies outside ticket {ticket.id}'s window "
                 f"{iso(ticket.start_us)} .. {iso(ticket.end_us)}")
     return None
+
+
+def export_job_visible(role: str, user_id: int, requester_id: int, started_by: int) -> bool:
+    """An export job is followed by managers, and by an operator who filed its ticket or started it."""
+    if not may(role, Action.EXPORT):
+        return False
+    return role == Role.MANAGER or user_id in (requester_id, started_by)
+
+
+def token_revocable(role: str, user_id: int, token_owner_id: int) -> bool:
+    """One's own API tokens; an administrator may revoke anyone's."""
+    return user_id == token_owner_id or role == Role.ADMIN
+
+
+def own_tickets_only(role: str) -> bool:
+    """Whether the role reads only the tickets it filed (operators)."""
+    return role == Role.OPERATOR
+
+
+def home_page(role: str) -> str:
+    """Where a role lands after signing in (the web UI)."""
+    return {Role.OPERATOR: "/tickets", Role.MANAGER: "/queue", Role.AUDITOR: "/audit", Role.ADMIN: "/admin"}[role]
 

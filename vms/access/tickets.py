@@ -31,28 +31,18 @@ from sqlalchemy.orm import Session
 
 from storage.sql import auth_store, index
 from storage.sql import tickets as store
+from vms.access import policy
 from vms.access.audit import SYSTEM, Actor, audited, record
 from vms.core.errors import DomainError, Kind
 from vms.core.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
-STATES = ("requested", "approved", "denied", "exported", "delivered", "closed", "expired")
+STATES, TRANSITIONS, transition_problem = policy.STATES, policy.TRANSITIONS, policy.transition_problem
 ACTIONS = ("view", "export")
 RECIPIENTS = ("internal", "police", "ssp", "data_subject")
-OPEN = store.OPEN_STATES  # approved, exported, delivered: the access window applies
-FINAL = ("denied", "closed", "expired")
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "requested": frozenset({"approved", "denied", "closed"}),
-    "approved": frozenset({"exported", "closed", "expired"}),
-    "exported": frozenset({"exported", "delivered", "closed", "expired"}),
-    "delivered": frozenset({"delivered", "closed", "expired"}),
-    "denied": frozenset(),
-    "closed": frozenset(),
-    "expired": frozenset(),
-}
-FILERS = ("operator", "manager")
-READERS = ("operator", "manager", "auditor")  # operators read only their own tickets
+OPEN = policy.OPEN_STATES  # approved, exported, delivered: the access window applies
+FINAL = policy.FINAL_STATES
 US_PER_DAY = 86_400_000_000
 TEXT_LIMITS = {"description": 4000, "purpose": 1000, "legal_basis": 1000, "reason": 1000}
 
@@ -83,16 +73,6 @@ class TicketView:
 # ---------------------------------------------------------------- pure rules
 
 
-def transition_problem(state: str, target: str) -> str | None:
-    """Why ``state`` cannot move to ``target`` (None when it can)."""
-    if target in TRANSITIONS.get(state, frozenset()):
-        return None
-    if state in FINAL:
-        return f"the ticket is {state}, which is final; file a new ticket"
-    allowed = ", ".join(sorted(TRANSITIONS[state])) or "nothing"
-    return f"a ticket that is {state} cannot become {target} (from {state} it can become: {allowed})"
-
-
 def check_transition(state: str, target: str) -> None:
     problem = transition_problem(state, target)
     if problem:
@@ -120,18 +100,14 @@ def check_window(start_us: int, end_us: int, *, now_us: int, legal_max_days: int
         raise DomainError(Kind.INVALID, "window: the start lies in the future; footage can only be requested once recorded")
 
 
-def check_decider(role: str, user_id: int, requester_id: int) -> None:
-    if role != "manager":
-        raise DomainError(Kind.FORBIDDEN, "only a manager may approve or deny a ticket")
-    if user_id == requester_id:
-        raise DomainError(
-            Kind.FORBIDDEN,
-            "four-eyes rule: you filed this ticket, so you cannot decide it; another manager must approve or deny it",
-        )
+def scope_of(t, cameras: tuple[str, ...] = ()) -> policy.TicketScope:
+    """What the policy needs of a ticket row."""
+    return policy.TicketScope(t.id, t.state, t.requester_id, cameras, t.start_us, t.end_us, t.access_until_us,
+                              t.action)
 
 
-def may_read(role: str, user_id: int, requester_id: int) -> bool:
-    return role in ("manager", "auditor") or (role == "operator" and user_id == requester_id)
+def _enforce(principal, action: policy.Action, t, now_us: int | None = None) -> None:
+    policy.enforce(policy.ticket_refusal(principal.role, principal.user_id, action, scope_of(t), now_us=now_us))
 
 
 # ---------------------------------------------------------------- reading
@@ -171,18 +147,14 @@ def get(app, principal, ticket_id: int) -> TicketView:
     expire_due(app)
     with Session(app.engine) as s:
         t = _load(s, ticket_id)
-        if not may_read(principal.role, principal.user_id, t.requester_id):
-            if principal.role == "operator":
-                raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist or is not yours")
-            raise DomainError(Kind.FORBIDDEN, f"the {principal.role} role cannot read tickets")
+        _enforce(principal, policy.Action.TICKET_READ, t)
         return _view(s, t)
 
 
 def list_tickets(app, principal, *, states=None, camera_id=None, mine=False, limit=50, offset=0):
     """(tickets, total) visible to the principal, newest first."""
-    if principal.role not in READERS:
-        raise DomainError(Kind.FORBIDDEN, f"the {principal.role} role cannot read tickets")
-    requester = principal.user_id if (mine or principal.role == "operator") else None
+    policy.enforce(policy.role_refusal(principal.role, policy.Action.TICKET_READ))
+    requester = principal.user_id if (mine or policy.own_tickets_only(principal.role)) else None
     with Session(app.engine) as s:
         if store.due_for_expiry(s, app.clock.now_us(), limit=1):  # rare: expire first, so the page shows it
             s.rollback()
@@ -206,8 +178,7 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
                 legal_basis: str, action: str, recipient: str) -> TicketView:
     now = app.clock.now_us()
     with audited(app.engine, app.clock, principal.actor, "ticket.file") as (s, entry):
-        if principal.role not in FILERS:
-            raise DomainError(Kind.FORBIDDEN, f"only an operator or a manager may file a ticket (you are {principal.role})")
+        policy.enforce(policy.role_refusal(principal.role, policy.Action.TICKET_FILE))
         texts = {k: check_text(k, v) for k, v in
                  (("description", description), ("purpose", purpose), ("legal_basis", legal_basis))}
         if action not in ACTIONS:
@@ -246,7 +217,7 @@ def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> Tic
     with audited(app.engine, app.clock, principal.actor, action, obj=f"ticket:{ticket_id}", ticket_id=ticket_id) as (s, entry):
         now = app.clock.now_us()
         t = _load(s, ticket_id)
-        check_decider(principal.role, principal.user_id, t.requester_id)
+        _enforce(principal, policy.Action.TICKET_DECIDE, t)
         reason = check_text("reason", reason)
         if not approve:
             _move(s, t, "denied", now, decided_by=principal.user_id, decided_us=now, decision_reason=reason)
@@ -278,8 +249,7 @@ def close(app, principal, ticket_id: int, *, reason: str) -> TicketView:
     with audited(app.engine, app.clock, principal.actor, "ticket.close", obj=f"ticket:{ticket_id}", ticket_id=ticket_id) as (s, entry):
         now = app.clock.now_us()
         t = _load(s, ticket_id)
-        if principal.role != "manager" and not (principal.role == "operator" and principal.user_id == t.requester_id):
-            raise DomainError(Kind.FORBIDDEN, "only the requester or a manager may close a ticket")
+        _enforce(principal, policy.Action.TICKET_CLOSE, t)
         reason = check_text("reason", reason)
         _move(s, t, "closed", now, closed_us=now)
         release_at = now + app.config.api.hold_grace_days * US_PER_DAY
@@ -334,11 +304,7 @@ def export_check(app, principal, ticket_id: int) -> TicketView:
     expire_due(app)
     with Session(app.engine) as s:
         t = _load(s, ticket_id)
-        if principal.role != "manager" and not (principal.role == "operator" and principal.user_id == t.requester_id):
-            raise DomainError(Kind.FORBIDDEN, "only the requester or a manager may export a ticket's footage")
-        if t.action != "export":
-            raise DomainError(Kind.FORBIDDEN, f"ticket {ticket_id} asks only to view footage; file an export ticket to export")
-        check_open(t, app.clock.now_us())
+        _enforce(principal, policy.Action.EXPORT, t, app.clock.now_us())
         return _view(s, t)
 
 

@@ -13,11 +13,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage.sql import auth_store, index
+from vms.access import policy
 from vms.access.audit import Actor, audited
 from vms.core.clock import Clock
 from vms.core.errors import DomainError, Kind
 
-ROLES = ("operator", "manager", "auditor", "admin")
+ROLES = policy.ROLES  # operator, manager, auditor, admin
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 CONSOLE = Actor("cli", "console", "local")  # the audit trail's name for the `vms user` commands
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters

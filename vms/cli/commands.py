@@ -19,6 +19,7 @@ from pathlib import Path
 from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyError_, KeyFileError
 from storage.sql.db import DatabaseError
+from vms.access.policy import ROLES
 from vms.core.config import ConfigError
 from vms.core.errors import EXIT_CODES, DomainError
 from vms.core.times import iso
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     users = sub.add_parser("user", help="user accounts").add_subparsers(dest="sub", required=True)
     p = users.add_parser("add", help="add a user; prints a one-time password")
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=["operator", "manager", "auditor", "admin"])
+    p.add_argument("--role", required=True, choices=ROLES)
     _add_config_arg(p)
     p.set_defaults(func=cmd_user_add)
     p = users.add_parser("reset-password", help="give a user a new one-time password")

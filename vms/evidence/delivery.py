@@ -58,6 +58,7 @@ from sqlalchemy.orm import Session
 
 from storage.sql import auth_store
 from storage.sql import deliveries as store
+from vms.access import policy as access_policy
 from vms.access import tickets, users
 from vms.access.address_guard import AddressGuard
 from vms.access.audit import SYSTEM, Actor, audited, record
@@ -318,8 +319,7 @@ def _view(s: Session, row: store.DeliveryRow, now_us: int, names: dict[int, str]
 
 
 def _require_manager(principal) -> None:
-    if principal.role != "manager":
-        raise DomainError(Kind.FORBIDDEN, f"only a manager may manage delivery links (you are {principal.role})")
+    access_policy.enforce(access_policy.role_refusal(principal.role, access_policy.Action.DELIVERY_MANAGE))
 
 
 def create_link(app, principal, package_id: str, *, recipient: str, expires_h: int | None = None,

@@ -26,7 +26,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 
-from vms.access import tickets
+from vms.access import policy, tickets
 from vms.access.audit import Actor, audited
 from vms.core.counters import EXPORT_JOBS
 from vms.core.errors import DomainError, Kind
@@ -178,8 +178,7 @@ def _public(jobs: ExportJobs, st: JobStatus) -> ExportJob:
 
 
 def _may_see(principal, meta: _Meta) -> bool:
-    return principal.role == "manager" or (
-        principal.role == "operator" and principal.user_id in (meta.requester_id, meta.started_by))
+    return policy.export_job_visible(principal.role, principal.user_id, meta.requester_id, meta.started_by)
 
 
 def status(app, principal, job_id: str) -> ExportJob:
@@ -211,8 +210,7 @@ def jobs_of_ticket(app, principal, ticket_id: int) -> list[ExportJob]:
 def packages_of_ticket(app, principal, ticket_id: int) -> list[PackageView]:
     """The ticket's packages, oldest first, with their delivery links (no tokens)."""
     view = tickets.get(app, principal, ticket_id)
-    if principal.role not in ("operator", "manager"):
-        raise DomainError(Kind.FORBIDDEN, f"the {principal.role} role cannot see evidence packages")
+    policy.enforce(policy.role_refusal(principal.role, policy.Action.EXPORT))
     infos = [i for i in package_store(app).list() if i.ticket_id == str(view.id)]
     links = delivery.links_of_packages(app, [i.package_id for i in infos])
     return [PackageView(i, tuple(links[i.package_id])) for i in infos]

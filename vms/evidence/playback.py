@@ -61,8 +61,7 @@ def _scope(s: Session, ticket_id: int) -> access.TicketScope:
     t = ticket_store.ticket(s, ticket_id)
     if t is None:
         raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist")
-    return access.TicketScope(t.id, t.state, t.requester_id, tuple(ticket_store.ticket_cameras(s, t.id)),
-                              t.start_us, t.end_us, t.access_until_us)
+    return tickets.scope_of(t, tuple(ticket_store.ticket_cameras(s, t.id)))
 
 
 def _refuse(app, principal, action: str, ticket_id: int, obj: str, problem: str) -> None:
@@ -72,9 +71,11 @@ def _refuse(app, principal, action: str, ticket_id: int, obj: str, problem: str)
 
 
 def _existing(s: Session, ticket_id: int, principal) -> access.TicketScope:
+    """The ticket's scope; someone else's ticket "does not exist" (the other refusals are audited by the caller)."""
     scope = _scope(s, ticket_id)
-    if principal.role == "operator" and principal.user_id != scope.requester_id:
-        raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist or is not yours")
+    refusal = access.ticket_refusal(principal.role, principal.user_id, access.Action.TICKET_READ, scope)
+    if refusal is not None and refusal.kind == Kind.NOT_FOUND:
+        refusal.raise_()
     return scope
 
 
