@@ -15,7 +15,7 @@ from storage.sql.models import DeletionRecord
 from testkit.appliance import stream_info, synthetic_packets
 from tests.integration.test_janitor_sweep import CAMS, S_US, T0, files, record, segments
 from vms.cli import main
-from vms.retention import check
+from vms.retention import layout
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_drift_is_reported_then_repaired_only_when_asked(app, capsys):
     now = segments(app)
     assert ids[0] not in now and ids[1] not in now and ids[2] not in now and ids[3] in now
     assert app.store.relpath(found) in {p for _c, _s, p in now.values()}  # authenticated and indexed
-    assert len(os.listdir(root / check.QUARANTINE)) == 3  # changed file, junk, stray: kept, not deleted
+    assert len(os.listdir(root / layout.QUARANTINE)) == 3  # changed file, junk, stray: kept, not deleted
     with Session(app.engine) as s:
         reasons = sorted(r.reason for r in s.scalars(select(DeletionRecord)))
     assert reasons == ["missing", "quarantine"]  # the interrupted deletion had its record already
@@ -97,7 +97,7 @@ def test_repair_leaves_held_footage_alone(app, capsys):
     assert all("legal hold" in u["reason"] for u in doc["unrepaired"]), doc["unrepaired"]
     now = segments(app)
     assert ids[0] in now and ids[1] in now and ids[2] not in now  # held rows (and their keys) are kept
-    assert (root / rel[ids[1]]).exists() and not (root / check.QUARANTINE).exists()
+    assert (root / rel[ids[1]]).exists() and not (root / layout.QUARANTINE).exists()
     with Session(app.engine) as s:
         assert app.keys.key_for_segment(s, ids[1])  # the held segment's key survives
 

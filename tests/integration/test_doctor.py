@@ -160,14 +160,14 @@ def test_the_installed_command(tmp_path, camera_url):
 def test_janitor_that_stopped_sweeping(tmp_path, capsys):
     import time
 
-    from storage.sql import retention_queries
+    from vms.retention import state
 
     path = install(tmp_path, [])
     engine = open_database(f"sqlite:///{path.parent / 'index.db'}")
     an_hour_ago_us = int((time.time() - 3600) * 1e6)
     with Session(engine) as s, s.begin():  # as vms.retention.janitor writes it
-        retention_queries.put_state(s, "janitor.last_sweep.test-node", {"at_us": an_hour_ago_us, "deleted": 0},
-                                    now_us=an_hour_ago_us)
+        state.record(s, state.LastSweep("test-node", an_hour_ago_us, deleted=0, failed=0, shredded=0,
+                                        duration_ms=3.0))
     engine.dispose()
     code, checks = findings(capsys, path, "--skip", "clock,cameras")
     assert code == 1

@@ -31,7 +31,7 @@ from tests.integration.test_janitor_sweep import (
     record,
     segments,
 )
-from vms.retention import check
+from vms.retention import check, layout
 from vms.retention.janitor import Janitor
 
 ROOT = Path(__file__).parents[2]
@@ -118,7 +118,7 @@ def test_damaged_read_only_and_misplaced_files_still_expire(app, fake_clock):
     res = Janitor(app).sweep()
     assert res.deleted == {"age": 5} and res.failed == 0
     assert segments(app) == {} and not any(p.exists() for p in paths)
-    quarantined = list((app.store.root / check.QUARANTINE).iterdir())
+    quarantined = list((app.store.root / layout.QUARANTINE).iterdir())
     assert len(quarantined) == 1 and (quarantined[0] / "inner").read_text() == "x"  # moved, not deleted
 
 

@@ -18,6 +18,7 @@ from storage.sql.models import DayKey, DeletionRecord, Segment
 from storage.store import utc_day
 from testkit.appliance import stream_info, synthetic_packets
 from vms.appliance import Appliance
+from vms.retention import state
 from vms.retention.janitor import Janitor
 from vms.retention.rules import DAY_US
 
@@ -307,5 +308,5 @@ def test_deletion_records_account_without_personal_data(app, fake_clock):
     cols = set(DeletionRecord.__table__.columns.keys())
     assert cols == {"id", "swept_us", "camera_id", "start_us", "end_us", "segments", "size_bytes", "reason"}
     with Session(app.engine) as s:
-        state = rq.get_state(s, "janitor.last_sweep.test-node")
-    assert state["at_us"] == fake_clock.now_us() and state["deleted"] == 4
+        sweep = state.last_sweep(s, "test-node")
+    assert sweep.at_us == fake_clock.now_us() and sweep.deleted == 4 and sweep.failed == 0

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from storage.sql import index
 from testkit.appliance import stream_info, synthetic_packets
 from tests.integration.test_janitor_sweep import CAMS, S_US, T0, Alarms, record, segments
-from vms.retention import check
+from vms.retention import layout
 from vms.retention.janitor import INDEX_GRACE_S, Janitor
 
 
@@ -45,7 +45,7 @@ def running(app, fake_clock):
 
 
 def quarantined(app) -> list[str]:
-    q = app.store.root / check.QUARANTINE
+    q = app.store.root / layout.QUARANTINE
     return sorted(os.listdir(q)) if q.is_dir() else []
 
 

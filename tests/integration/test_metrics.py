@@ -14,6 +14,7 @@ from testkit.appliance import stream_info, synthetic_packets
 from vms.core import counters
 from vms.ops import metrics
 from vms.ops.alarms import Alarms
+from vms.retention import state
 
 CAMERAS = [
     {"id": "entrance", "source": "rtsp://127.0.0.1:1/e", "retain_days": 14},
@@ -80,11 +81,10 @@ def recorded(appliance_factory, database_url, fake_clock):
                                 fps=15.0, bitrate_bps=4_000_000.0, reconnects=3)
         index.save_camera_state(s, "hall", node_id="test-node", now_us=now - 60_000_000, online=False,
                                 last_packet_us=now - 120_000_000, reconnects=11, gap_since_us=now - 119_000_000)
-        # as vms.retention.janitor writes it: one fact per node
-        retention_queries.put_state(s, "janitor.last_sweep.test-node", {
-            "at_us": now - 5_000_000, "duration_ms": 42.5, "deleted": 7, "failed": 0, "shredded": 1,
-        }, now_us=now)
-        retention_queries.put_state(s, "janitor.last_sweep.other-node", {"at_us": 1, "deleted": 99}, now_us=now)
+        # as vms.retention.janitor writes it: one typed record per node
+        state.record(s, state.LastSweep("test-node", now - 5_000_000, deleted=7, failed=2, shredded=1,
+                                        duration_ms=42.5))
+        state.record(s, state.LastSweep("other-node", 1, deleted=99, failed=0, shredded=0, duration_ms=1.0))
         retention_queries.add_deletion_records(s, [
             retention_queries.DeletionRow(now - 600_000_000, "entrance", 0, 10, 3, 3000, "age"),
             retention_queries.DeletionRow(now - 300_000_000, "entrance", 10, 20, 2, 2000, "age"),
@@ -134,8 +134,9 @@ def test_metrics_from_the_index(recorded, fake_clock):
     assert value(fam, "vms_janitor_last_sweep_age_seconds", node="test-node") == 5.0
     assert value(fam, "vms_janitor_last_sweep_duration_seconds", node="test-node") == pytest.approx(0.0425)
     assert value(fam, "vms_janitor_last_sweep_deleted_segments", node="test-node") == 7
-    assert value(fam, "vms_janitor_state", key="last_sweep.test-node", field="shredded") == 1
-    assert value(fam, "vms_janitor_state", key="last_sweep.other-node", field="deleted") == 99
+    assert value(fam, "vms_janitor_last_sweep_shredded_keys", node="test-node") == 1
+    assert value(fam, "vms_janitor_last_sweep_failed_segments", node="test-node") == 2
+    assert all(labels != (("node", "other-node"),) for labels in fam["vms_janitor_last_sweep_deleted_segments"]["samples"])
     assert value(fam, "vms_deleted_segments_last_hour", camera="entrance", reason="age") == 5
     assert value(fam, "vms_deleted_bytes_last_hour", camera="entrance", reason="age") == 5000
     assert value(fam, "vms_deleted_segments_last_hour", camera="hall", reason="space") == 1

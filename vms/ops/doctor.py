@@ -405,22 +405,17 @@ def _mqtt(cfg: Config, add) -> None:
 def _janitor(cfg: Config, engine, add) -> None:
     from sqlalchemy.orm import Session
 
-    from storage.sql import retention_queries
+    from vms.retention import state
 
     try:
         with Session(engine) as s:
-            sweep = (retention_queries.get_state(s, f"janitor.last_sweep.{cfg.node_id}")
-                     or retention_queries.get_state(s, "janitor.last_sweep"))
+            sweep = state.last_sweep(s, cfg.node_id)
     except Exception:
         return
-    at_us = None
-    if isinstance(sweep, dict):
-        at_us = next((sweep[k] for k in ("finished_us", "at_us", "end_us", "started_us")
-                      if isinstance(sweep.get(k), int)), None)
-    if at_us is None:
+    if sweep is None:
         add("janitor", "warn", "no janitor sweep recorded yet (is 'vms serve' or 'vms janitor' running?)")
         return
-    age_s = time.time() - at_us / 1e6
+    age_s = time.time() - sweep.at_us / 1e6
     limit_s = max(10 * cfg.janitor.sweep_interval_s, 300)
     if age_s > limit_s:
         add("janitor", "fail", f"the last janitor sweep was {age_s / 60:.0f} min ago (interval "

@@ -33,14 +33,13 @@ from storage.keys.keyring import unsafe_mode_reason
 from storage.sql import index, retention_queries
 from storage.sql.db import DatabaseError, check_reachable
 from vms.core.counters import EXPORT_JOBS_RUNNING, REGISTRY, _Metric
+from vms.retention import state
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DELETIONS_WINDOW_US = 3600 * 1_000_000
 DELETIONS_LIMIT = 50_000
-_JANITOR_DURATION_FIELDS = (("duration_s", 1.0), ("duration_ms", 1e-3), ("duration_us", 1e-6))
-_JANITOR_TIME_FIELDS = ("finished_us", "at_us", "end_us", "started_us")
 
 
 # ---------------------------------------------------------------- in-process counters
@@ -193,39 +192,25 @@ def _storage(out: _Out, s: Session, app, node: str, max_age_s: float) -> None:
 
 def _janitor(out: _Out, s: Session, node: str, now_us: int, errors: list[str]) -> None:
     try:
-        facts = retention_queries.states_like(s, "janitor.")
+        sweeps = state.last_sweeps(s)
     except Exception as exc:
         log.warning("metrics: janitor state unreadable (%s)", exc.__class__.__name__)
         errors.append("janitor_state")
-        facts = {}
-    sweep = facts.get(f"janitor.last_sweep.{node}", facts.get("janitor.last_sweep"))
-    if isinstance(sweep, dict):
-        at_us = next((sweep[k] for k in _JANITOR_TIME_FIELDS if _is_num(sweep.get(k))), None)
-        if at_us is not None:
-            out.add("vms_janitor_last_sweep_timestamp_seconds", "gauge", "Unix time of the janitor's last sweep",
-                    at_us / 1e6, node=node)
-            out.add("vms_janitor_last_sweep_age_seconds", "gauge", "Seconds since the janitor's last sweep",
-                    max(0, now_us - at_us) / 1e6, node=node)
-        for field, scale in _JANITOR_DURATION_FIELDS:
-            if _is_num(sweep.get(field)):
-                out.add("vms_janitor_last_sweep_duration_seconds", "gauge", "How long the last sweep took",
-                        sweep[field] * scale, node=node)
-                break
-        deleted = next((sweep[k] for k in ("deleted", "deleted_segments") if _is_num(sweep.get(k))), None)
-        if deleted is not None:
-            out.add("vms_janitor_last_sweep_deleted_segments", "gauge", "Segments the last sweep deleted",
-                    deleted, node=node)
-        if _is_num(sweep.get("violations")):
-            out.add("vms_janitor_violations", "gauge",
-                    "Segments older than their camera allows and not held, at the last sweep (must be 0)",
-                    sweep["violations"], node=node)
-    for name, value in sorted(facts.items()):
-        if not isinstance(value, dict):
-            continue
-        for field, number in sorted(value.items()):
-            if _is_num(number):
-                out.add("vms_janitor_state", "gauge", "Every numeric field the janitor keeps in service_state",
-                        number, key=name.removeprefix("janitor."), field=field)
+        sweeps = {}
+    sweep = sweeps.get(node)
+    if sweep is not None:
+        out.add("vms_janitor_last_sweep_timestamp_seconds", "gauge", "Unix time of the janitor's last sweep",
+                sweep.at_us / 1e6, node=node)
+        out.add("vms_janitor_last_sweep_age_seconds", "gauge", "Seconds since the janitor's last sweep",
+                max(0, now_us - sweep.at_us) / 1e6, node=node)
+        out.add("vms_janitor_last_sweep_duration_seconds", "gauge", "How long the last sweep took",
+                sweep.duration_ms / 1000, node=node)
+        out.add("vms_janitor_last_sweep_deleted_segments", "gauge", "Segments the last sweep deleted",
+                sweep.deleted, node=node)
+        out.add("vms_janitor_last_sweep_failed_segments", "gauge",
+                "Segments whose deletion failed in the last sweep (retried at the next)", sweep.failed, node=node)
+        out.add("vms_janitor_last_sweep_shredded_keys", "gauge", "Day keys the last sweep destroyed",
+                sweep.shredded, node=node)
     totals: dict[tuple[str, str], list[int]] = {}
     rows = retention_queries.deletion_records(s, since_us=now_us - DELETIONS_WINDOW_US, limit=DELETIONS_LIMIT)
     for row in rows:
@@ -240,10 +225,6 @@ def _janitor(out: _Out, s: Session, node: str, now_us: int, errors: list[str]) -
     out.add("vms_deletion_records_truncated", "gauge",
             f"1 when more than {DELETIONS_LIMIT} deletion records fell in the last hour (totals undercount)",
             1 if len(rows) >= DELETIONS_LIMIT else 0)
-
-
-def _is_num(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def free_floor_bytes(cfg, total_bytes: int) -> int:

@@ -53,7 +53,7 @@ from storage.sql import retention_queries as rq
 from storage.sql.db import DatabaseError, safe_url
 from storage.sql.index import SegmentRef
 from vms.core.clock import Clock
-from vms.retention import check
+from vms.retention import check, deletion, layout, state
 from vms.retention import rules as retention
 from vms.retention.watch import StorageWatch, start_observer
 
@@ -97,7 +97,7 @@ class SweepResult:
     def segments_deleted(self) -> int:
         return sum(self.deleted.values())
 
-    def add(self, reason: str, done: check.Deleted) -> None:
+    def add(self, reason: str, done: deletion.Deleted) -> None:
         if done.segments:
             self.deleted[reason] = self.deleted.get(reason, 0) + done.segments
             self.deleted_bytes[reason] = self.deleted_bytes.get(reason, 0) + done.size_bytes
@@ -186,7 +186,7 @@ class Janitor(StorageWatch):
         res = SweepResult(now)
         self._index_pending(force=False)
         self._recover_stale_open()
-        res.add("resumed", check.finish_deleting(self.app, now_us=now, remove_file=self.remove_file))
+        res.add("resumed", deletion.finish_deleting(self.app, now_us=now, remove_file=self.remove_file))
         with Session(self.app.engine) as s:
             holds = retention.HoldIndex(rq.active_hold_spans(s, now))
             cameras = rq.camera_retention(s)
@@ -202,10 +202,8 @@ class Janitor(StorageWatch):
         self._report_failures(res)
         res.duration_s = time.perf_counter() - t0
         with Session(self.app.engine) as s, s.begin():
-            rq.put_state(s, f"janitor.last_sweep.{self.node}", {
-                "at_us": now, "deleted": res.segments_deleted, "failed": res.failed,
-                "shredded": len(res.shredded), "duration_ms": round(res.duration_s * 1000, 1),
-            }, now_us=now)
+            state.record(s, state.LastSweep(self.node, now, res.segments_deleted, res.failed, len(res.shredded),
+                                            round(res.duration_s * 1000, 1)))
         if res.segments_deleted or res.shredded:
             log.info("sweep: deleted %s, shredded %d day key(s), %d held segment(s) kept",
                      res.deleted, len(res.shredded), res.held_kept)
@@ -251,28 +249,28 @@ class Janitor(StorageWatch):
             self._own_deletions.clear()
         if self._observer is not None:
             self._own_deletions.update(r.path for r in refs)
-        done = check.delete_segments(self.app, refs, reason=reason, now_us=now, remove_file=self.remove_file)
+        done = deletion.delete_segments(self.app, refs, reason=reason, now_us=now, remove_file=self.remove_file)
         res.add(reason, done)
         touched |= done.key_ids
         if self._quota is not None:
             for r in refs:
                 self._quota[r.camera_id] = self._quota.get(r.camera_id, 0) - r.size_bytes
         for path, why in done.failed:
-            self.alarm("deletion", f"segment {check.shown(path)} could not be deleted: {why}; retried next sweep",
+            self.alarm("deletion", f"segment {layout.shown(path)} could not be deleted: {why}; retried next sweep",
                        once=f"deletion:{path}")
 
     def _keep_key(self, ref: SegmentRef, res: SweepResult) -> None:
         res.held_kept += 1
         if ref.id in self._keys_kept:
             return
-        path = check.safe_abspath(self.root, ref.path)
+        path = layout.safe_abspath(self.root, ref.path)
         try:
             with Session(self.app.engine) as s, s.begin():
                 if path is not None:
                     self.app.keys.keep_segment_key(s, ref.id, path)
             self._keys_kept.add(ref.id)
         except (OSError, SegmentError, KeyError_) as exc:
-            self.alarm("tamper", f"held segment {check.shown(ref.path)} cannot be read to keep its own key "
+            self.alarm("tamper", f"held segment {layout.shown(ref.path)} cannot be read to keep its own key "
                        f"({exc.__class__.__name__}); its day key is not shredded", once=f"keep:{ref.id}")
 
     # ------------------------------------------------------------ quota and watermark
@@ -354,15 +352,15 @@ class Janitor(StorageWatch):
 
     def _expire_quarantine(self, now: int, res: SweepResult) -> None:
         limit = now - self.app.config.legal_max_retain_days * retention.DAY_US
-        old = check.quarantined_before(self.root, limit)
+        old = layout.quarantined_before(self.root, limit)
         if not old:
             return
         removed, size = 0, 0
         for path, nbytes in old:
             try:
-                check.remove_tree(path)
+                layout.remove_tree(path)
             except OSError as exc:
-                self.alarm("deletion", f"quarantined {check.shown(path.name)} cannot be removed "
+                self.alarm("deletion", f"quarantined {layout.shown(path.name)} cannot be removed "
                            f"({exc.__class__.__name__})", once=f"q:{path.name}")
                 continue
             removed, size = removed + 1, size + nbytes
@@ -380,14 +378,14 @@ class Janitor(StorageWatch):
 
     def _quarantine(self, rel: str, why: str) -> None:
         try:
-            check.quarantine(self.root, rel, self.clock.now_us())
+            layout.quarantine(self.root, rel, self.clock.now_us())
         except FileNotFoundError:
             return
         except OSError as exc:
-            self.alarm("quarantine", f"{check.shown(rel)} ({why}) cannot be quarantined: {exc.__class__.__name__}",
+            self.alarm("quarantine", f"{layout.shown(rel)} ({why}) cannot be quarantined: {exc.__class__.__name__}",
                        once=f"quarantine:{rel}")
             return
-        self.alarm("quarantine", f"moved {check.shown(rel)} to the quarantine folder: {why}")
+        self.alarm("quarantine", f"moved {layout.shown(rel)} to the quarantine folder: {why}")
 
     def _index_pending(self, *, force: bool) -> None:
         mono = self.clock.monotonic_s()
@@ -398,9 +396,9 @@ class Janitor(StorageWatch):
                 del self._pending[rel]
                 continue
             try:
-                why = check.index_found_file(self.app, rel)
+                why = deletion.index_found_file(self.app, rel)
             except SQLAlchemyError as exc:  # the index is away: the file stays pending and is tried again
-                log.warning("indexing %s failed (%s); retrying", check.shown(rel), exc.__class__.__name__)
+                log.warning("indexing %s failed (%s); retrying", layout.shown(rel), exc.__class__.__name__)
                 continue
             del self._pending[rel]
             if why:
@@ -424,11 +422,11 @@ class Janitor(StorageWatch):
             try:
                 summary = self.app.store.recover_file(path)
             except (SegmentError, KeyError_, OSError) as exc:
-                self.alarm("quarantine", f"abandoned open segment {check.shown(rel)} cannot be recovered "
+                self.alarm("quarantine", f"abandoned open segment {layout.shown(rel)} cannot be recovered "
                            f"({exc.__class__.__name__}); left in place, see 'vms check'", once=f"open:{rel}")
                 continue
             log.warning("recovered %s, left open by a recorder that is gone (not written for %.0f s): %s",
-                        check.shown(rel), wall_s - st.st_mtime,
+                        layout.shown(rel), wall_s - st.st_mtime,
                         f"{summary.packets} packets indexed" if summary else "it held no footage, removed")
 
     def reconcile(self) -> check.CheckReport:
@@ -442,7 +440,7 @@ class Janitor(StorageWatch):
 
     def _reconcile_steps(self, report: check.CheckReport) -> Iterator[str]:
         """:meth:`reconcile` one camera at a time, so the service can sweep in between."""
-        disk_cameras, strays = check.top_level(self.root)
+        disk_cameras, strays = layout.top_level(self.root)
         for e in strays:
             self._on_problem(check.Problem("unknown", e.rel, "not part of the storage layout"))
         with Session(self.app.engine) as s:

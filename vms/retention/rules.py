@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from storage.sql import retention_queries as rq
 from vms.core.times import iso
+from vms.retention import state
 
 DAY_US = 86_400_000_000
 #: the promise is "gone within one minute of expiring" (sweep_interval_s is at most 60)
@@ -134,8 +135,7 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
     with Session(engine) as s:
         usage = {c: (n, b) for c, n, b, _m in rq.usage_by_camera(s)}
         held = rq.held_segment_counts(s, now_us)
-        states = rq.states_like(s, "janitor.last_sweep.")
-        report.last_sweep = {name.removeprefix("janitor.last_sweep."): v for name, v in sorted(states.items())}
+        report.last_sweep = {node: sweep.to_json() for node, sweep in state.last_sweeps(s).items()}
         for cam in rq.camera_retention(s):
             oldest = rq.oldest_start(s, cam.camera_id)
             limit = cutoff_us(now_us, cam.retain_days) - VIOLATION_GRACE_US

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage.sql import index
 from storage.sql import retention_queries as rq
-from vms.retention import check
+from vms.retention import check, layout
 
 log = logging.getLogger("vms.retention.janitor")  # one logger for the janitor's messages
 
@@ -36,11 +36,11 @@ class StorageWatch:
             self._pending.setdefault(p.path, self.clock.monotonic_s())
         elif p.kind in ("missing", "size", "corrupt"):
             what = "vanished" if p.kind == "missing" else f"changed behind the appliance's back ({p.detail})"
-            self.alarm("tamper", f"segment {check.shown(p.path)} {what}", once=f"tamper:{p.path}:{p.kind}")
+            self.alarm("tamper", f"segment {layout.shown(p.path)} {what}", once=f"tamper:{p.path}:{p.kind}")
 
     def handle_event(self, kind: str, rel: str, is_dir: bool) -> None:
         """One file-system event (``created``, ``deleted``, ``modified``), path relative to the root."""
-        what = check.classify(rel)
+        what = layout.classify(rel)
         if what == "ignored":
             return
         if kind == "deleted":
@@ -102,7 +102,7 @@ class StorageWatch:
             try:
                 self.handle_event(kind, rel, is_dir)
             except OperationalError as exc:
-                log.warning("event for %s postponed: database unavailable (%s)", check.shown(rel),
+                log.warning("event for %s postponed: database unavailable (%s)", layout.shown(rel),
                             exc.orig.__class__.__name__)
                 self._events.put((kind, rel, is_dir))
                 break
