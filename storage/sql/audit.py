@@ -127,10 +127,11 @@ def append(
     return AuditRow(**fields, prev_hash=prev, hash=digest)
 
 
-def head(conn: Connection | Session) -> tuple[int, str]:
-    """(last_seq, last_hash) as the appliance last wrote them."""
-    seq, digest = conn.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
-    return int(seq), digest
+def head(conn: Connection | Session) -> tuple[int, str] | None:
+    """(last_seq, last_hash) as the appliance last wrote them; None when the head row is gone (it is made by
+    the migration and only ever updated, so a missing row means someone deleted it)."""
+    row = conn.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one_or_none()
+    return None if row is None else (int(row[0]), row[1])
 
 
 def iter_rows(conn: Connection, *, upto_seq: int | None = None, batch: int = 10_000) -> Iterator[Sequence]:

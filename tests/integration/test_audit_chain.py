@@ -278,3 +278,20 @@ def test_the_anchor_belongs_to_the_owner_of_the_data_dir(chained, capsys):
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (4242, 4242, 0o600)
     finally:
         os.chown(data, 0, 0)
+
+
+def test_a_wiped_trail_is_a_named_finding_not_a_traceback(chained, capsys):
+    """Triggers dropped, then every row of audit_log and audit_head deleted: named, exit 7."""
+    drop_triggers(chained)
+    sql(chained, "DELETE FROM audit_log", "DELETE FROM audit_head")
+    result = audit.verify(chained.engine)
+    assert not result.ok and "audit_head" in result.problem and "missing" in result.problem
+    code, out = verify_cli(chained, capsys)
+    assert code == 7 and "BROKEN" in out and "head record (table audit_head) is missing" in out
+
+
+def test_a_deleted_head_row_alone_is_named(chained, capsys):
+    drop_triggers(chained)
+    sql(chained, "DELETE FROM audit_head")
+    code, out = verify_cli(chained, capsys)
+    assert code == 7 and "audit_head" in out and "6 entries are stored" in out

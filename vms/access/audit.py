@@ -105,12 +105,12 @@ class VerifyResult:
         return self.bad_seq is None and not self.problem and self.triggers_present
 
 
-def check_chain(rows, head: tuple[int, str], anchor: Anchor | None = None) -> VerifyResult:
+def check_chain(rows, head: tuple[int, str] | None, anchor: Anchor | None = None) -> VerifyResult:
     """Walk entries in ``seq`` order; stop at the first one that does not fit.
 
     Pure: ``rows`` is any iterable of :class:`storage.sql.audit.AuditRow` (or of
     rows in its field order, as :func:`storage.sql.audit.iter_rows` gives), ``head``
-    the (last_seq, last_hash) the appliance recorded, ``anchor`` the last head a
+    the (last_seq, last_hash) the appliance recorded (None: unknown, not compared), ``anchor`` the last head a
     verification saw (kept outside the database; :mod:`storage.format.audit_anchor`)."""
     expected, prev, n = 1, store.GENESIS, 0
     row_hash = store.row_hash
@@ -134,6 +134,8 @@ def check_chain(rows, head: tuple[int, str], anchor: Anchor | None = None) -> Ve
     if anchor_seq > n:
         return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{anchor_seq} were verified at "
                             f"{iso(anchor.verified_us)} and are missing now: deleted (and the head rewound)")
+    if head is None:
+        return VerifyResult(n, prev)
     last_seq, last_hash = head
     if last_seq > n:
         return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{last_seq} are missing at the end: deleted")
@@ -144,15 +146,25 @@ def check_chain(rows, head: tuple[int, str], anchor: Anchor | None = None) -> Ve
 
 def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:
     """Check the whole chain (against ``anchor`` too, when given) and that the
-    append-only triggers are installed."""
+    append-only triggers are installed.  Whatever was done to the tables, the answer is a named finding."""
     with engine.connect() as conn:
         head = store.head(conn)
+        stored = store.max_seq(conn)
+        if head is None:  # the head row is written once by the migration and only ever updated
+            result = check_chain(store.iter_rows(conn), None, anchor)
+            problem = ("the chain's head record (table audit_head) is missing: it was deleted behind the "
+                       f"appliance's back; {stored} entries are stored")
+            if result.problem:
+                problem += f"; and {result.problem}"
+            triggers = store.triggers_present(conn)
+            return VerifyResult(result.entries, result.last_hash, result.bad_seq or max(1, result.entries),
+                                problem, triggers)
         result = check_chain(store.iter_rows(conn, upto_seq=max(head[0], anchor.seq if anchor else 0)), head,
                              anchor)
         # an entry beyond the head that no append accounts for was inserted behind our back
         # (read the newest entry before the head again: appends update the head first)
         newest = store.max_seq(conn)
-        head_now = store.head(conn)
+        head_now = store.head(conn) or head
         triggers = store.triggers_present(conn)
     if result.bad_seq is None and newest > head_now[0]:
         bad = head_now[0] + 1
