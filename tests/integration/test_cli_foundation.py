@@ -124,3 +124,16 @@ def test_console_script_is_installed():
     assert vms.exists(), "the project must be installed (pip install -e .) so that .venv/bin/vms exists"
     proc = subprocess.run([vms, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "init" in proc.stdout
+
+
+def test_output_to_a_closed_pipe_ends_quietly(tmp_path):
+    """`vms config check FILE | head -1`: the reader goes away; no BrokenPipeError traceback."""
+    import shlex
+
+    cfg = tmp_path / "vms.toml"
+    cfg.write_text('data_dir = "."\nnode_id = "n1"\n')
+    cmd = " ".join(shlex.quote(str(a)) for a in [*VMS, "config", "check", cfg])
+    # `true` exits before the command writes (Python starts slower), so every write meets a closed pipe
+    r = subprocess.run(["sh", "-c", f"{cmd} | true; {cmd} --help | head -c 1 >/dev/null"], capture_output=True,
+                       text=True, timeout=60)
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr

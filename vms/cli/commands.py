@@ -236,7 +236,13 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that went away (`vms ... | head -1`) shows up here, not at exit
+        return code
+    except BrokenPipeError:
+        # the reader closed the pipe: say nothing more (no traceback), and keep Python's exit-time flush quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a pipe writer that was cut off
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
