@@ -74,7 +74,7 @@ def camera_state(app, camera_id: str) -> dict | None:
         for row in index.camera_states(s):
             if row.camera_id == camera_id:
                 return {c: getattr(row, c) for c in ("online", "last_packet_us", "packets", "bytes_received", "fps",
-                                                      "bitrate_bps", "reconnects", "gap_since_us", "last_error")}
+                                                      "bitrate_bps", "reconnects", "gap_since_us", "last_error", "updated_us")}
     return None
 
 

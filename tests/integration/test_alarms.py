@@ -295,7 +295,10 @@ def test_password_file_authenticates_and_bad_password_is_survived(mosquitto_bin,
         bad = _alarms("127.0.0.1", port, prefix, node="bad", username="vms", password_file=wrong)
         with caplog.at_level(logging.WARNING, logger="vms.ops.alarms"):
             assert bad.raise_alarm("tamper", "x") is True  # returns; the broker refuses the publisher
-            time.sleep(1.5)
+            deadline = time.monotonic() + 15
+            while "unreachable" not in caplog.text:  # the publisher tried and was refused
+                assert time.monotonic() < deadline, "the refused connection was never logged"
+                time.sleep(0.05)
         assert not bad.publisher.connected and bad.publisher.queued() == 1
         assert "unreachable" in caplog.text and "right-pass" not in caplog.text and "wrong-pass" not in caplog.text
         bad.close(timeout_s=0.2)

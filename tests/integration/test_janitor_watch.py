@@ -76,7 +76,7 @@ def test_a_sealed_file_the_index_lacks_is_indexed_after_the_grace(app, running, 
     for p in synthetic_packets(T0 + 5 * S_US, 1.0, size=200, seed=2):
         w.write(p)
     summary = w.close()  # the recorder was killed before it indexed the file
-    time.sleep(0.5)
+    time.sleep(0.5)  # a negative check: give the watch time to (wrongly) index it
     assert segments(app) == {}  # not before the grace: the recorder indexes its own files
     fake_clock.advance(INDEX_GRACE_S + 1)
     assert wait_for(lambda: len(segments(app)) == 1)
@@ -175,6 +175,6 @@ def test_the_running_janitor_finds_an_open_file_that_goes_stale(app, running):
     janitor, _alarms = running
     path = _abandoned_open_segment(app, T0, idle_s=0)
     janitor.stale_open_s = 1.0
-    time.sleep(1.5)
+    time.sleep(1.5)  # the thing tested: the open file must go stale (1 s without writes) by the wall clock
     janitor.sweep()
     assert not path.exists() and len(segments(app)) == 1

@@ -106,8 +106,9 @@ def test_camera_state_while_recording(database_url, appliance_factory, rtsp_serv
     with recording(rec):
         state = wait_for(lambda: (s := camera_state(app, "cam")) and s["online"] and s["fps"] > 0 and s,
                          30, "an online state with a measured frame rate")
-        time.sleep(2.5)
-        state = camera_state(app, "cam")
+        first_at = state["updated_us"]  # a state saved at least 2 s of recording later: a settled frame rate
+        state = wait_for(lambda: (s := camera_state(app, "cam"))["updated_us"] >= first_at + 2_000_000 and s,
+                         30, "a camera state two seconds later")
         now_us = time.time_ns() // 1000
 
     assert state["online"] is True and state["last_error"] is None and state["gap_since_us"] is None
