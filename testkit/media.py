@@ -1,5 +1,5 @@
 """A test clip with a clearly visible face: the public-domain astronaut portrait
-(``tests/data/astronaut.png``) moving across a synthetic background, H.264 (libx264)."""
+(``testkit/data/astronaut.png``) moving across a synthetic background, H.264 (libx264)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import av
 import cv2
 import numpy as np
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "data" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parent / "data" / "astronaut.png"
 
 
 def face_clip(path: Path, *, seconds: float = 3, width: int = 640, height: int = 360, fps: int = 15,
