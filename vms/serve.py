@@ -16,6 +16,9 @@ part from one :class:`~vms.appliance.Appliance` and connects them:
 ``--no-recorder`` / ``--no-janitor`` / ``--no-api`` run a subset: several
 recorder nodes can share one PostgreSQL with one or more API nodes
 (docs/operations.md, "More than one machine").
+
+Each part is imported only when it is started (``--no-api`` never loads FastAPI, ``--no-recorder``
+never loads OpenCV): the function-level imports below are that, not an accident.
 """
 
 from __future__ import annotations

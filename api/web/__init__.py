@@ -13,19 +13,17 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.web import pages_admin, pages_audit, pages_auth, pages_export, pages_tickets, session
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 def routers() -> tuple:
     """The page routers (none of them in the OpenAPI schema)."""
-    from api.web import pages_admin, pages_audit, pages_auth, pages_export, pages_tickets
-
     return pages_auth.router, pages_tickets.router, pages_export.router, pages_audit.router, pages_admin.router
 
 
 def install(api: FastAPI) -> None:
-    from api.web import pages_export, session
-
     session.install_handlers(api)
     api.state.delivery_page = pages_export.delivery_page  # /d/{token} in a browser (api/routes/deliveries.py)
     api.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

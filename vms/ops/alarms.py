@@ -46,6 +46,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
+from storage.sql import index
+from vms.access import audit
 from vms.core.clock import Clock
 from vms.core.config import Config, MqttConfig
 from vms.core.periodic import Periodic
@@ -380,7 +384,6 @@ def silent_for_us(last_packet_us: int | None, *, watch_started_us: int, now_us: 
 
 def audit_sink(app) -> AuditSink:
     """Alarms become audit entries (actor ``system``); a failure to write one is logged, never raised."""
-    from vms.access import audit
 
     def sink(kind: str, message: str, camera: str | None) -> None:
         try:
@@ -407,10 +410,6 @@ class CameraWatch:
 
     def check(self) -> list[str]:
         """One pass; returns the ids of the cameras now offline."""
-        from sqlalchemy.orm import Session
-
-        from storage.sql import index
-
         cfg = self.app.config
         after_us = int(cfg.alarms.camera_offline_after_s * 1_000_000)
         try:

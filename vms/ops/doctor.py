@@ -13,6 +13,9 @@ Checks, in order (docs/design/operations-internals.md explains each):
 ``schema``, ``storage_root``, ``disk``, ``cameras``, ``clock``, ``tls``,
 ``mqtt``, ``janitor``.  A config that cannot be parsed stops the run after
 ``config``; every other failure leaves the remaining checks to run.
+
+Each check imports what it needs when it runs (OpenCV for the camera check, Alembic for the schema),
+so ``vms doctor --skip cameras`` does not pay for what it skips.
 """
 
 from __future__ import annotations

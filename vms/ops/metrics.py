@@ -26,6 +26,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable
+from importlib import metadata
 
 from sqlalchemy.orm import Session
 
@@ -113,9 +114,7 @@ def _usage(s: Session, engine, node_id: str, max_age_s: float) -> list[tuple[str
 
 def version() -> str:
     try:
-        from importlib.metadata import version as _v
-
-        return _v("vms-appliance")
+        return metadata.version("vms-appliance")
     except Exception:
         return "unknown"
 

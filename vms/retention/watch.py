@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
 
 from storage.sql import index
 from storage.sql import retention_queries as rq
@@ -114,9 +116,6 @@ def start_observer(root: Path, enqueue: Callable[[str, str, bool], None]):
     """A running watchdog observer on ``root`` (recursive) that turns every event into
     ``enqueue(kind, relpath, is_dir)`` with kind ``created``, ``modified`` or
     ``deleted`` (a move is a deletion of its source and a creation of its target)."""
-    from watchdog.events import FileSystemEventHandler
-    from watchdog.observers import Observer
-
     base = str(root)
 
     def rel(path) -> str | None:
