@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.sql.models import Camera, CameraState, DayKey, Gap, Hold, Segment, SegmentKey, User
+from storage.sql.models import Camera, CameraState, DayKey, Gap, Hold, Segment, SegmentKey, Ticket, User
 
 
 class SegmentRef(NamedTuple):
@@ -229,18 +229,29 @@ def release_hold(s: Session, hold_id: int, *, at_us: int) -> None:
     s.execute(update(Hold).where(Hold.id == hold_id).values(released_us=at_us))
 
 
-def active_holds(s: Session, now_us: int, camera_id: str | None = None) -> list[Hold]:
-    q = select(Hold).where(or_(Hold.released_us.is_(None), Hold.released_us > now_us))
+def hold_in_force(now_us: int, grace_us: int):
+    """SQL for "this hold still protects footage at ``now_us``": not released yet, and, for a ticket's hold,
+    neither the ticket's access window nor its closing lies more than ``grace_us`` in the past.  The second
+    part needs no process to act when the window ends, so holds end on time with no API running; it mirrors
+    :func:`vms.retention.rules.hold_end_us`."""
+    ticket_over = exists().where(Ticket.id == Hold.ticket_id, or_(
+        and_(Ticket.access_until_us.is_not(None), Ticket.access_until_us + grace_us <= now_us),
+        and_(Ticket.closed_us.is_not(None), Ticket.closed_us + grace_us <= now_us)))
+    return and_(or_(Hold.released_us.is_(None), Hold.released_us > now_us), ~ticket_over)
+
+
+def active_holds(s: Session, now_us: int, grace_us: int, camera_id: str | None = None) -> list[Hold]:
+    q = select(Hold).where(hold_in_force(now_us, grace_us))
     if camera_id is not None:
         q = q.where(Hold.camera_id == camera_id)
     return list(s.scalars(q))
 
 
-def held_segment_ids(s: Session, now_us: int, ids: Sequence[int]) -> set[int]:
-    """Which of ``ids`` overlap an active hold."""
+def held_segment_ids(s: Session, now_us: int, ids: Sequence[int], grace_us: int) -> set[int]:
+    """Which of ``ids`` overlap a hold in force."""
     if not ids:
         return set()
-    active = or_(Hold.released_us.is_(None), Hold.released_us > now_us)
+    active = hold_in_force(now_us, grace_us)
     rows = s.execute(
         select(Segment.id)
         .join(Hold, and_(Hold.camera_id == Segment.camera_id, Hold.start_us < Segment.end_us, Hold.end_us > Segment.start_us))

@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage.sql.index import _SEG_COLS, SegmentRef, _refs
+from storage.sql.index import _SEG_COLS, SegmentRef, _refs, hold_in_force
 from storage.sql.models import Camera, DayKey, DeletionRecord, Hold, Segment, SegmentKey, ServiceState
 
 _SEALED = Segment.status == literal_column("'sealed'")
@@ -90,10 +90,8 @@ def camera_retention(s: Session) -> list[CameraRetention]:
     return [CameraRetention(*r) for r in rows]
 
 
-def active_hold_spans(s: Session, now_us: int) -> list[HoldSpan]:
-    rows = s.execute(
-        select(Hold.camera_id, Hold.start_us, Hold.end_us).where(or_(Hold.released_us.is_(None), Hold.released_us > now_us))
-    )
+def active_hold_spans(s: Session, now_us: int, grace_us: int) -> list[HoldSpan]:
+    rows = s.execute(select(Hold.camera_id, Hold.start_us, Hold.end_us).where(hold_in_force(now_us, grace_us)))
     return [HoldSpan(*r) for r in rows]
 
 
@@ -246,9 +244,9 @@ def oldest_start(s: Session, camera_id: str) -> int | None:
     return s.scalar(select(Segment.start_us).where(Segment.camera_id == camera_id).order_by(Segment.start_us).limit(1))
 
 
-def held_segment_counts(s: Session, now_us: int) -> dict[str, int]:
-    """Per camera: how many segments overlap an active hold."""
-    active = or_(Hold.released_us.is_(None), Hold.released_us > now_us)
+def held_segment_counts(s: Session, now_us: int, grace_us: int) -> dict[str, int]:
+    """Per camera: how many segments overlap a hold in force."""
+    active = hold_in_force(now_us, grace_us)
     rows = s.execute(
         select(Segment.camera_id, func.count(func.distinct(Segment.id)))
         .join(Hold, and_(Hold.camera_id == Segment.camera_id, Hold.start_us < Segment.end_us,
@@ -265,9 +263,9 @@ def count_started_by(s: Session, camera_id: str, max_start_us: int) -> int:
     return int(s.scalar(q) or 0)
 
 
-def count_held_started_by(s: Session, camera_id: str, max_start_us: int, now_us: int) -> int:
-    """Of those, how many overlap an active hold."""
-    active = or_(Hold.released_us.is_(None), Hold.released_us > now_us)
+def count_held_started_by(s: Session, camera_id: str, max_start_us: int, now_us: int, grace_us: int) -> int:
+    """Of those, how many overlap a hold in force."""
+    active = hold_in_force(now_us, grace_us)
     q = (
         select(func.count(func.distinct(Segment.id)))
         .join(Hold, and_(Hold.camera_id == Segment.camera_id, Hold.start_us < Segment.end_us,
@@ -333,3 +331,27 @@ def states_like(s: Session, prefix: str) -> dict[str, dict]:
     return {n: json.loads(v) for n, v in rows}
 
 
+
+
+class HeldBeyond(NamedTuple):
+    """Footage older than a limit that a hold in force keeps: per hold, how much and since when."""
+
+    hold_id: int
+    camera_id: str
+    ticket_id: int | None
+    reason: str
+    segments: int
+    oldest_start_us: int
+
+
+def held_beyond(s: Session, older_than_us: int, now_us: int, grace_us: int) -> list[HeldBeyond]:
+    """Per hold in force: its segments that started before ``older_than_us`` (kept only because of it)."""
+    rows = s.execute(
+        select(Hold.id, Hold.camera_id, Hold.ticket_id, Hold.reason, func.count(Segment.id), func.min(Segment.start_us))
+        .join(Segment, and_(Hold.camera_id == Segment.camera_id, Hold.start_us < Segment.end_us,
+                            Hold.end_us > Segment.start_us))
+        .where(hold_in_force(now_us, grace_us), Segment.start_us < older_than_us)
+        .group_by(Hold.id, Hold.camera_id, Hold.ticket_id, Hold.reason)
+        .order_by(Hold.id)
+    )
+    return [HeldBeyond(*r) for r in rows]

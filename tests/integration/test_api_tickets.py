@@ -25,7 +25,7 @@ def test_file_approve_places_holds_on_exactly_the_window(api_env):
     assert approved["state"] == "approved" and approved["decided_by"] == "mia"
     assert approved["next_states"] == ["closed", "expired", "exported"]
     with Session(env.app.engine) as s:
-        holds = sorted(index.active_holds(s, env.clock.now_us()), key=lambda h: h.camera_id)
+        holds = sorted(index.active_holds(s, env.clock.now_us(), 7 * DAY_US), key=lambda h: h.camera_id)
     assert [(h.camera_id, h.start_us, h.end_us, h.ticket_id, h.released_us) for h in holds] == [
         ("entrance", now - 7200_000_000, now - 3600_000_000, t["id"], None),
         ("hall", now - 7200_000_000, now - 3600_000_000, t["id"], None),
@@ -86,8 +86,8 @@ def test_close_releases_holds_after_the_grace_period(api_env):
     holds = env.client("mia").get(f"/api/tickets/{t['id']}/holds").json()
     assert [h["released_at"][:19] for h in holds] == [iso(closed_us + 7 * DAY_US)[:19]]
     with Session(env.app.engine) as s:
-        assert len(index.active_holds(s, closed_us + 7 * DAY_US - 1)) == 1  # still held during the grace
-        assert index.active_holds(s, closed_us + 7 * DAY_US) == []  # then the janitor may delete
+        assert len(index.active_holds(s, closed_us + 7 * DAY_US - 1, 7 * DAY_US)) == 1  # still held during the grace
+        assert index.active_holds(s, closed_us + 7 * DAY_US, 7 * DAY_US) == []  # then the janitor may delete
 
 
 def test_access_window_expires_lazily_and_releases_holds(api_env):

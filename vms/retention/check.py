@@ -38,6 +38,7 @@ from storage.format.segment_reader import SegmentReader
 from storage.keys.keyring import KeyError_
 from storage.sql import index
 from storage.sql import retention_queries as rq
+from vms.retention import rules
 from vms.retention.deletion import delete_segments, finish_deleting, index_found_file
 from vms.retention.layout import Entry, quarantine, scan_camera, shown, top_level
 
@@ -157,7 +158,7 @@ def authenticate(app, rel: str, segment_id: int) -> str | None:
 
 def _held(app, segment_id: int, now_us: int) -> bool:
     with Session(app.engine) as s:
-        return bool(index.held_segment_ids(s, now_us, [segment_id]))
+        return bool(index.held_segment_ids(s, now_us, [segment_id], rules.grace_us(app.config)))
 
 
 def _repair(app, p: Problem, now_us: int) -> str | None:

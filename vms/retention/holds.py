@@ -19,6 +19,7 @@ from storage.sql.models import Hold
 from vms.access.audit import Actor, record
 from vms.core.errors import DomainError, Kind
 from vms.core.times import iso
+from vms.retention import rules
 
 REASON_CHARS = (10, 500)
 
@@ -84,4 +85,4 @@ def release(app, actor: Actor, hold_id: int, reason: str) -> None:
 def active(app) -> list[HoldRow]:
     with Session(app.engine) as s:
         return sorted(HoldRow(h.id, h.camera_id, h.start_us, h.end_us, h.reason)
-                      for h in index.active_holds(s, app.clock.now_us()))
+                      for h in index.active_holds(s, app.clock.now_us(), rules.grace_us(app.config)))

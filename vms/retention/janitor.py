@@ -188,7 +188,7 @@ class Janitor(StorageWatch):
         self._recover_stale_open()
         res.add("resumed", deletion.finish_deleting(self.app, now_us=now, remove_file=self.remove_file))
         with Session(self.app.engine) as s:
-            holds = retention.HoldIndex(rq.active_hold_spans(s, now))
+            holds = retention.HoldIndex(rq.active_hold_spans(s, now, retention.grace_us(self.app.config)))
             cameras = rq.camera_retention(s)
             due = rq.cameras_with_expired(s, self.node, now, retention.DAY_US)
         touched: set[int] = set()

@@ -84,6 +84,23 @@ def bytes_to_free(total_bytes: int, free_bytes: int, min_free_bytes: int, min_fr
     return max(0, free_space_floor(total_bytes, min_free_bytes, min_free_percent) - free_bytes)
 
 
+def grace_us(config) -> int:
+    """How long a ticket's holds outlive its access window or its closing (``api.hold_grace_days``)."""
+    return config.api.hold_grace_days * DAY_US
+
+
+def hold_end_us(released_us: int | None, ticket_access_until_us: int | None, ticket_closed_us: int | None,
+                grace: int) -> int | None:
+    """When a hold stops protecting footage (None: not yet known, it holds).  A hold ends when it is released;
+    a ticket's hold also ends ``grace`` after the ticket's access window or its closing, whichever is first,
+    whether or not any process marked the ticket expired (``storage.sql.index.hold_in_force`` is the same
+    rule in SQL, used by the janitor and the report)."""
+    ends = [t for t in (released_us,
+                        None if ticket_access_until_us is None else ticket_access_until_us + grace,
+                        None if ticket_closed_us is None else ticket_closed_us + grace) if t is not None]
+    return min(ends) if ends else None
+
+
 def shred_before_day(now_us: int) -> str:
     """Only days before this one may be shredded (see SHRED_MARGIN_US)."""
     return utc_day(now_us - SHRED_MARGIN_US)
@@ -107,11 +124,24 @@ class CameraReport:
 
 
 @dataclass
+class HeldBeyondLegal:
+    """Footage older than the legal maximum, kept only because a hold is in force."""
+
+    hold_id: int
+    camera_id: str
+    ticket_id: int | None
+    reason: str
+    segments: int
+    oldest_start_us: int
+
+
+@dataclass
 class RetentionReport:
     generated_us: int
     legal_max_retain_days: int
     last_sweep: dict[str, dict] = field(default_factory=dict)  # node id -> last sweep summary
     cameras: list[CameraReport] = field(default_factory=list)
+    held_beyond_legal: list[HeldBeyondLegal] = field(default_factory=list)
 
     @property
     def violations(self) -> int:
@@ -124,6 +154,7 @@ class RetentionReport:
             "violations": self.violations,
             "last_sweep": self.last_sweep,
             "cameras": [asdict(c) for c in self.cameras],
+            "held_beyond_legal_max": [asdict(h) for h in self.held_beyond_legal],
         }
 
 
@@ -134,13 +165,16 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
     report = RetentionReport(now_us, config.legal_max_retain_days)
     with Session(engine) as s:
         usage = {c: (n, b) for c, n, b, _m in rq.usage_by_camera(s)}
-        held = rq.held_segment_counts(s, now_us)
+        grace = grace_us(config)
+        held = rq.held_segment_counts(s, now_us, grace)
+        legal_cutoff = cutoff_us(now_us, config.legal_max_retain_days)
+        report.held_beyond_legal = [HeldBeyondLegal(*h) for h in rq.held_beyond(s, legal_cutoff, now_us, grace)]
         report.last_sweep = {node: sweep.to_json() for node, sweep in state.last_sweeps(s).items()}
         for cam in rq.camera_retention(s):
             oldest = rq.oldest_start(s, cam.camera_id)
             limit = cutoff_us(now_us, cam.retain_days) - VIOLATION_GRACE_US
             overdue = rq.count_started_by(s, cam.camera_id, limit)
-            overdue_held = rq.count_held_started_by(s, cam.camera_id, limit, now_us) if overdue else 0
+            overdue_held = rq.count_held_started_by(s, cam.camera_id, limit, now_us, grace) if overdue else 0
             n, b = usage.get(cam.camera_id, (0, 0))
             report.cameras.append(CameraReport(
                 camera_id=cam.camera_id,
@@ -182,6 +216,10 @@ def render_text(report: RetentionReport) -> str:
         name = c.camera_id + ("" if c.configured else " (removed)")
         lines.append(f"{name:24} {c.retain_days:>4} d {_iso(c.oldest_start_us):>21} {_age(c.oldest_age_s):>9} "
                      f"{c.segments:>9} {c.size_bytes:>14} {c.held_segments:>6} {c.violations:>10}")
+    for h in report.held_beyond_legal:
+        ticket = f"ticket {h.ticket_id}" if h.ticket_id is not None else "placed by hand"
+        lines.append(f"HELD beyond the legal maximum: {h.camera_id}, {h.segments} segment(s) from "
+                     f"{_iso(h.oldest_start_us)}, hold {h.hold_id} ({ticket}): {h.reason!r}")
     if report.violations:
         lines.append(f"VIOLATION: {report.violations} segment(s) older than allowed and not held")
     else:
