@@ -458,3 +458,24 @@ def test_an_mp4_file_over_http_is_paced_and_recorded_packet_for_packet(database_
     assert took_s >= 3.0, f"4 s of footage arrived in {took_s:.1f} s: not paced"
     span_us = packets[-1].wall_us - packets[0].wall_us
     assert 3.5e6 <= span_us <= 4.5e6, f"stamps span {span_us / 1e6:.2f} s for 4 s of footage"
+
+
+def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rtsp_server_factory, h264_clip):
+    """20 s down with the default back-off (1, 2, 4, 8, 16 s...): the port probe brings it back at once."""
+    server = rtsp_server_factory({"/cam": Mount(h264_clip.path, loop=True, shared=True)})
+    app = appliance_factory([camera("cam", server.url("/cam"))], clock=Clock(), recorder={"read_timeout_s": 2})
+    rec = Recorder(app)
+    stats = rec.cameras["cam"].stats
+    with recording(rec):
+        wait_for(lambda: stats.packets >= 30, 30, "two seconds of footage")
+        server.kill()
+        wait_for(lambda: not stats.online, 10, "the camera to go offline")
+        time.sleep(20)  # the outage being tested: the back-off has grown to 16 s by now
+        before = stats.packets
+        server.start()
+        back = time.monotonic()
+        wait_for(lambda: stats.packets > before, 30, "recording to resume")
+        resumed_s = time.monotonic() - back
+    assert resumed_s < 3.0, f"recording resumed {resumed_s:.1f} s after the camera came back"
+    rows = gaps(app, "cam")
+    assert len(rows) == 1 and rows[0][1] is not None  # one outage, one gap, closed

@@ -63,8 +63,10 @@ from storage.sql import index
 from vms.core.clock import Clock
 from vms.core.config import CameraConfig
 from vms.recording.capture import CameraClock, Capture, CaptureError, scrub_secrets
+from vms.recording.reconnect import wait_before_retry
 
 log = logging.getLogger(__name__)
+
 FLUSH_INTERVAL_S = 0.25
 INDEX_RETRY_S = 1.0  # how often sealed segments queued while the index was away are retried
 DAMAGED_SUFFIX = ".damaged"  # an open segment recovery refused; kept for a person to look at
@@ -133,10 +135,14 @@ class CameraRecorder:
                 break
             if got:
                 backoff = self._backoff_initial
-            if self._stop.wait(backoff):
+            if self._wait_before_retry(backoff):
                 break
             backoff = min(backoff * 2, self._backoff_max)
             self.stats.reconnects += 1
+
+    def _wait_before_retry(self, seconds: float) -> bool:
+        """The back-off between sessions, cut short when a camera that went away comes back (True: stopping)."""
+        return wait_before_retry(self._stop, self.cam, seconds)
 
     def _session(self) -> bool:
         """Open the source and record until it fails; True if any packet was stored."""
