@@ -137,3 +137,25 @@ def test_output_to_a_closed_pipe_ends_quietly(tmp_path):
     r = subprocess.run(["sh", "-c", f"{cmd} | true; {cmd} --help | head -c 1 >/dev/null"], capture_output=True,
                        text=True, timeout=60)
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+def test_tls_self_signed_makes_a_config_with_tls_valid(tmp_path):
+    """The documented install: `vms tls self-signed` writes what [api] tls_cert/tls_key name; config check passes."""
+    tls = tmp_path / "tls"
+    tls.mkdir(mode=0o750)
+    r = subprocess.run([*VMS, "tls", "self-signed", "--dir", str(tls), "--host", "vms.bibliotek.example",
+                        "--host", "10.0.0.5"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert oct((tls / "key.pem").stat().st_mode & 0o777) == "0o600"
+    text = subprocess.run(["openssl", "x509", "-in", str(tls / "cert.pem"), "-noout", "-text"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "DNS:vms.bibliotek.example" in text and "IP Address:10.0.0.5" in text and "DNS:localhost" in text
+    again = subprocess.run([*VMS, "tls", "self-signed", "--dir", str(tls)], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 5 and "exists" in again.stderr and "Traceback" not in again.stderr
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    cfg = data / "vms.toml"
+    cfg.write_text(f'data_dir = "."\nnode_id = "n1"\n[api]\nhost = "0.0.0.0"\nport = 8443\n'
+                   f'tls_cert = "{tls / "cert.pem"}"\ntls_key = "{tls / "key.pem"}"\n')
+    check = subprocess.run([*VMS, "config", "check", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -14,7 +14,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "vms.cli.access",   # vms audit verify (users are in vms.cli.commands)
     "vms.cli.export",   # vms export verify
     "vms.cli.ops",      # vms doctor
-    "vms.cli.cluster",  # vms cluster new-secret
+    "vms.cli.cluster",  # vms cluster new-secret, vms tls self-signed
     "vms.serve",        # vms serve (composition root: may import api)
 )
 
