@@ -359,5 +359,18 @@ def _export_camera(app, plan: _Plan, request: ExportRequest, pkg: PackageZip, co
             holes.insert(0, GapRecord(request.start_us, covered_from, "footage", "no frames stored"))
         if request.end_us - covered_to >= HOLE_US:
             holes.append(GapRecord(covered_to, request.end_us, "footage", "no frames stored"))
-    gaps = sorted(plan.recorder_gaps + tuple(holes), key=lambda g: (g.start_us, g.source))
-    return CameraRecord(plan.camera_id, tuple(clips), tuple(gaps))
+    return CameraRecord(plan.camera_id, tuple(clips), merge_gaps(plan.recorder_gaps, holes, request.end_us))
+
+
+def merge_gaps(recorder: tuple[GapRecord, ...], holes: list[GapRecord], window_end_us: int) -> tuple[GapRecord, ...]:
+    """One outage is one gap: a hole in the stored footage that overlaps a gap the recorder logged is that
+    gap (source ``recorder``, its reason, widened to cover both); other holes stay ``footage`` gaps."""
+    out, left = [], list(holes)
+    for g in recorder:
+        end = g.end_us if g.end_us is not None else window_end_us
+        touching = [h for h in left if h.start_us <= end and h.end_us >= g.start_us]
+        left = [h for h in left if h not in touching]
+        start = min([g.start_us, *(h.start_us for h in touching)])
+        stop = None if g.end_us is None else max([g.end_us, *(h.end_us for h in touching)])
+        out.append(GapRecord(start, stop, g.source, g.reason))
+    return tuple(sorted(out + left, key=lambda g: (g.start_us, g.source)))
