@@ -31,7 +31,7 @@ def test_export_job_progress_and_package(export_env):
     done = x.wait_job(job["job_id"])
     final = done["final"]
     assert final["state"] == "succeeded" and final["error"] is None and final["percent"] == 100.0
-    assert 60 <= final["frames_done"] <= final["frames_total"]  # 60 frames in the window, read from their segments
+    assert final["frames_done"] == final["frames_total"] >= 60  # at 100 %, the counts agree with what was exported
     percents = [s["percent"] for s in done["seen"]]
     assert percents == sorted(percents)
 

@@ -35,6 +35,7 @@ def test_progress_then_result(runner):
     gate.set()
     final = runner.wait(job, 5)
     assert (final.state, final.result, final.percent, final.error) == (JobState.SUCCEEDED, "done", 100.0, None)
+    assert (final.frames_done, final.frames_total) == (5, 5)  # at 100 %: what was done, not the first estimate
     assert final.finished_us >= final.started_us >= final.created_us
 
 

@@ -207,7 +207,8 @@ class JobRunner:
             cur = self.status(job_id)
             final = self._set(
                 job_id, state=JobState.SUCCEEDED, result=result, percent=100.0,
-                frames_total=max(cur.frames_total, cur.frames_done), finished_us=self._clock.now_us(),
+                # the estimate came from whole segments; at the end the count is what was done
+                frames_total=cur.frames_done or cur.frames_total, finished_us=self._clock.now_us(),
             )
         try:
             if self._on_finish is not None:
