@@ -5,8 +5,8 @@
 OLD_DIR and NEW_DIR are checkouts (e.g. ``git worktree add ../old REV``); each side runs with its own
 ``.venv/bin/python`` when it has one, else with this interpreter, and with the checkout as working directory,
 so it imports that checkout's code.  Each round runs old then new (odd rounds) or new then old (even rounds).
-Every numeric figure of the benchmark's last line (its JSON object) is reported per side as the best round
-(lowest for times and CPU, highest for rates: keys ending in ``_per_s``, ``_mb_s``, ``x_realtime`` or ``rps``)
+Every numeric figure of the benchmark's last line (its JSON object) is reported per side as its best value over
+the rounds (lowest for times and CPU, highest for rates: keys ending in ``_per_s``, ``_mb_s``, ``x_realtime`` or ``rps``)
 and as new/old.  Last line: one JSON object ``{"benchmark", "old", "new", "new_over_old"}``.
 """
 

@@ -52,3 +52,37 @@ def test_watermark_floor_is_the_larger_setting():
 def test_days_are_shredded_only_an_hour_after_they_ended():
     assert shred_before_day(T0 + 30 * 60 * 1_000_000) == "2025-12-31"  # 00:30: yesterday still protected
     assert shred_before_day(T0 + 61 * 60 * 1_000_000) == "2026-01-01"  # 01:01: yesterday may go
+
+
+# ---------------------------------------------------------------- the sweep's planner (pure)
+
+from types import SimpleNamespace  # noqa: E402
+
+from storage.sql.index import SegmentRef  # noqa: E402
+from vms.retention import planner  # noqa: E402
+
+
+def _ref(i: int, start_s: int, size: int = 100, camera: str = "cam") -> SegmentRef:
+    return SegmentRef(i, camera, "n1", 1, start_s * 1_000_000, (start_s + 60) * 1_000_000, size, 900, f"p{i}",
+                      "sealed", False)
+
+
+def test_planner_deletes_unheld_in_batches_and_keeps_held():
+    refs = [_ref(i, i * 60) for i in range(7)]
+    holds = HoldIndex([("cam", 120 * 1_000_000, 130 * 1_000_000)])  # overlaps segment 2 only
+    steps = list(planner.evictions(refs, holds, batch=3))
+    assert [type(s).__name__ for s in steps] == ["Keep", "Delete", "Delete"]
+    assert steps[0].ref.id == 2
+    assert [[r.id for r in s.refs] for s in steps[1:]] == [[0, 1, 3], [4, 5, 6]]
+
+
+def test_planner_stops_once_enough_bytes_are_freed():
+    refs = [_ref(i, i * 60, size=100) for i in range(10)]
+    steps = list(planner.evictions(refs, HoldIndex([]), batch=100, need_bytes=250))
+    assert [[r.id for r in s.refs] for s in steps] == [[0, 1, 2]] and steps[0].size_bytes == 300
+
+
+def test_planner_age_cutoffs():
+    cams = [SimpleNamespace(camera_id="a", retain_days=14), SimpleNamespace(camera_id="b", retain_days=30)]
+    now = 100 * DAY_US
+    assert planner.age_cutoffs(cams, now) == [("a", 86 * DAY_US), ("b", 70 * DAY_US)]

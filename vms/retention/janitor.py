@@ -53,7 +53,7 @@ from storage.sql import retention_queries as rq
 from storage.sql.db import DatabaseError, safe_url
 from storage.sql.index import SegmentRef
 from vms.core.clock import Clock
-from vms.retention import check, deletion, layout, state
+from vms.retention import check, deletion, layout, planner, state
 from vms.retention import rules as retention
 from vms.retention.watch import StorageWatch, start_observer
 
@@ -192,9 +192,8 @@ class Janitor(StorageWatch):
             cameras = rq.camera_retention(s)
             due = rq.cameras_with_expired(s, self.node, now, retention.DAY_US)
         touched: set[int] = set()
-        for cam in due:
-            cutoff = retention.cutoff_us(now, cam.retain_days)
-            self._evict(self._pages(cam.camera_id, max_start_us=cutoff), holds, "age", now, res, touched)
+        for camera_id, cutoff in planner.age_cutoffs(due, now):
+            self._evict(self._pages(camera_id, max_start_us=cutoff), holds, "age", now, res, touched)
         self._quota_pass(holds, now, res, touched)
         self._watermark_pass([c.camera_id for c in cameras], holds, now, res, touched)
         self._shred(touched, now, res)
@@ -224,22 +223,14 @@ class Janitor(StorageWatch):
 
     def _evict(self, refs: Iterator[SegmentRef], holds, reason: str, now: int, res: SweepResult,
                touched: set[int], need_bytes: int | None = None) -> int:
-        """Delete the unheld segments of ``refs`` (all of them, or until ``need_bytes``
-        are freed); held ones get their own key.  Returns the bytes freed."""
-        doomed: list[SegmentRef] = []
+        """Carry out the planner's steps for ``refs`` (vms/retention/planner.py).  Returns the bytes freed."""
         freed = 0
-        for ref in refs:
-            if holds and holds.covers(ref.camera_id, ref.start_us, ref.end_us):
-                self._keep_key(ref, res)
-                continue
-            doomed.append(ref)
-            freed += ref.size_bytes
-            if len(doomed) >= self.batch:
-                self._delete(doomed, reason, now, res, touched)
-                doomed = []
-            if need_bytes is not None and freed >= need_bytes:
-                break
-        self._delete(doomed, reason, now, res, touched)
+        for step in planner.evictions(refs, holds, batch=self.batch, need_bytes=need_bytes):
+            if isinstance(step, planner.Keep):
+                self._keep_key(step.ref, res)
+            else:
+                self._delete(list(step.refs), reason, now, res, touched)
+                freed += step.size_bytes
         return freed
 
     def _delete(self, refs: list[SegmentRef], reason: str, now: int, res: SweepResult, touched: set[int]) -> None:
