@@ -124,24 +124,12 @@ class CameraReport:
 
 
 @dataclass
-class HeldBeyondLegal:
-    """Footage older than the legal maximum, kept only because a hold is in force."""
-
-    hold_id: int
-    camera_id: str
-    ticket_id: int | None
-    reason: str
-    segments: int
-    oldest_start_us: int
-
-
-@dataclass
 class RetentionReport:
     generated_us: int
     legal_max_retain_days: int
     last_sweep: dict[str, dict] = field(default_factory=dict)  # node id -> last sweep summary
     cameras: list[CameraReport] = field(default_factory=list)
-    held_beyond_legal: list[HeldBeyondLegal] = field(default_factory=list)
+    held_beyond_legal: list[rq.HeldBeyond] = field(default_factory=list)  # kept past the legal maximum by a hold
 
     @property
     def violations(self) -> int:
@@ -154,7 +142,7 @@ class RetentionReport:
             "violations": self.violations,
             "last_sweep": self.last_sweep,
             "cameras": [asdict(c) for c in self.cameras],
-            "held_beyond_legal_max": [asdict(h) for h in self.held_beyond_legal],
+            "held_beyond_legal_max": [h._asdict() for h in self.held_beyond_legal],
         }
 
 
@@ -168,7 +156,7 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
         grace = grace_us(config)
         held = rq.held_segment_counts(s, now_us, grace)
         legal_cutoff = cutoff_us(now_us, config.legal_max_retain_days)
-        report.held_beyond_legal = [HeldBeyondLegal(*h) for h in rq.held_beyond(s, legal_cutoff, now_us, grace)]
+        report.held_beyond_legal = rq.held_beyond(s, legal_cutoff, now_us, grace)
         report.last_sweep = {node: sweep.to_json() for node, sweep in state.last_sweeps(s).items()}
         for cam in rq.camera_retention(s):
             oldest = rq.oldest_start(s, cam.camera_id)
