@@ -34,17 +34,15 @@ Alarms leave through ``on_alarm(kind, message)``; kinds: ``tamper``,
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from storage.format.segment import SegmentError
@@ -55,18 +53,17 @@ from storage.sql.index import SegmentRef
 from vms.core.clock import Clock
 from vms.retention import check, deletion, layout, planner, state
 from vms.retention import rules as retention
+from vms.retention.space import SpaceKeeping
+from vms.retention.state import SweepResult
+from vms.retention.upkeep import INDEX_GRACE_S, Upkeep  # noqa: F401 (the grace is part of the janitor's contract)
 from vms.retention.watch import StorageWatch, start_observer
 
 log = logging.getLogger(__name__)
 
-#: a sealed file the index lacks is indexed only after this long (the recorder
-#: indexes its own files right after sealing them)
-INDEX_GRACE_S = 5.0
 #: an open segment file not written for this long has no recorder behind it (a recorder seals a chunk at least
 #: every second while packets arrive and closes the segment when its camera stops): the janitor recovers it,
 #: so its footage is indexed and expires like any other instead of staying on disk for ever
 STALE_OPEN_S = 600.0
-QUOTA_RECOUNT_S = 3600.0
 DB_ATTEMPTS = 3
 
 
@@ -81,35 +78,7 @@ def log_alarm(kind: str, message: str) -> None:
     log.warning("ALARM %s: %s", kind, message)
 
 
-@dataclass
-class SweepResult:
-    at_us: int
-    deleted: dict[str, int] = field(default_factory=dict)  # reason -> segments
-    deleted_bytes: dict[str, int] = field(default_factory=dict)
-    shredded: list[tuple[str, str]] = field(default_factory=list)  # (camera, day)
-    held_kept: int = 0
-    failed: int = 0
-    free_bytes: int | None = None
-    floor_bytes: int | None = None
-    duration_s: float = 0.0
-
-    @property
-    def segments_deleted(self) -> int:
-        return sum(self.deleted.values())
-
-    def add(self, reason: str, done: deletion.Deleted) -> None:
-        if done.segments:
-            self.deleted[reason] = self.deleted.get(reason, 0) + done.segments
-            self.deleted_bytes[reason] = self.deleted_bytes.get(reason, 0) + done.size_bytes
-        self.failed += len(done.failed)
-
-    def summary(self) -> dict:
-        d = asdict(self)
-        d["shredded"] = len(self.shredded)
-        return d
-
-
-class Janitor(StorageWatch):
+class Janitor(StorageWatch, SpaceKeeping, Upkeep):
     """``disk_usage(root) -> (total, free)`` is injectable because tests cannot fill
     a real disk: they pass a function that counts the files under the root against
     a pretend capacity, so deleting a file really frees space.  ``remove_file`` is
@@ -263,188 +232,6 @@ class Janitor(StorageWatch):
         except (OSError, SegmentError, KeyError_) as exc:
             self.alarm("tamper", f"held segment {layout.shown(ref.path)} cannot be read to keep its own key "
                        f"({exc.__class__.__name__}); its day key is not shredded", once=f"keep:{ref.id}")
-
-    # ------------------------------------------------------------ quota and watermark
-
-    def _quota_pass(self, holds, now: int, res: SweepResult, touched: set[int]) -> None:
-        limited = [c for c in self.app.config.cameras if c.quota_bytes]
-        if not limited:
-            return
-        self._refresh_quota()
-        for cam in limited:
-            over = self._quota.get(cam.id, 0) - cam.quota_bytes
-            if over > 0:
-                self._evict(self._pages(cam.id), holds, "quota", now, res, touched, need_bytes=over)
-                if self._quota.get(cam.id, 0) > cam.quota_bytes:
-                    self.alarm("space", f"camera {cam.id}: held footage alone exceeds its quota of "
-                               f"{cam.quota_bytes} bytes", once=f"quota:{cam.id}")
-                else:
-                    self.clear_alarm(f"quota:{cam.id}")
-
-    def _refresh_quota(self) -> None:
-        """Per-camera bytes: a full count at first use and hourly (it reads every
-        row), in between only rows above the last id seen (docs/design/janitor.md)."""
-        mono = self.clock.monotonic_s()
-        with Session(self.app.engine) as s:
-            if self._quota is None or mono - self._quota_counted_at >= QUOTA_RECOUNT_S:
-                rows = rq.usage_by_camera(s, self.node)
-                self._quota = {c: b for c, _n, b, _m in rows}
-                self._quota_last_id = max((m for *_x, m in rows), default=0)
-                self._quota_counted_at = mono
-                return
-            for camera_id, b, m in rq.usage_after(s, self.node, self._quota_last_id):
-                self._quota[camera_id] = self._quota.get(camera_id, 0) + b
-                self._quota_last_id = max(self._quota_last_id, m)
-
-    def _watermark_pass(self, cameras: list[str], holds, now: int, res: SweepResult, touched: set[int]) -> None:
-        jc = self.app.config.janitor
-        self._space.clear()
-        if not self.root.is_dir():
-            return  # nothing recorded yet (the recorder creates the root)
-        for _round in range(3):
-            total, free = self.disk_usage(self.root)
-            res.free_bytes = free
-            res.floor_bytes = retention.free_space_floor(total, jc.min_free_bytes, jc.min_free_percent)
-            need = retention.bytes_to_free(total, free, jc.min_free_bytes, jc.min_free_percent)
-            if need == 0:
-                self.clear_alarm("space")
-                return
-            merged = heapq.merge(*(self._pages(c, limit=200) for c in cameras), key=lambda r: (r.start_us, r.id))
-            if self._evict(merged, holds, "space", now, res, touched, need_bytes=need) == 0:
-                break
-        total, free = self.disk_usage(self.root)
-        if retention.bytes_to_free(total, free, jc.min_free_bytes, jc.min_free_percent):
-            self.alarm("space", f"free space {free} bytes is below the floor of {res.floor_bytes} bytes and no "
-                       "unheld footage is left to evict: legal holds exceed the space", once="space")
-
-    def request_space(self, camera_id: str) -> None:
-        """The recorder ran out of disk: sweep now (never blocks the caller)."""
-        log.info("camera %s asked for space; sweeping now", camera_id)
-        self._space.set()
-        self._wake.set()
-
-    # ------------------------------------------------------------ shredding and quarantine
-
-    def _shred(self, touched: set[int], now: int, res: SweepResult) -> None:
-        before_day = retention.shred_before_day(now)
-        today = retention.utc_day(now)
-        with Session(self.app.engine) as s, s.begin():
-            keys = rq.unneeded_day_keys(s, touched, before_day=before_day)
-            if self._full_shred_day != today:  # first sweep, and once a day: anything missed
-                keys = sorted(set(keys) | set(rq.shreddable_day_keys(s, self.node, before_day=before_day)))
-            for k in keys:
-                if any((self.root / k.camera_id / k.day).glob("*.vseg.open")):
-                    continue  # footage awaiting the recorder's crash recovery still needs the key
-                if self.app.keys.shred(s, k.key_id, now_us=now):
-                    res.shredded.append((k.camera_id, k.day))
-        self._full_shred_day = today
-        if res.shredded or self._scrub_pending:
-            self._scrub_pending = not rq.scrub_shredded_keys(self.app.engine)
-
-    def _expire_quarantine(self, now: int, res: SweepResult) -> None:
-        limit = now - self.app.config.legal_max_retain_days * retention.DAY_US
-        old = layout.quarantined_before(self.root, limit)
-        if not old:
-            return
-        removed, size = 0, 0
-        for path, nbytes in old:
-            try:
-                layout.remove_tree(path)
-            except OSError as exc:
-                self.alarm("deletion", f"quarantined {layout.shown(path.name)} cannot be removed "
-                           f"({exc.__class__.__name__})", once=f"q:{path.name}")
-                continue
-            removed, size = removed + 1, size + nbytes
-        if removed:
-            with Session(self.app.engine) as s, s.begin():
-                rq.add_deletion_records(s, [rq.DeletionRow(now, "-", limit, limit, removed, size, "quarantine")])
-            res.deleted["quarantine"] = res.deleted.get("quarantine", 0) + removed
-            res.deleted_bytes["quarantine"] = res.deleted_bytes.get("quarantine", 0) + size
-
-    def _report_failures(self, res: SweepResult) -> None:
-        if res.failed:
-            log.warning("sweep: %d segment(s) could not be deleted; their rows stay 'deleting'", res.failed)
-
-    # ------------------------------------------------------------ files found on disk
-
-    def _quarantine(self, rel: str, why: str) -> None:
-        try:
-            layout.quarantine(self.root, rel, self.clock.now_us())
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.alarm("quarantine", f"{layout.shown(rel)} ({why}) cannot be quarantined: {exc.__class__.__name__}",
-                       once=f"quarantine:{rel}")
-            return
-        self.alarm("quarantine", f"moved {layout.shown(rel)} to the quarantine folder: {why}")
-
-    def _index_pending(self, *, force: bool) -> None:
-        mono = self.clock.monotonic_s()
-        for rel, seen in list(self._pending.items()):
-            if not force and mono - seen < INDEX_GRACE_S:
-                continue
-            if not (self.root / rel).exists() and not (self.root / rel).is_symlink():
-                del self._pending[rel]
-                continue
-            try:
-                why = deletion.index_found_file(self.app, rel)
-            except SQLAlchemyError as exc:  # the index is away: the file stays pending and is tried again
-                log.warning("indexing %s failed (%s); retrying", layout.shown(rel), exc.__class__.__name__)
-                continue
-            del self._pending[rel]
-            if why:
-                self._quarantine(rel, why)
-
-    def _recover_stale_open(self) -> None:
-        """Seal and index open files nobody has written to for ``stale_open_s`` (file times are real time)."""
-        if not self._open_seen:
-            return
-        wall_s = time.time()
-        for rel in sorted(self._open_seen):
-            path = self.root / rel
-            try:
-                st = path.lstat()
-            except FileNotFoundError:
-                self._open_seen.discard(rel)  # sealed or removed by its recorder meanwhile
-                continue
-            if wall_s - st.st_mtime < self.stale_open_s:
-                continue
-            self._open_seen.discard(rel)
-            try:
-                summary = self.app.store.recover_file(path)
-            except (SegmentError, KeyError_, OSError) as exc:
-                self.alarm("quarantine", f"abandoned open segment {layout.shown(rel)} cannot be recovered "
-                           f"({exc.__class__.__name__}); left in place, see 'vms check'", once=f"open:{rel}")
-                continue
-            log.warning("recovered %s, left open by a recorder that is gone (not written for %.0f s): %s",
-                        layout.shown(rel), wall_s - st.st_mtime,
-                        f"{summary.packets} packets indexed" if summary else "it held no footage, removed")
-
-    def reconcile(self) -> check.CheckReport:
-        """Compare index and disk once (at start): strays are quarantined, sealed
-        files the index lacks are queued for indexing, missing or changed files
-        raise tamper alarms.  Reads every row and file name (O(stored))."""
-        report = check.CheckReport()
-        for _camera in self._reconcile_steps(report):
-            pass
-        return report
-
-    def _reconcile_steps(self, report: check.CheckReport) -> Iterator[str]:
-        """:meth:`reconcile` one camera at a time, so the service can sweep in between."""
-        disk_cameras, strays = layout.top_level(self.root)
-        for e in strays:
-            self._on_problem(check.Problem("unknown", e.rel, "not part of the storage layout"))
-        with Session(self.app.engine) as s:
-            cameras = sorted(set(disk_cameras) | {c.camera_id for c in rq.camera_retention(s)})
-        for camera in cameras:
-            with self._sweep_lock:
-                start = len(report.problems)
-                opened = len(report.open_paths)
-                check.check_camera(self.app, camera, report)
-                for p in report.problems[start:]:
-                    self._on_problem(p)
-                self._open_seen.update(report.open_paths[opened:])
-            yield camera
 
     # ------------------------------------------------------------ the service
 

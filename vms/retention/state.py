@@ -1,4 +1,5 @@
-"""What the janitor records about itself: one typed record per node, written and read through this module.
+"""What the janitor records about itself: one typed record per node, written and read through this module,
+and the summary of one sweep (:class:`SweepResult`).
 
 The janitor writes :class:`LastSweep` after every sweep (``service_state`` row ``janitor.last_sweep.NODE``);
 ``vms doctor``, ``/metrics`` and the retention report read it back with :func:`last_sweeps` /
@@ -8,11 +9,12 @@ never as a crash.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from sqlalchemy.orm import Session
 
 from storage.sql import retention_queries as rq
+from vms.retention import deletion
 
 PREFIX = "janitor.last_sweep."
 
@@ -61,3 +63,31 @@ def last_sweeps(s: Session) -> dict[str, LastSweep]:
 
 def last_sweep(s: Session, node_id: str) -> LastSweep | None:
     return LastSweep.from_json(node_id, rq.get_state(s, PREFIX + node_id))
+
+
+@dataclass
+class SweepResult:
+    at_us: int
+    deleted: dict[str, int] = field(default_factory=dict)  # reason -> segments
+    deleted_bytes: dict[str, int] = field(default_factory=dict)
+    shredded: list[tuple[str, str]] = field(default_factory=list)  # (camera, day)
+    held_kept: int = 0
+    failed: int = 0
+    free_bytes: int | None = None
+    floor_bytes: int | None = None
+    duration_s: float = 0.0
+
+    @property
+    def segments_deleted(self) -> int:
+        return sum(self.deleted.values())
+
+    def add(self, reason: str, done: deletion.Deleted) -> None:
+        if done.segments:
+            self.deleted[reason] = self.deleted.get(reason, 0) + done.segments
+            self.deleted_bytes[reason] = self.deleted_bytes.get(reason, 0) + done.size_bytes
+        self.failed += len(done.failed)
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d["shredded"] = len(self.shredded)
+        return d
