@@ -346,6 +346,7 @@ def test_reconnect_backoff_starts_at_the_initial_delay_and_doubles_to_the_cap(ap
 
     stop = _Waits(8)
     rec = CameraRecorder(app, app.config.cameras[0], clock=fake_clock, stop=stop, open_capture=never_answers)
+    rec._wait_before_retry = stop.wait  # the back-off itself; the port probe that cuts it short is tested live
     rec.run()
     assert stop.waits == [1, 2, 4, 8, 16, 30, 30, 30]
     assert len(opened) == 8 and rec.stats.reconnects == 7
@@ -479,3 +480,37 @@ def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rts
     assert resumed_s < 3.0, f"recording resumed {resumed_s:.1f} s after the camera came back"
     rows = gaps(app, "cam")
     assert len(rows) == 1 and rows[0][1] is not None  # one outage, one gap, closed
+
+
+def test_the_return_probe_ends_the_wait_only_for_a_port_that_was_closed():
+    """A port that stays open (stream failing for another reason) gets the full back-off; a closed port that
+    opens ends it at once."""
+    import socket
+    import threading
+    from types import SimpleNamespace
+
+    from vms.recording.reconnect import wait_before_retry
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    cam = SimpleNamespace(id="cam", source=f"rtsp://127.0.0.1:{port}/x")
+    t0 = time.monotonic()
+    assert wait_before_retry(threading.Event(), cam, 2.5) is False
+    assert time.monotonic() - t0 >= 2.4  # open all along: the full wait
+    listener.close()
+
+    def reopen():
+        time.sleep(1.5)
+        threading.current_thread().server = socket.create_server(("127.0.0.1", port))
+
+    opener = threading.Thread(target=reopen)
+    opener.start()
+    t0 = time.monotonic()
+    assert wait_before_retry(threading.Event(), cam, 30) is False
+    took = time.monotonic() - t0
+    opener.join()
+    opener.server.close()
+    assert 1.4 <= took < 4, took  # closed, then open: back within about a second of its return
+    stop = threading.Event()
+    stop.set()
+    assert wait_before_retry(stop, cam, 30) is True
