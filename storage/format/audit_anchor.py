@@ -7,7 +7,9 @@ change: the chain would then verify.  The anchor closes that gap.  Each
 successful verification (``vms audit verify``, the integrity watch) writes the
 head it verified to a small file next to the key files (mode 0600, outside the
 storage root and outside the database); the next verification requires the
-entry at the anchor's ``seq`` to exist and to carry the anchor's hash.
+entry at the anchor's ``seq`` to exist and to carry the anchor's hash.  Each move is
+also recorded in the trail (an ``audit.anchor`` entry, :mod:`vms.access.audit`), so that a
+deleted or older anchor file is noticed too.
 
 Format: one JSON object ``{"seq": int, "hash": "<64 hex>", "verified_us": int}``.
 Writes are atomic (temporary file, fsync, rename).  An anchor only moves forward:
@@ -25,6 +27,12 @@ from pathlib import Path
 from storage.format.fsutil import fsync_dir
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
+MAX_SEQ = 2**63 - 1  # audit_log.seq is a BIGINT
+MAX_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z: the last time a date can show
+
+
+def _whole(value, limit: int) -> bool:
+    return type(value) is int and 0 <= value <= limit  # not bool, not float
 
 
 class AnchorError(Exception):
@@ -51,9 +59,9 @@ def read(path: Path) -> Anchor | None:
         seq, digest, at = doc["seq"], doc["hash"], doc["verified_us"]
     except (ValueError, KeyError, TypeError):
         raise AnchorError(f"{path}: not an audit anchor (expected seq, hash, verified_us)") from None
-    if not (isinstance(seq, int) and seq >= 0 and isinstance(digest, str) and HASH.match(digest)
-            and isinstance(at, int)):
-        raise AnchorError(f"{path}: not an audit anchor (expected seq >= 0, a 64-hex hash, verified_us)")
+    if not (_whole(seq, MAX_SEQ) and isinstance(digest, str) and HASH.match(digest) and _whole(at, MAX_US)):
+        raise AnchorError(f"{path}: not an audit anchor (expected seq 0..{MAX_SEQ}, a 64-hex hash, "
+                          "verified_us a time up to the year 9999)")
     return Anchor(seq, digest, at)
 
 

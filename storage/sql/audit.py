@@ -89,8 +89,13 @@ def entry_hash(fields: dict, prev_hash: str) -> str:
 
 def row_hash(row) -> str:
     """The hash an entry should have, from its stored fields: ``row`` is an
-    :class:`AuditRow` or any sequence in its field order (``hash`` last, ignored)."""
-    return hashlib.sha256(_canonical(*row[:11])).hexdigest()
+    :class:`AuditRow` or any sequence in its field order (``hash`` last, ignored).
+    A field JSON cannot hold (bytes written into a text column behind the appliance's
+    back, as SQLite allows) gives ``""``, which matches no stored hash."""
+    try:
+        return hashlib.sha256(_canonical(*row[:11])).hexdigest()
+    except (TypeError, ValueError):
+        return ""
 
 
 def clip(name: str, value: str) -> str:
@@ -131,7 +136,18 @@ def head(conn: Connection | Session) -> tuple[int, str] | None:
     """(last_seq, last_hash) as the appliance last wrote them; None when the head row is gone (it is made by
     the migration and only ever updated, so a missing row means someone deleted it)."""
     row = conn.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one_or_none()
-    return None if row is None else (int(row[0]), row[1])
+    if row is None:
+        return None
+    last_seq = row[0] if type(row[0]) is int else -1  # SQLite keeps whatever was written: -1 fits no chain
+    return last_seq, row[1] if isinstance(row[1], str) else ""
+
+
+def latest(conn: Connection | Session, *, action: str, object: str) -> AuditRow | None:
+    """The newest entry with this ``action`` and ``object`` (index ``ix_audit_log_action``)."""
+    q = (select(*_COLS).where(AuditEntry.action == action, AuditEntry.object == object)
+         .order_by(AuditEntry.seq.desc()).limit(1))
+    row = conn.execute(q).one_or_none()
+    return None if row is None else AuditRow(*row)
 
 
 def iter_rows(conn: Connection, *, upto_seq: int | None = None, batch: int = 10_000) -> Iterator[Sequence]:

@@ -99,6 +99,11 @@ def _hash_of(app, seq: int) -> str:
         return conn.execute(sa.text("SELECT hash FROM audit_log WHERE seq = :s"), {"s": seq}).scalar_one()
 
 
+def _last_seq(app) -> int:
+    with app.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT max(seq) FROM audit_log")).scalar_one()
+
+
 def tamper_changed(app):
     sql(app, "UPDATE audit_log SET outcome = 'refused: nothing to see' WHERE seq = 3")
 
@@ -110,7 +115,7 @@ def tamper_deleted(app):
 def tamper_inserted(app):
     # make room at 3 (renumber 6..3 upwards, highest first) and slip a forged entry in,
     # with a hash computed the way the appliance computes it and linked to entry 2
-    for seq in range(6, 2, -1):
+    for seq in range(_last_seq(app), 2, -1):
         sql(app, f"UPDATE audit_log SET seq = {seq + 1} WHERE seq = {seq}")
     sql(app, INSERT, params=_forged(app, 3, _hash_of(app, 2), valid_hash=True))
 
@@ -130,7 +135,8 @@ def tamper_tail_deleted(app):
 
 
 def tamper_tail_appended(app):
-    sql(app, INSERT, params=_forged(app, 7, _hash_of(app, 6), valid_hash=True))
+    last = _last_seq(app)
+    sql(app, INSERT, params=_forged(app, last + 1, _hash_of(app, last), valid_hash=True))
 
 
 @pytest.mark.parametrize("tamper, bad, words", [
@@ -231,9 +237,9 @@ def tamper_rewritten(app):
         conn.execute(sa.text("UPDATE audit_head SET last_hash = :h WHERE id = 1"), {"h": prev})
 
 
-@pytest.mark.parametrize("tamper, bad, words", [
-    (tamper_tail_deleted_head_rewound, 5, "entries 5..6 were verified at"),
-    (tamper_rewritten, 6, "the trail was rewritten"),
+@pytest.mark.parametrize("tamper, bad, words", [  # the verification adds entry 7 (audit.anchor) and anchors it
+    (tamper_tail_deleted_head_rewound, 5, "entries 5..7 were verified at"),
+    (tamper_rewritten, 7, "the trail was rewritten"),
 ])
 def test_rewriting_after_a_verification_is_caught_by_the_anchor(chained, capsys, tamper, bad, words):
     code, _out = verify_cli(chained, capsys)  # a verification leaves its anchor outside the database
@@ -253,9 +259,12 @@ def test_rewriting_after_a_verification_is_caught_by_the_anchor(chained, capsys,
 def test_the_anchor_moves_forward_and_a_broken_anchor_is_a_failure(chained, capsys):
     assert verify_cli(chained, capsys)[0] == 0
     anchor_path = chained.config.audit_anchor_path
-    assert anchors.read(anchor_path).seq == 6
-    audit.record_system_event(chained, action="test.event", obj="thing:7")
-    assert audit.verify_anchored(chained).ok and anchors.read(anchor_path).seq == 7
+    assert anchors.read(anchor_path).seq == 7  # entry 7 records the move: "entries 1..6 verified"
+    (moved,) = audit.search(chained.engine, action=audit.ANCHOR_ACTION)
+    assert moved.seq == 7 and moved.object == "node:test-node" and moved.detail.startswith("entries 1..6 verified")
+    assert verify_cli(chained, capsys)[0] == 0 and anchors.read(anchor_path).seq == 7  # idle: no new entry
+    audit.record_system_event(chained, action="test.event", obj="thing:8")
+    assert audit.verify_anchored(chained).ok and anchors.read(anchor_path).seq == 9
     anchor_path.write_text("{not json")
     code, out = verify_cli(chained, capsys)
     assert code == 7 and "NOT VERIFIED" in out and "audit anchor" in out and "Restore" in out
@@ -280,14 +289,126 @@ def test_the_anchor_belongs_to_the_owner_of_the_data_dir(chained, capsys):
         os.chown(data, 0, 0)
 
 
-def test_a_wiped_trail_is_a_named_finding_not_a_traceback(chained, capsys):
-    """Triggers dropped, then every row of audit_log and audit_head deleted: named, exit 7."""
+# ---------------------------------------------------------------- every tampering: a named finding, exit 7
+# (issue 19, item 4).  Each case starts from a trail that was verified once (so entry 7 records the anchor,
+# as on a running appliance), drops the append-only triggers with real SQL, tampers, and runs the real
+# 'vms audit verify'.  The triggers stay dropped, so the output names both.
+
+
+def tamper_wiped(app):
+    sql(app, "DELETE FROM audit_log", "DELETE FROM audit_head")
+
+
+def tamper_tail_cut(app):
+    sql(app, "DELETE FROM audit_log WHERE seq >= 6")  # audit_head left as it was
+
+
+def tamper_anchor_deleted(app):
+    app.config.audit_anchor_path.unlink()
+
+
+def tamper_anchor_older(app):
+    old = app.config.audit_anchor_path.read_bytes()  # a copy of the anchor at entry 7 ...
+    for i in range(2):
+        audit.record_system_event(app, action="test.event", obj=f"later:{i}")
+    restore_triggers(app)
+    assert audit.verify_anchored(app).ok  # ... outdated by a later verification (entry 10: "entries 1..9")
+    drop_triggers(app)
+    app.config.audit_anchor_path.write_bytes(old)
+
+
+def tamper_anchor_forged(app):
+    anchors.write(app.config.audit_anchor_path, anchors.Anchor(7, "ab" * 32, app.clock.now_us()))
+
+
+def tamper_anchor_ahead(app):
+    anchors.write(app.config.audit_anchor_path, anchors.Anchor(50, "ab" * 32, app.clock.now_us()))
+
+
+def tamper_anchor_absurd(app):
+    app.config.audit_anchor_path.write_text('{"seq": 99999999999999999999999, "hash": "%s", "verified_us": 1}'
+                                            % ("ab" * 32))
+
+
+TAMPERINGS = [  # (tampering, the first line of the finding, words naming what is wrong and what was expected)
+    (tamper_wiped, "BROKEN at entry 1", ["the chain's head record (table audit_head) is missing",
+                                         "0 entries are stored", "entries 1..7 were verified at"]),
+    (tamper_deleted, "BROKEN at entry 3", ["entry 3 is missing (the next entry present is 4): deleted"]),
+    (tamper_changed, "BROKEN at entry 3", ["entry 3 does not match its own hash (it stores ",
+                                           "its contents were changed"]),
+    (tamper_reordered, "BROKEN at entry 3", ["entry 3 is entry 4 renumbered (its hash fits seq 4, not 3)",
+                                             "reordered"]),
+    (tamper_inserted, "BROKEN at entry 4", ["entry 4 is entry 3 renumbered", "an entry was inserted before it"]),
+    (tamper_tail_appended, "BROKEN at entry 8", ["entry 8 was not written by the appliance: inserted",
+                                                 "says the appliance wrote 7 entries"]),
+    (tamper_tail_cut, "BROKEN at entry 6", ["entries 6..7 were verified at", "are missing now: deleted"]),
+    (tamper_tail_deleted_head_rewound, "BROKEN at entry 5", ["entries 5..7 were verified at"]),
+    (tamper_anchor_deleted, "NOT VERIFIED", ["audit.anchor is missing, but entry 7 records that it was written",
+                                             "entries 1..6 verified", "deleted or moved", "--new-anchor"]),
+    (tamper_anchor_older, "NOT VERIFIED", ["names entry 7 (verified at", "entry 10 records that entries 1..9 were "
+                                           "verified", "replaced by an older one"]),
+    (tamper_anchor_forged, "BROKEN at entry 7", ["entry 7 is not the entry 7 verified at",
+                                                 "the audit anchor records abababababab…",
+                                                 "or the anchor file replaced"]),
+    (tamper_anchor_ahead, "BROKEN at entry 8", ["entries 8..50 were verified at", "or the anchor file replaced"]),
+    (tamper_anchor_absurd, "NOT VERIFIED", ["audit.anchor: not an audit anchor", "Restore"]),
+]
+
+
+@pytest.mark.parametrize("tamper, first, words", TAMPERINGS, ids=[t[0].__name__ for t in TAMPERINGS])
+def test_every_tampering_is_a_named_finding_not_a_traceback(chained, capsys, tamper, first, words):
+    assert verify_cli(chained, capsys)[0] == 0  # as the integrity watch does within the hour: entry 7, anchored
     drop_triggers(chained)
-    sql(chained, "DELETE FROM audit_log", "DELETE FROM audit_head")
-    result = audit.verify(chained.engine)
-    assert not result.ok and "audit_head" in result.problem and "missing" in result.problem
+    tamper(chained)
+    code = main(["audit", "verify", "--config", str(chained.config_path)])
+    out, err = capsys.readouterr()
+    assert code == 7, out + err
+    assert out.startswith(f"audit trail {first}"), out
+    for w in words:
+        assert w in out, (w, out)
+    assert "triggers are MISSING" in out
+    assert "Traceback" not in out + err and err == ""
+    assert not audit.verify_anchored(chained).ok  # the integrity watch and the API see it too
+
+
+def test_tampering_before_any_verification_is_named(chained, capsys):
+    """Without an anchor yet the head still gives a cut tail and a wiped trail away."""
+    drop_triggers(chained)
+    tamper_tail_cut(chained)
     code, out = verify_cli(chained, capsys)
-    assert code == 7 and "BROKEN" in out and "head record (table audit_head) is missing" in out
+    assert code == 7
+    assert ("BROKEN at entry 6: entry 6 is missing at the end: deleted (the head, table audit_head, says the "
+            "appliance wrote 6 entries)") in out
+    tamper_wiped(chained)
+    code, out = verify_cli(chained, capsys)
+    assert code == 7 and "BROKEN at entry 1" in out and "head record (table audit_head) is missing" in out
+
+
+def test_a_fresh_trail_needs_no_anchor_until_it_was_anchored(appliance_factory, database_url, capsys):
+    app = appliance_factory(database_url=database_url)
+    assert verify_cli(app, capsys)[0] == 0  # empty: nothing to anchor, no anchor file needed
+    assert not app.config.audit_anchor_path.exists()
+    audit.record_system_event(app, action="test.event")
+    assert verify_cli(app, capsys)[0] == 0 and anchors.read(app.config.audit_anchor_path).seq == 2
+
+
+def test_a_new_anchor_on_purpose_after_a_restore(chained, capsys):
+    """operations.md, "Restore": the old anchor is kept beside, the trail records the replacement."""
+    path = chained.config.audit_anchor_path
+    assert verify_cli(chained, capsys)[0] == 0
+    anchors.write(path, anchors.Anchor(50, "ab" * 32, 1))  # stands for the anchor of the lost, newer trail
+    assert verify_cli(chained, capsys)[0] == 7
+    assert main(["audit", "verify", "--new-anchor", "--config", str(chained.config_path)]) == 0
+    assert "intact on its own, a new anchor written: 7 entries" in capsys.readouterr().out
+    (aside,) = path.parent.glob("audit.anchor.replaced-*")
+    assert anchors.read(aside).seq == 50 and anchors.read(path).seq == 8
+    moved = audit.search(chained.engine, action=audit.ANCHOR_ACTION)[-1]
+    assert "made anew, the previous anchor (seq 50, hash abab" in moved.detail and aside.name in moved.detail
+    assert verify_cli(chained, capsys)[0] == 0
+    drop_triggers(chained)
+    tamper_changed(chained)  # a trail that does not verify on its own gets no new anchor
+    assert main(["audit", "verify", "--new-anchor", "--config", str(chained.config_path)]) == 7
+    assert "BROKEN at entry 3" in capsys.readouterr().out and anchors.read(path).seq == 8
 
 
 def test_a_deleted_head_row_alone_is_named(chained, capsys):

@@ -9,11 +9,16 @@ own before the error propagates.
 
 Nothing here (or anywhere in the product) updates or deletes entries; the
 database refuses it too (triggers, migration 0003).
+
+Verification (:func:`verify_against`) reads the chain in its own connection and, when the
+chain is intact and has grown, appends one ``audit.anchor`` entry in a transaction of its own
+before moving the node's anchor file forward (docs/design/access.md, "Tampering").
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,6 +96,10 @@ def record_system_event(app, *, action: str, obj: str = "", outcome: str = "ok",
 
 # ---------------------------------------------------------------- verification
 
+ANCHOR_ACTION = "audit.anchor"  # the entry that records each move of a node's anchor file (object "node:<id>")
+_ANCHORED = re.compile(r"^entries 1\.\.(\d+) verified")
+RENUMBER_SPAN = 64  # how far a changed entry's own hash is looked for at other seqs (renumbered rows)
+
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -103,6 +112,32 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.bad_seq is None and not self.problem and self.triggers_present
+
+
+def _entries(first: int, last: int, *, were: bool = False) -> str:
+    if first == last:
+        return f"entry {first} {'was' if were else 'is'}"
+    return f"entries {first}..{last} {'were' if were else 'are'}"
+
+
+def _short(digest: str) -> str:
+    return f"{digest[:12]}…" if digest else "(none)"
+
+
+def _not_its_hash(row, prev: str) -> str:
+    """Why an entry that does not match its own hash fails: renumbered, replaced, or changed."""
+    seq, digest = row[0], row[11]
+    if type(seq) is int:
+        for other in range(max(1, seq - RENUMBER_SPAN), seq + RENUMBER_SPAN + 1):
+            if other != seq and store.row_hash((other, *row[1:11])) == digest:
+                how = ("an entry was inserted before it, or entries were reordered" if other < seq
+                       else "an entry before it was deleted, or entries were reordered")
+                return f"entry {seq} is entry {other} renumbered (its hash fits seq {other}, not {seq}): {how}"
+    if row[10] != prev:
+        return (f"entry {seq} matches neither its own hash nor entry {seq - 1} (it names {_short(row[10])} as "
+                f"its predecessor's hash, entry {seq - 1}'s is {_short(prev)}): it was replaced or inserted")
+    return (f"entry {seq} does not match its own hash (it stores {_short(digest)}, its fields give "
+            f"{_short(store.row_hash(row))}): its contents were changed")
 
 
 def check_chain(rows, head: tuple[int, str] | None, anchor: Anchor | None = None) -> VerifyResult:
@@ -120,27 +155,34 @@ def check_chain(rows, head: tuple[int, str] | None, anchor: Anchor | None = None
         if seq != expected:
             return VerifyResult(n, prev, expected, f"entry {expected} is missing (the next entry present is {seq}): deleted")
         if row_hash(row) != digest:
-            return VerifyResult(n, prev, seq, f"entry {seq} does not match its own hash: its contents were changed")
+            return VerifyResult(n, prev, seq, _not_its_hash(row, prev))
         if prev_hash != prev:
             return VerifyResult(
                 n, prev, seq,
-                f"entry {seq} does not follow entry {seq - 1} (previous-hash mismatch): an entry was "
-                "inserted, deleted or reordered here",
+                f"entry {seq} does not follow entry {seq - 1} (previous-hash mismatch: it names "
+                f"{_short(prev_hash)}, entry {seq - 1}'s hash is {_short(prev)}): an entry was inserted, "
+                "deleted or reordered here",
             )
         if seq == anchor_seq and digest != anchor.hash:  # every hash fits, but not the one verified before
             return VerifyResult(n, prev, seq, f"entry {seq} is not the entry {seq} verified at "
-                                f"{iso(anchor.verified_us)}: the trail was rewritten")
+                                f"{iso(anchor.verified_us)} (its hash is {_short(digest)}, the audit anchor "
+                                f"records {_short(anchor.hash)}): the trail was rewritten, or the anchor file "
+                                "replaced")
         prev, expected, n = digest, expected + 1, n + 1
     if anchor_seq > n:
-        return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{anchor_seq} were verified at "
-                            f"{iso(anchor.verified_us)} and are missing now: deleted (and the head rewound)")
+        gone = "is" if anchor_seq == n + 1 else "are"
+        return VerifyResult(n, prev, n + 1, f"{_entries(n + 1, anchor_seq, were=True)} verified at "
+                            f"{iso(anchor.verified_us)} and {gone} missing now: deleted (and the head rewound), "
+                            "or the anchor file replaced")
     if head is None:
         return VerifyResult(n, prev)
     last_seq, last_hash = head
     if last_seq > n:
-        return VerifyResult(n, prev, n + 1, f"entries {n + 1}..{last_seq} are missing at the end: deleted")
+        return VerifyResult(n, prev, n + 1, f"{_entries(n + 1, last_seq)} missing at the end: deleted (the head, "
+                            f"table audit_head, says the appliance wrote {last_seq} entries)")
     if last_hash != prev:
-        return VerifyResult(n, prev, n, f"entry {n} differs from the last entry the appliance wrote")
+        return VerifyResult(n, prev, n, f"entry {n} differs from the last entry the appliance wrote (table "
+                            f"audit_head records the hash {_short(last_hash)}, entry {n}'s is {_short(prev)})")
     return VerifyResult(n, prev)
 
 
@@ -150,6 +192,7 @@ def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:
     with engine.connect() as conn:
         head = store.head(conn)
         stored = store.max_seq(conn)
+        anchor_seq = min(anchor.seq, stored) if anchor else 0  # no entry lies beyond the newest one stored
         if head is None:  # the head row is written once by the migration and only ever updated
             result = check_chain(store.iter_rows(conn), None, anchor)
             problem = ("the chain's head record (table audit_head) is missing: it was deleted behind the "
@@ -159,8 +202,7 @@ def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:
             triggers = store.triggers_present(conn)
             return VerifyResult(result.entries, result.last_hash, result.bad_seq or max(1, result.entries),
                                 problem, triggers)
-        result = check_chain(store.iter_rows(conn, upto_seq=max(head[0], anchor.seq if anchor else 0)), head,
-                             anchor)
+        result = check_chain(store.iter_rows(conn, upto_seq=max(head[0], anchor_seq)), head, anchor)
         # an entry beyond the head that no append accounts for was inserted behind our back
         # (read the newest entry before the head again: appends update the head first)
         newest = store.max_seq(conn)
@@ -168,34 +210,111 @@ def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:
         triggers = store.triggers_present(conn)
     if result.bad_seq is None and newest > head_now[0]:
         bad = head_now[0] + 1
-        result = VerifyResult(result.entries, result.last_hash, bad, f"entry {bad} was not written by the appliance: inserted")
+        result = VerifyResult(result.entries, result.last_hash, bad, f"entry {bad} was not written by the "
+                              f"appliance: inserted (table audit_head says the appliance wrote {head_now[0]} entries)")
     if not triggers:
         return VerifyResult(result.entries, result.last_hash, result.bad_seq, result.problem, False)
     return result
 
 
-def verify_anchored(app) -> VerifyResult:
-    """:func:`verify` against this node's anchor file, which moves forward to the
-    verified head when the chain is intact.  An anchor file that cannot be read is
-    a failed verification (it is kept for a person to look at)."""
-    path = app.config.audit_anchor_path
+def check_anchor(engine: Engine, anchor: Anchor | None, path, node_id: str) -> str:
+    """What is wrong with this node's anchor file, judged by the trail's own record of it
+    (the newest ``audit.anchor`` entry of the node); ``""`` when nothing is.  A trail with no such
+    entry has never been anchored on this node (a fresh install): no anchor file is fine then."""
+    with engine.connect() as conn:
+        marker = store.latest(conn, action=ANCHOR_ACTION, object=f"node:{node_id}")
+    if marker is None:
+        return ""
+    found = _ANCHORED.match(marker.detail) if isinstance(marker.detail, str) else None
+    verified = int(found.group(1)) if found else 0
+    written = iso(marker.at_us) if type(marker.at_us) is int and 0 <= marker.at_us <= anchors.MAX_US else "?"
+    if anchor is None:
+        return (f"the audit anchor {path} is missing, but entry {marker.seq} records that it was written at "
+                f"{written} (entries 1..{verified} verified): the file was deleted or moved; if the "
+                "database was restored from a backup on purpose, run 'vms audit verify --new-anchor' "
+                "(docs/operations.md, \"Restore\")")
+    if anchor.seq < verified:
+        return (f"the audit anchor {path} names entry {anchor.seq} (verified at {iso(anchor.verified_us)}), but "
+                f"entry {marker.seq} records that entries 1..{verified} were verified and anchored at "
+                f"{written}: the anchor file was replaced by an older one (or could not be written; "
+                "see the log)")
+    return ""
+
+
+def verify_against(engine: Engine, path, node_id: str, clock) -> VerifyResult:
+    """:func:`verify` against the node's anchor file at ``path``, which moves forward to the
+    verified head when the chain is intact.  An anchor file that cannot be read, is missing
+    or is older than the trail records is a failed verification (it is kept for a person to look at)."""
     try:
         anchor = anchors.read(path)
     except anchors.AnchorError as exc:
-        return VerifyResult(0, store.GENESIS, 0, f"the audit anchor {exc}; if the database was restored from a "
-                            "backup on purpose, remove the anchor file (docs/operations.md, \"Restore\")")
-    result = verify(app.engine, anchor)
+        alone = verify(engine)  # said too, so that the reader knows whether the database looks intact on its own
+        problem = (f"the audit anchor {exc}; if the database was restored from a backup on purpose, run "
+                   "'vms audit verify --new-anchor' (docs/operations.md, \"Restore\")")
+        if alone.problem:
+            problem += f"; and {alone.problem}"
+        return VerifyResult(0, store.GENESIS, None, problem, alone.triggers_present)
+    result = verify(engine, anchor)
+    if result.bad_seq is None:
+        problem = check_anchor(engine, anchor, path, node_id)
+        if problem:
+            return VerifyResult(result.entries, result.last_hash, None, problem, result.triggers_present)
     if result.ok and result.entries:
-        advance_anchor(path, result, app.clock.now_us())
+        advance_anchor(engine, path, node_id, result, clock.now_us())
     return result
 
 
-def advance_anchor(path, result: VerifyResult, now_us: int) -> None:
-    """Move the anchor to a verified head; a failure to write it is logged (the verification stands)."""
+def verify_anchored(app) -> VerifyResult:
+    """:func:`verify_against` this node's anchor file (the integrity watch, the API)."""
+    return verify_against(app.engine, app.config.audit_anchor_path, app.config.node_id, app.clock)
+
+
+def advance_anchor(engine: Engine, path, node_id: str, result: VerifyResult, now_us: int, *,
+                   replacing: str = "") -> None:
+    """Move the anchor to a verified head.  The move is recorded first in the trail (an
+    ``audit.anchor`` entry naming the verified head), and the anchor then names that entry
+    when it directly follows the head (so an idle trail is not anchored again and again).
+    A failure to write the file is logged (the verification stands)."""
     try:
-        anchors.advance(path, Anchor(result.entries, result.last_hash, now_us))
+        current = None if replacing else anchors.read(path)
+    except anchors.AnchorError:
+        current = None  # read just before: a new problem, for the next verification to name
+    if current is not None and current.seq >= result.entries:
+        return
+    detail = f"entries 1..{result.entries} verified (last hash {result.last_hash}); anchor of node {node_id} " + (
+        f"made anew, {replacing}" if replacing else "moved forward")
+    with Session(engine) as s, s.begin():
+        row = record(s, SYSTEM, ANCHOR_ACTION, now_us=now_us, obj=f"node:{node_id}", detail=detail)
+    target = (Anchor(row.seq, row.hash, now_us) if row.prev_hash == result.last_hash
+              else Anchor(result.entries, result.last_hash, now_us))
+    try:
+        if replacing:
+            anchors.write(path, target)
+        else:
+            anchors.advance(path, target)
     except (OSError, anchors.AnchorError) as exc:
         log.warning("the audit anchor %s could not be updated (%s)", path, exc.__class__.__name__)
+
+
+def new_anchor(engine: Engine, path, node_id: str, now_us: int) -> VerifyResult:
+    """Start the anchor again on purpose (after restoring the database from a backup): the chain
+    must verify on its own; the old anchor file, if any, is kept beside as ``<name>.replaced-<now_us>``
+    and the trail records the replacement with the old anchor's content."""
+    result = verify(engine)
+    if not result.ok or not result.entries:
+        return result
+    replacing = "no anchor file before"
+    if path.exists() or path.is_symlink():
+        try:
+            old = anchors.read(path)
+            was = f"seq {old.seq}, hash {old.hash}, verified at {iso(old.verified_us)}" if old else "unreadable"
+        except anchors.AnchorError:
+            was = "unreadable"
+        aside = path.with_name(f"{path.name}.replaced-{now_us}")
+        path.rename(aside)
+        replacing = f"the previous anchor ({was}) kept as {aside.name}"
+    advance_anchor(engine, path, node_id, result, now_us, replacing=replacing)
+    return result
 
 
 # ---------------------------------------------------------------- reading (auditors)
