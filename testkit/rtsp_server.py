@@ -359,7 +359,11 @@ class _Feeder:
 
     def __init__(self, Gst, clip: _Clip, loop: bool):
         self.Gst, self.clip, self.loop = Gst, clip, loop
-        self.index, self.offset_ns, self.ended = 0, -clip.buffers[0].pts, False
+        first = clip.buffers[0]
+        # from the first decode time: with B-frames the first dts is before the first pts, and a GstBuffer's
+        # times cannot be negative
+        start = first.pts if first.dts == Gst.CLOCK_TIME_NONE else min(first.pts, first.dts)
+        self.index, self.offset_ns, self.ended = 0, -start, False
         self.copy_flags = Gst.BufferCopyFlags.MEMORY | Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.META
 
     def need_data(self, src, _length) -> None:

@@ -140,6 +140,7 @@ class CameraState(Base):
     reconnects: Mapped[int] = mapped_column(Integer, server_default="0")
     gap_since_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    stream_problem: Mapped[str | None] = mapped_column(String(500), nullable=True)  # migration 0004
     updated_us: Mapped[int] = mapped_column(BigInteger)
 
 

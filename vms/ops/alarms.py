@@ -5,7 +5,7 @@ camera=..., severity=...)`` reports a condition; ``clear(kind, camera)`` ends it
 An alarm *stands* from the first ``raise_alarm`` until ``clear``: raising it again
 while it stands sends nothing (a camera offline for an hour is one alarm, not
 720), except when its severity rises, which is sent again.  Kinds in use
-(docs/design/operations-internals.md): ``camera_offline``, ``disk_low``,
+(docs/design/operations-internals.md): ``camera_offline``, ``camera_stream_order``, ``disk_low``,
 ``retention_violation``, ``audit_chain_broken``, ``tamper``, ``database_unreachable``;
 any kind of 1-64 ``a-z 0-9 . - _`` is accepted.
 
@@ -414,8 +414,9 @@ class CameraWatch:
         after_us = int(cfg.alarms.camera_offline_after_s * 1_000_000)
         try:
             with Session(self.app.engine) as s:
-                states = {st.camera_id: (st.last_packet_us, st.last_error) for st in index.camera_states(s)
-                          if st.node_id == cfg.node_id}
+                rows = [st for st in index.camera_states(s) if st.node_id == cfg.node_id]
+                states = {st.camera_id: (st.last_packet_us, st.last_error) for st in rows}
+                problems = {st.camera_id: st.stream_problem for st in rows if st.stream_problem}
         except Exception as exc:
             self.alarms.raise_alarm("database_unreachable", f"the index database cannot be read ({exc.__class__.__name__})",
                                     severity="critical")
@@ -436,10 +437,15 @@ class CameraWatch:
                 )
             else:
                 self.alarms.clear("camera_offline", cam.id)
+            if cam.enabled and cam.id in problems:
+                self.alarms.raise_alarm("camera_stream_order", f"camera {cam.id}: {problems[cam.id]}",
+                                        camera=cam.id, severity="warning")
+            else:
+                self.alarms.clear("camera_stream_order", cam.id)
         configured = {cam.id for cam in cfg.cameras}
         for alarm in self.alarms.standing():  # a camera removed from the config is no longer watched
-            if alarm.kind == "camera_offline" and alarm.camera not in configured:
-                self.alarms.clear("camera_offline", alarm.camera)
+            if alarm.kind in ("camera_offline", "camera_stream_order") and alarm.camera not in configured:
+                self.alarms.clear(alarm.kind, alarm.camera)
         return offline
 
     def start(self) -> None:

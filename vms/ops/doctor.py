@@ -79,6 +79,8 @@ def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozens
         _disk(cfg, engine, add)
     if "cameras" not in skip:
         _cameras(cfg, camera_timeout_s, add)
+        if engine is not None:
+            _stream_order(cfg, engine, add)
     if "clock" not in skip:
         add("clock", *clock_status())
     _tls(cfg, add)
@@ -290,6 +292,24 @@ def _cameras(cfg: Config, timeout_s: float, add) -> None:
     for cam, why in bad:
         add("cameras", "fail", f"camera {cam.id} ({redact_url(cam.source)}) cannot be opened within "
                                f"{timeout_s:g} s: {why}")
+
+
+def _stream_order(cfg: Config, engine, add) -> None:
+    """Cameras whose recorder could not keep the frame order (B-frames reordered deeper than learned)."""
+    from sqlalchemy.orm import Session
+
+    from storage.sql import index
+
+    try:
+        with Session(engine) as s:
+            rows = [st for st in index.camera_states(s) if st.stream_problem]
+    except Exception as exc:  # the database check reports the cause
+        add("cameras", "warn", f"the recorders' stream state cannot be read ({exc.__class__.__name__})")
+        return
+    enabled = {c.id for c in cfg.cameras if c.enabled}
+    for st in rows:
+        if st.camera_id in enabled:
+            add("cameras", "fail", f"camera {st.camera_id}: its timestamps cannot be trusted: {st.stream_problem}")
 
 
 # ---------------------------------------------------------------- clock

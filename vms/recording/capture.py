@@ -23,9 +23,8 @@ What OpenCV 5.0 (opencv-python-headless 5.0.0, FFmpeg 8 inside) gives, measured:
   pts is unset) minus the stream's ``start_time``, in milliseconds as a double;
   0 when the packet has no timestamp.  ``round(pos_msec * 90)`` recovers the
   90 kHz RTP timestamp exactly.  ``CAP_PROP_PTS`` is the same pts counted in
-  frames (rounded through the FPS: too coarse), ``CAP_PROP_DTS_DELAY`` the
-  largest pts-dts distance in frames (0 without B-frames).  There is no per
-  packet dts.  ``CAP_PROP_STREAM_OPEN_TIME_USEC`` (RTCP wall clock) is only set
+  frames (rounded through the FPS: too coarse).  ``CAP_PROP_DTS_DELAY`` reads
+  0 over RTSP even with B-frames.  There is no per packet dts.  ``CAP_PROP_STREAM_OPEN_TIME_USEC`` (RTCP wall clock) is only set
   when a sender report arrived during ``open`` and is not used.
   ``CAP_PROP_FRAME_TYPE`` crashes the process in raw mode: never ask for it.
 * Over RTSP FFmpeg's parser leaves the *first* packet without pts (so it reads
@@ -53,11 +52,13 @@ What OpenCV 5.0 (opencv-python-headless 5.0.0, FFmpeg 8 inside) gives, measured:
   warnings (``OPENCV_LOG_LEVEL``, default errors only) are turned down unless
   set: they would repeat on every reconnect.
 
-Timestamps we produce (time base 1/90000, dts = pts; cameras do not use
-B-frames): the raw 90 kHz pts made strictly increasing by :class:`PtsTrack`
-(first packet 0; a repeated, backwards or implausibly large step, as at the
-untimestamped first RTSP packet or when a file loops, re-bases the offset so
-the packet lands one nominal frame after the previous one).  Wall-clock stamps
+Timestamps (time base 1/90000) keep the camera's frame order, B-frames included
+(:mod:`vms.recording.stamps`): a connection's first packets are held back until
+the reorder depth is known (0 without B-frames: dts = pts), the untimestamped
+first RTSP packet goes before the frames after it, pts are made continuous
+(first packet 0; loops and clock jumps re-based) and each packet gets a dts in
+decode order; deeper reordering is counted in :attr:`Capture.misordered`.
+Wall-clock stamps (of the decode time, so never backwards)
 come from :class:`WallStamps`: the open time plus the stream's own timestamps,
 never later than the wall clock at arrival and never more than
 ``MAX_LAG_US`` behind it (then it re-anchors), never backwards.  A file read
@@ -74,6 +75,7 @@ recorder does not re-stamp packets (docs/design/recorder.md, "Timestamps").
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import threading
@@ -89,6 +91,7 @@ import cv2
 from storage.format.packets import Packet, StreamInfo
 from vms.core.clock import Clock
 from vms.recording.bitstream import annexb_extradata, codec_of_annexb
+from vms.recording.stamps import LEARN_PACKETS, DecodeTimes, PtsTrack, infer_first_pts, reorder_depth
 
 TICKS_PER_S = 90_000
 TIME_BASE = Fraction(1, TICKS_PER_S)
@@ -168,6 +171,11 @@ class Capture:
         self.packets_read = 0
         self._cap = None
         self._pts: PtsTrack | None = None
+        self._dts: DecodeTimes | None = None  # None until the reorder depth is learned
+        self._ready: collections.deque[Packet] = collections.deque()  # learned packets not yet returned
+        self._pace_top: int | None = None  # the largest pts read, continuous across loops (paces files)
+        self._pace_offset = 0
+        self._new_pass = True
         self._wall: WallStamps | None = None
         self._pace: tuple[float, int] | None = None  # (monotonic_s, pts) at which pacing started
         self._packets_this_pass = 0
@@ -209,6 +217,43 @@ class Capture:
         cannot be read or nothing arrived for ``read_timeout_s``."""
         if self._cap is None or self.info is None:
             raise CaptureError(f"{self.name}: not open")
+        if self._ready:
+            return self._ready.popleft()
+        if self._dts is None:
+            self._learn()
+            return self._ready.popleft() if self._ready else None
+        raw = self._read_raw()
+        if raw is None:
+            return None
+        data, keyframe, raw_pts, arrival_us = raw
+        return self._packet(data, keyframe, *self._dts.next(self._pts.next(raw_pts)), arrival_us)
+
+    @property
+    def reorder_depth(self) -> int | None:
+        """How many frames the stream reorders (0: no B-frames); None until learned."""
+        return None if self._dts is None else self._dts.depth
+
+    @property
+    def misordered(self) -> int:
+        """Packets reordered deeper than learned at the start (their order could not be kept)."""
+        return 0 if self._dts is None else self._dts.misordered
+
+    def _learn(self) -> None:
+        """Read the first packets of the connection, learn the reorder depth, stamp them."""
+        got = []
+        while len(got) < LEARN_PACKETS and (raw := self._read_raw()) is not None:
+            got.append(raw)
+        frame_ticks = self._pts.frame_ticks
+        pts = [self._pts.next(r) for r in infer_first_pts([r[2] for r in got], frame_ticks)]
+        self._dts = DecodeTimes(reorder_depth(pts), frame_ticks)
+        for (data, keyframe, _raw, arrival_us), (p, d) in zip(got, self._dts.start(pts), strict=True):
+            self._ready.append(self._packet(data, keyframe, p, d, arrival_us))
+
+    def _packet(self, data: bytes, keyframe: bool, pts: int, dts: int, arrival_us: int) -> Packet:
+        return Packet(data, self._wall.stamp(dts, arrival_us), pts, dts, keyframe, self._pts.frame_ticks)
+
+    def _read_raw(self) -> tuple[bytes, bool, int, int] | None:
+        """The next packet as read: (data, keyframe, raw 90 kHz pts, wall clock at arrival)."""
         if not self._grab():
             return None
         cap = self._cap
@@ -216,13 +261,18 @@ class Capture:
         if not ok or arr is None:
             raise CaptureError(f"{self.name}: a packet could not be retrieved")
         keyframe = cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME) != 0
-        pts = self._pts.next(round(cap.get(cv2.CAP_PROP_POS_MSEC) * TICKS_PER_S / 1000))
-        if self.realtime:
-            self._wait_until_due(pts)
-        wall_us = self._wall.stamp(pts, self._wall_clock_us())
+        raw = round(cap.get(cv2.CAP_PROP_POS_MSEC) * TICKS_PER_S / 1000)
+        if self.realtime:  # files: paced by the largest pts so far (B-frames go back and forth)
+            if self._new_pass:  # a loop continues one frame after the pass before
+                top = self._pace_top
+                self._pace_offset = -raw if top is None else top + self._pts.frame_ticks - raw
+                self._new_pass = False
+            at = raw + self._pace_offset
+            self._pace_top = at if self._pace_top is None else max(self._pace_top, at)
+            self._wait_until_due(self._pace_top)
         self.packets_read += 1
         self._packets_this_pass += 1
-        return Packet(arr.tobytes(), wall_us, pts, pts, keyframe, self._pts.frame_ticks)
+        return arr.tobytes(), keyframe, raw, self._wall_clock_us()
 
     def follow_wall_clock(self) -> int:
         """Let the camera clock catch up with a wall clock that stepped forward and
@@ -307,7 +357,8 @@ class Capture:
             if not (self.loop and self._packets_this_pass):
                 return False
             self._cap.release()  # loop: start the file again
-            self._cap, self._packets_this_pass = None, 0
+            self._cap, self._packets_this_pass, self._new_pass = None, 0, True
+            self._pts.restart()
             self._cap = self._open_cv()
 
     def _wait_until_due(self, pts: int) -> None:
@@ -320,28 +371,6 @@ class Capture:
             time.sleep(due - now)
         elif now - due > 1.0:  # fell behind (a stall); do not burst to catch up
             self._pace = (now, pts)
-
-
-class PtsTrack:
-    """Turns raw 90 kHz timestamps into strictly increasing ones starting at 0.
-
-    ``next(raw)`` returns ``raw + offset``; when that would not advance, or would
-    jump more than ``max_step`` ticks, the offset is re-based so the packet lands
-    ``frame_ticks`` after the previous one.  Steps are therefore the stream's
-    own, except at such discontinuities."""
-
-    def __init__(self, frame_ticks: int, max_step: int):
-        self.frame_ticks, self.max_step = frame_ticks, max_step
-        self.offset: int | None = None
-        self.last: int | None = None
-
-    def next(self, raw: int) -> int:
-        if self.last is None:
-            self.offset = -raw
-        elif not 0 < raw + self.offset - self.last <= self.max_step:
-            self.offset = self.last + self.frame_ticks - raw
-        self.last = raw + self.offset
-        return self.last
 
 
 class WallStamps:

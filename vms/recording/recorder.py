@@ -7,21 +7,18 @@ Contracts:
   at least ``segment_seconds`` after its start; a sealed segment is indexed at
   once (its own transaction).  Packets before a session's first keyframe are
   counted (``skipped_before_keyframe``) and dropped: they cannot be decoded.
-* Wall-clock stamps come from the capture (:class:`vms.recording.capture.WallStamps`)
-  driven by the camera's :class:`vms.recording.capture.CameraClock`, the one stamping
-  mechanism.  The camera clock never goes backwards; it follows a forward step
-  of the system clock only where a new segment starts (``follow_wall_clock``),
-  and is raised past the end of each sealed segment and, at start, past the
-  camera's newest indexed segment.  So an NTP step neither reorders nor
-  overlaps a camera's segments.
+* Stamps come from the capture (pts/dts in the camera's frame order, B-frames included; a
+  stream whose order cannot be kept is the camera's ``stream_problem``) and its wall clock,
+  the camera's :class:`~vms.recording.capture.CameraClock`: never backwards, following a
+  forward step of the system clock only where a new segment starts, raised past each sealed
+  segment and, at start, past the newest indexed one (an NTP step never overlaps segments).
 * A camera that fails (never answers, stream lost or ended, garbage bytes)
   gets a gap row (one per outage: it stays open across failed reconnects) and
   a reconnect with exponential back-off (``recorder.backoff_initial_s`` doubling
   up to ``backoff_max_s``); it never disturbs the other cameras, and the
   process never exits because of one camera.
-* One housekeeping thread seals chunks that have waited a second
-  (``SegmentWriter.flush_due``) and saves every camera's state every
-  ``recorder.state_interval_s``.
+* One housekeeping thread seals chunks that have waited a second (``SegmentWriter.flush_due``)
+  and saves every camera's state every ``recorder.state_interval_s``.
 * :meth:`Recorder.stop` seals every open segment under the camera's lock and
   returns within about the given timeout even if a capture is blocked in the
   network (capture threads are daemons).
@@ -31,9 +28,8 @@ Contracts:
   back-off, and the abandoned file is recovered (sealed) before recording
   resumes.  A sealed segment is never left half-written: sealing is a rename
   after fsync.
-
-Source URLs may carry credentials: only ``cam.id`` and capture messages (which
-``vms.recording.capture`` redacts) are logged or stored; anything else is scrubbed.
+Source URLs may carry credentials: only ``cam.id`` and capture messages (redacted) are
+logged or stored; anything else is scrubbed.
 """
 
 from __future__ import annotations
@@ -64,6 +60,7 @@ from vms.core.clock import Clock
 from vms.core.config import CameraConfig
 from vms.recording.capture import CameraClock, Capture, CaptureError, scrub_secrets
 from vms.recording.reconnect import wait_before_retry
+from vms.recording.stamps import ORDER_CLEAN_PACKETS, order_problem
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +87,7 @@ class CameraStats:
     disk_full_events: int = 0
     fps: float = 0.0
     bitrate_bps: float = 0.0
+    stream_problem: str | None = None  # why frame order cannot be kept (alarm and doctor finding)
     _window: list = field(default_factory=lambda: [0.0, 0, 0])  # monotonic start, packets, bytes
 
 
@@ -219,6 +217,7 @@ class CameraRecorder:
                 return f"index unavailable ({exc.__class__.__name__})"
             if not st.online:
                 self._came_online(pkt.wall_us)
+            self._check_order(cap)
             st.packets += 1
             st.bytes_received += len(pkt.data)
             st.last_packet_us = pkt.wall_us
@@ -226,6 +225,16 @@ class CameraRecorder:
             st._window[1] += 1
             st._window[2] += len(pkt.data)
         return None
+
+    def _check_order(self, cap: Capture) -> None:
+        """Frames reordered deeper than learned at connect: a stream problem until a clean connection."""
+        st = self.stats
+        if cap.misordered:
+            if st.stream_problem is None:
+                log.warning("camera %s: frames reordered deeper than at connect; order not kept", self.cam.id)
+            st.stream_problem = order_problem(cap.misordered, cap.reorder_depth)
+        elif st.stream_problem is not None and cap.packets_read >= ORDER_CLEAN_PACKETS:
+            st.stream_problem = None
 
     def _start_segment(self, pkt: Packet) -> None:
         try:
@@ -396,7 +405,7 @@ class CameraRecorder:
             s, self.cam.id, node_id=self.app.config.node_id, now_us=now_us, online=st.online,
             last_packet_us=st.last_packet_us, packets=st.packets, bytes_received=st.bytes_received,
             fps=round(st.fps, 3), bitrate_bps=round(st.bitrate_bps), reconnects=st.reconnects,
-            gap_since_us=st.gap_since_us, last_error=st.last_error,
+            gap_since_us=st.gap_since_us, last_error=st.last_error, stream_problem=st.stream_problem,
         )
 
     def flush_due(self) -> None:
