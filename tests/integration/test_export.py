@@ -63,27 +63,37 @@ def test_package_checks_out_with_stock_tools(app, clip_factory, tmp_path):
     folder = unpack(download(app, info, tmp_path / info.filename), tmp_path / "x")
 
     r = sha256sum_check(folder)
-    assert r.returncode == 0 and r.stdout.count(": OK") == 5, r.stdout + r.stderr
+    assert r.returncode == 0 and r.stdout.count(": OK") == 6, r.stdout + r.stderr
     for data, sig in (("manifest.json", "manifest.sig"), ("SHA256SUMS", "SHA256SUMS.sig")):
         r = openssl_verify(folder, data, sig)
         assert r.returncode == 0 and "Signature Verified Successfully" in r.stdout, r.stderr
 
     doc = json.loads((folder / "manifest.json").read_text())
     cam = doc["cameras"][0]
-    (c,) = cam["clips"]
-    # the clip starts at the keyframe at or before the window start (T0+2 s) and ends before T0+6 s
-    kept = [p for p in stored.packets if T0 + 2 * S <= p.wall_us < T0 + 6 * S]
-    assert c["first_frame"]["unix_us"] == kept[0].wall_us == T0 + 2 * S and kept[0].keyframe
+    lead, c = cam["clips"]
+    # the window starts at T0+2.5 s, inside the GOP of the keyframe at T0+2 s: the frames from 2.5 s to the
+    # next keyframe (3 s) are re-encoded into a lead clip, nothing before 2.5 s is in the package
+    in_window = [p for p in stored.packets if T0 + 2_500_000 <= p.wall_us < T0 + 3 * S]
+    assert lead["reencoded"] is True and "group of pictures" in lead["reencoded_reason"]
+    assert lead["frames"] == len(in_window) == 7 and lead["codec"] == "h264"
+    assert lead["first_frame"]["unix_us"] == in_window[0].wall_us >= T0 + 2_500_000
+    assert lead["last_frame"]["unix_us"] == in_window[-1].wall_us
+    frames, duration_s, codec = ffprobe_frames(folder / lead["file"])
+    assert (frames, codec) == (7, "h264") and ffmpeg_decode_errors(folder / lead["file"]) == ""
+
+    kept = [p for p in stored.packets if T0 + 3 * S <= p.wall_us < T0 + 6 * S]
+    assert c["first_frame"]["unix_us"] == kept[0].wall_us == T0 + 3 * S and kept[0].keyframe
     assert c["last_frame"]["unix_us"] == kept[-1].wall_us
-    assert c["first_frame"]["utc"] == "2026-01-01T00:00:02.000000Z"
-    assert c["first_frame"]["local"] == "2026-01-01T01:00:02.000000+01:00"
-    assert c["frames"] == len(kept) == 60 and c["reencoded"] is False and cam["gaps"] == []
+    assert c["first_frame"]["utc"] == "2026-01-01T00:00:03.000000Z"
+    assert c["first_frame"]["local"] == "2026-01-01T01:00:03.000000+01:00"
+    assert c["frames"] == len(kept) == 45 and c["reencoded"] is False and "reencoded_reason" not in c
+    assert cam["gaps"] == []
     assert doc["software"]["version"] and doc["ticket"]["legal_basis"].startswith("GDPR")
     assert doc["redaction"]["applied"] is False
 
     frames, duration_s, codec = ffprobe_frames(folder / c["file"])
-    assert (frames, codec) == (60, "h264") and duration_s == pytest.approx(4.0, abs=0.01)
-    assert c["duration_s"] == pytest.approx(4.0, abs=1e-6)
+    assert (frames, codec) == (45, "h264") and duration_s == pytest.approx(3.0, abs=0.01)
+    assert c["duration_s"] == pytest.approx(3.0, abs=1e-6)
     assert ffmpeg_decode_errors(folder / c["file"]) == ""
     # not re-encoded: every coded slice is the camera's, bit for bit
     assert clip_vcl_payloads(folder / c["file"]) == [vcl_payloads(p.data, "h264", annexb=True) for p in kept]

@@ -52,15 +52,19 @@ def test_recorded_from_rtsp_then_exported(database_url, appliance_factory, rtsp_
     assert openssl_verify(folder, "SHA256SUMS", "SHA256SUMS.sig").returncode == 0
 
     doc = json.loads((folder / "manifest.json").read_text())
-    (clip_doc,) = doc["cameras"][0]["clips"]
-    kept = packets[30:100]  # from the keyframe at or before the start (packet 30) to the last before the end
-    assert packets[30].keyframe and not any(p.keyframe for p in packets[31:34])
+    lead, clip_doc = doc["cameras"][0]["clips"]
+    # the window starts after packet 33, inside the GOP of keyframe 30: packets 34-44 are re-encoded into a
+    # lead clip, 45 (the next keyframe) to 99 (the last before the end) are copied
+    assert packets[30].keyframe and packets[45].keyframe and not any(p.keyframe for p in packets[31:45])
+    assert lead["reencoded"] and lead["frames"] == 11 and lead["first_frame"]["unix_us"] == packets[34].wall_us
+    assert ffprobe_frames(folder / lead["file"])[0] == 11
+    kept = packets[45:100]
     assert clip_doc["first_frame"]["unix_us"] == kept[0].wall_us
     assert clip_doc["last_frame"]["unix_us"] == kept[-1].wall_us
-    assert clip_doc["frames"] == len(kept) == 70
+    assert clip_doc["frames"] == len(kept) == 55 and not clip_doc["reencoded"]
     frames, duration_s, codec = ffprobe_frames(folder / clip_doc["file"])
     expected_s = (kept[-1].pts - kept[0].pts + kept[-1].duration) / 90_000
-    assert (frames, codec) == (70, "h264") and duration_s == pytest.approx(expected_s, abs=0.002)
+    assert (frames, codec) == (55, "h264") and duration_s == pytest.approx(expected_s, abs=0.002)
     assert doc["cameras"][0]["gaps"] == []  # the stream ended after the window
 
     r = vms("export", "verify", package, "--fingerprint", info.key_fingerprint, cwd=tmp_path)
@@ -103,11 +107,11 @@ def test_rtsp_footage_through_a_ticket_the_api_and_a_link_checked_with_stock_too
     doc = json.loads((folder / "manifest.json").read_text())
     t = doc["ticket"]
     assert (t["id"], t["requester"], t["approver"], t["recipient"]) == (str(ticket["id"]), "olga", "mia", "police")
-    (clip_doc,) = doc["cameras"][0]["clips"]
+    _lead, clip_doc = doc["cameras"][0]["clips"]
     frames, duration_s, codec = ffprobe_frames(folder / clip_doc["file"])
-    kept = packets[30:100]
+    kept = packets[45:100]
     expected_s = (kept[-1].pts - kept[0].pts + kept[-1].duration) / 90_000
-    assert (frames, codec) == (70, "h264") and duration_s == pytest.approx(expected_s, abs=0.002)
+    assert (frames, codec) == (55, "h264") and duration_s == pytest.approx(expected_s, abs=0.002)
     data = bytearray((folder / clip_doc["file"]).read_bytes())
     data[len(data) // 2] ^= 0x01
     (folder / clip_doc["file"]).write_bytes(bytes(data))

@@ -13,11 +13,14 @@ the caller's right to export; nothing here checks permissions):
   yields the ZIP's bytes for a download, ``delete``/``delete_expired`` remove it.
 
 Per camera: the segments overlapping the window (``storage.sql.index.timeline``)
-are decrypted one after the other; the first clip starts at the keyframe at or
-before the window start and packets at or after the window end are left out.
-Packets are remuxed without re-encoding (:class:`vms.evidence.remux.CopyClip`) or,
-when redaction is asked for, decoded, redacted and re-encoded
-(:class:`vms.evidence.redact.RedactClip`).  A new clip starts wherever the footage has a
+are decrypted one after the other.  No frame shown outside the window goes into
+the package: when the window starts inside a group of pictures, the frames from
+the window start to the next keyframe are decoded and re-encoded into a lead
+clip of their own (:class:`vms.evidence.redact.RedactClip` without redaction),
+and at the window end the first packet shown at or after the end stops the
+camera (packets after it in decode order may reference it).  Other packets are
+remuxed without re-encoding (:class:`vms.evidence.remux.CopyClip`) or, when
+redaction is asked for, decoded, redacted and re-encoded.  A new clip starts wherever the footage has a
 hole of :data:`HOLE_US` or more, the stream's parameters change or its
 timestamps restart; every hole and every gap the recorder logged
 (``storage.sql.index.gaps``) is listed in the manifest.
@@ -63,7 +66,7 @@ from vms.evidence.package import (
 )
 from vms.evidence.packages import PackageInfo, PackageStore, new_package_id
 from vms.evidence.redact import RedactClip, RedactionOptions
-from vms.evidence.remux import CopyClip, StreamingSink
+from vms.evidence.remux import CopyClip, StreamingSink, shown_us
 
 HOLE_US = 1_000_000  # footage missing for this long or longer is a gap
 MAX_SEGMENT_US = 3600 * 1_000_000  # no segment is longer (bounds the timeline query)
@@ -242,19 +245,37 @@ def _ticks_us(ticks: int, tb: Fraction) -> int:
 # ---------------------------------------------------------------- writing clips
 
 
-class _ClipBuilder:
-    """One clip being written into a ZIP member; remembers what the manifest says about it."""
+LEAD_REASON = ("the window starts inside a group of pictures: the frames from the window start to the next "
+               "keyframe were decoded and re-encoded (H.264), so that no picture from before the window is in "
+               "the package; all other clips are copied bit for bit")
 
-    def __init__(self, pkg: PackageZip, name: str, stream: StreamInfo, first: Packet, redaction: RedactionOptions):
-        self.name, self.stream, self.redacted = name, stream, redaction.enabled
+
+class _ClipBuilder:
+    """One clip being written into a ZIP member; remembers what the manifest says about it.
+
+    ``keep_from_us``: frames shown before it are left out (decoded, never encoded; only with
+    re-encoding: redaction, or a ``lead`` clip, which ends at the next keyframe)."""
+
+    def __init__(self, pkg: PackageZip, name: str, stream: StreamInfo, first: Packet, redaction: RedactionOptions,
+                 *, keep_from_us: int | None = None, lead: bool = False):
+        self.name, self.stream, self.lead = name, stream, lead
+        self.reencoded = redaction.enabled or lead
+        self.redacted = redaction.enabled
         self.member = pkg.open_member(name)
         self.sink = StreamingSink(self.member.write)
-        if redaction.enabled:
-            self.clip = RedactClip(self.sink, stream, first.wall_us, redaction)
+        tb = stream.time_base
+        self.first_shown = shown_us(first, tb)
+        if self.reencoded:
+            keep = None
+            if keep_from_us is not None and keep_from_us > self.first_shown:
+                keep = first.pts + -(-(keep_from_us - self.first_shown) * tb.denominator // (1_000_000 * tb.numerator))
+            self.clip = RedactClip(self.sink, stream, first.wall_us, redaction, keep_from_pts=keep)
         else:
             self.clip = CopyClip(self.sink, stream, creation_us=first.wall_us)
-        self.first, self.last = first, first
+        self.first = first
         self.frames = self.keyframes = 0
+        self.min_pts = self.max_pts = first.pts
+        self._last_duration = _frame_ticks(stream)
         self._pending: Packet | None = None
 
     def add(self, p: Packet) -> None:
@@ -267,12 +288,21 @@ class _ClipBuilder:
         self.clip.add(p, duration)
         self.frames += 1
         self.keyframes += p.keyframe
-        self.last = p
+        self.min_pts, self.max_pts = min(self.min_pts, p.pts), max(self.max_pts, p.pts)
+
+    def _at(self, pts: int) -> int:
+        return self.first_shown + _ticks_us(pts - self.first.pts, self.stream.time_base)
 
     def end_us(self) -> int:
-        return self.last.wall_us + _ticks_us(self._last_duration, self.stream.time_base)
+        return self._at(self.max_pts + self._last_duration)
 
-    def close(self) -> ClipRecord:
+    @property
+    def written(self) -> int:
+        """Frames in the clip so far (a re-encoded clip: frames encoded, not packets read)."""
+        return self.clip.frames_out if self.reencoded else self.frames + (self._pending is not None)
+
+    def close(self) -> ClipRecord | None:
+        """Finish the clip; None when it holds no frame (all were before the window start)."""
         if self._pending is not None:
             self._last_duration = self._pending.duration or _frame_ticks(self.stream)
             self._write(self._pending, self._last_duration)
@@ -280,18 +310,24 @@ class _ClipBuilder:
         self.clip.close()
         self.sink.finish()
         self.member.close()
-        if self.redacted and self.clip.frames_out != self.frames:
-            raise DomainError(Kind.PRECONDITION, f"{self.name}: {self.frames} frames read but "
-                                                 f"{self.clip.frames_out} decoded; the stored footage is damaged")
+        frames = self.frames
+        if self.reencoded:
+            if self.clip.frames_out + self.clip.frames_left_out != self.frames:
+                raise DomainError(Kind.PRECONDITION, f"{self.name}: {self.frames} frames read but "
+                                                     f"{self.clip.frames_out + self.clip.frames_left_out} decoded; "
+                                                     "the stored footage is damaged")
+            if self.clip.first_pts is None:
+                return None
+            frames, self.min_pts, self.max_pts = self.clip.frames_out, self.clip.first_pts, self.clip.last_pts
         tb = self.stream.time_base
-        media_ticks = self.last.pts - self.first.pts + self._last_duration
         return ClipRecord(
-            file=self.name, codec="h264" if self.redacted else self.stream.codec,
+            file=self.name, codec="h264" if self.reencoded else self.stream.codec,
             width=self.stream.width, height=self.stream.height,
             fps=f"{self.stream.fps.numerator}/{self.stream.fps.denominator}",
-            frames=self.frames, keyframes=self.keyframes,
-            first_frame_us=self.first.wall_us, last_frame_us=self.last.wall_us, end_us=self.end_us(),
-            duration_s=float(media_ticks * tb), reencoded=self.redacted,
+            frames=frames, keyframes=self.clip.keyframes_out if self.reencoded else self.keyframes,
+            first_frame_us=self._at(self.min_pts), last_frame_us=self._at(self.max_pts), end_us=self.end_us(),
+            duration_s=float((self.max_pts - self.min_pts + self._last_duration) * tb), reencoded=self.reencoded,
+            reencoded_reason=LEAD_REASON if self.lead else None,
             redaction_counts=self.clip.stats.counts() if self.redacted else None,
         )
 
@@ -320,43 +356,52 @@ def _export_camera(app, plan: _Plan, request: ExportRequest, pkg: PackageZip, co
     holes: list[GapRecord] = []
     builder: _ClipBuilder | None = None
     prev: tuple[StreamInfo, Packet] | None = None
-    covered_from: int | None = None  # first frame time written
     covered_to = request.start_us  # end of the footage written so far
+
+    def finish() -> None:
+        nonlocal builder, covered_to
+        record, builder = builder.close(), None
+        if record is not None:
+            clips.append(record)
+            covered_to = record.end_us
+
     try:
         for ref in plan.segments:
             for stream, p in _segment_packets(app, ref, request.start_us, request.end_us):
                 counter.tick()
                 if prev is not None and prev[1].wall_us >= p.wall_us:
                     continue  # overlapping segments (a recovered file next to its successor): already written
+                shown = shown_us(p, stream.time_base)
+                if shown >= request.end_us:
+                    break  # after the window; frames later in decode order may need this one: none of them
                 reason = None if prev is None else _break_reason(prev[0], prev[1], stream, p)
-                if builder is not None and reason is not None:
-                    clips.append(builder.close())
-                    covered_to = clips[-1].end_us
-                    builder = None
+                if builder is not None and (reason is not None or (builder.lead and p.keyframe)):
+                    finish()
                 if builder is None:
                     if not p.keyframe:
                         continue  # a clip must start on a keyframe; the frames skipped count as a hole
-                    if covered_from is None:
-                        covered_from = p.wall_us
-                    elif p.wall_us - covered_to >= HOLE_US:
-                        holes.append(GapRecord(covered_to, p.wall_us, "footage", "no frames stored"))
-                    name = _clip_name(plan.camera_id, len(clips) + 1, p.wall_us)
-                    builder = _ClipBuilder(pkg, name, stream, p, request.redaction)
+                    if clips and shown - covered_to >= HOLE_US:
+                        holes.append(GapRecord(covered_to, shown, "footage", "no frames stored"))
+                    lead = shown < request.start_us and not request.redaction.enabled
+                    name = _clip_name(plan.camera_id, len(clips) + 1, max(shown, request.start_us))
+                    builder = _ClipBuilder(pkg, name, stream, p, request.redaction, keep_from_us=request.start_us,
+                                           lead=lead)
                 builder.add(p)
                 prev = (stream, p)
+            else:
+                continue
+            break
         if builder is not None:
-            clips.append(builder.close())
-            covered_to = clips[-1].end_us
-            builder = None
+            finish()
     except BaseException:
         if builder is not None:
             builder.abort()
         raise
-    if covered_from is None:
+    if not clips:
         holes.append(GapRecord(request.start_us, request.end_us, "footage", "no frames stored in the window"))
     else:
-        if covered_from - request.start_us >= HOLE_US:
-            holes.insert(0, GapRecord(request.start_us, covered_from, "footage", "no frames stored"))
+        if clips[0].first_frame_us - request.start_us >= HOLE_US:
+            holes.insert(0, GapRecord(request.start_us, clips[0].first_frame_us, "footage", "no frames stored"))
         if request.end_us - covered_to >= HOLE_US:
             holes.append(GapRecord(covered_to, request.end_us, "footage", "no frames stored"))
     return CameraRecord(plan.camera_id, tuple(clips), merge_gaps(plan.recorder_gaps, holes, request.end_us))

@@ -119,6 +119,7 @@ class ClipRecord:
     duration_s: float  # media time of the clip (first pts to last pts plus the last duration)
     reencoded: bool
     redaction_counts: dict | None = None  # what redaction found in this clip (boxes, whole frames)
+    reencoded_reason: str | None = None  # why a clip without redaction was re-encoded
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def manifest_document(
             "end": times.point(c.end_us),
             "duration_s": round(c.duration_s, 6),
             "reencoded": c.reencoded,
+            **({"reencoded_reason": c.reencoded_reason} if c.reencoded_reason else {}),
             **({"redaction_counts": c.redaction_counts} if c.redaction_counts is not None else {}),
         }
 
@@ -261,8 +263,11 @@ def manifest_document(
         "cameras": [camera(c) for c in cameras],
         "files": [{"path": f.path, "sha256": f.sha256, "size_bytes": f.size_bytes} for f in files],
         "notes": [
-            "Each clip starts at the keyframe at or before the window start, so its first frame may precede "
-            "the window by up to one keyframe interval; first_frame/last_frame give the exact times.",
+            "No frame outside the window is in the package.  Where the window starts inside a group of "
+            "pictures, the frames from the window start to the next keyframe are decoded and re-encoded "
+            "into a clip of their own ('reencoded': true, with 'reencoded_reason'); every other clip is "
+            "copied bit for bit.  At the window end, frames that could only be decoded with a frame after "
+            "the end are left out.  first_frame/last_frame give the exact times (presentation order).",
             "A clip never spans a gap: footage missing for a second or more, a recorder-logged outage or a "
             "change of stream parameters starts a new clip.  Every gap inside the window is listed under "
             "'gaps': source 'recorder' as logged by the recorder, source 'footage' where no frames are stored.",
@@ -349,7 +354,8 @@ def readme_text(
         "If any step fails, the package was changed after it was made: do not rely on it.",
         "",
         f"Clips are MP4 (fragmented ISO BMFF) as recorded, not re-encoded unless {MANIFEST} says",
-        "'reencoded': true (redaction).  They play in VLC, mpv, browsers and ffmpeg-based tools.",
+        "'reencoded': true (redaction, or the first seconds of a window that starts between two",
+        "keyframes).  They play in VLC, mpv, browsers and ffmpeg-based tools.",
         "",
     ]
     return "\n".join(lines).encode("utf-8")

@@ -3,8 +3,11 @@
 Playback decrypts the packets of one camera's span and muxes them with PyAV
 into a fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``) held in
 memory: no clear footage is written to disk.  The bytes start at the keyframe
-at or before the span's start (a player needs one; at most one GOP before the
-ticket's window) and end before the first packet at or after its end.
+at or before the span's start (a player needs one) unless that keyframe is
+shown before the ticket's window: then at the first keyframe inside the window
+(the frames in between are in an export, re-encoded, but not in playback).  They
+end before the first packet shown at or after the span's end (packets after it
+in decode order may reference it).  So no picture from outside the window is sent.
 
 Timestamps: within a segment pts/dts are the camera's own (time base as
 recorded); each segment is placed by the wall-clock time of its first packet,
@@ -32,7 +35,7 @@ from vms.access import tickets
 from vms.access.audit import audited
 from vms.core.errors import DomainError, Kind
 from vms.core.times import iso
-from vms.evidence.remux import CopyClip, StreamingSink
+from vms.evidence.remux import CopyClip, StreamingSink, shown_us
 
 MAX_SEGMENT_US = 3_600_000_000  # longest segment the index may hold (bounds the timeline scan)
 JOIN_US = 2_000_000  # segments closer than this count as one recorded span
@@ -129,8 +132,9 @@ def footage(app, principal, ticket_id: int) -> list[CameraFootage]:
 # ---------------------------------------------------------------- playback
 
 
-def authorize_play(app, principal, ticket_id: int, camera_id: str, start_us: int, end_us: int) -> None:
-    """Raise FORBIDDEN (audited) unless the principal may play this span now."""
+def authorize_play(app, principal, ticket_id: int, camera_id: str, start_us: int,
+                   end_us: int) -> access.TicketScope:
+    """Raise FORBIDDEN (audited) unless the principal may play this span now; the ticket's scope."""
     tickets.expire_due(app)
     max_us = app.config.api.playback_max_s * 1_000_000
     with Session(app.engine) as s:
@@ -142,15 +146,16 @@ def authorize_play(app, principal, ticket_id: int, camera_id: str, start_us: int
     if end_us - start_us > max_us:
         raise DomainError(Kind.INVALID, f"span: at most {app.config.api.playback_max_s} s per request; "
                                         "ask for consecutive spans")
+    return scope
 
 
 def play(app, principal, ticket_id: int, camera_id: str, start_us: int, end_us: int) -> Clip:
     """Check, mux and audit one play of ``camera_id`` in [start_us, end_us)."""
-    authorize_play(app, principal, ticket_id, camera_id, start_us, end_us)
+    scope = authorize_play(app, principal, ticket_id, camera_id, start_us, end_us)
     with audited(app.engine, app.clock, principal.actor, "footage.play", obj=f"camera:{camera_id}",
                  ticket_id=ticket_id) as (_, entry):
         entry.detail = f"span={iso(start_us)}..{iso(end_us)}"
-        clip = mux_span(app, camera_id, start_us, end_us)
+        clip = mux_span(app, camera_id, start_us, end_us, window_start_us=scope.start_us)
         first = iso(clip.first_us) if clip.first_us is not None else "-"
         last = iso(clip.last_us) if clip.last_us is not None else "-"
         entry.detail += f" packets={clip.packets} bytes={len(clip.data)} first={first} last={last}"
@@ -180,8 +185,10 @@ def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int,
             raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}") from None
 
 
-def mux_span(app, camera_id: str, start_us: int, end_us: int) -> Clip:
-    """Fragmented MP4 of the camera's packets in [start_us, end_us), built in memory."""
+def mux_span(app, camera_id: str, start_us: int, end_us: int, *, window_start_us: int | None = None) -> Clip:
+    """Fragmented MP4 of the camera's frames shown in [start_us, end_us), built in memory; nothing
+    shown before ``window_start_us`` (the ticket's window; default ``start_us``)."""
+    floor_us = start_us if window_start_us is None else window_start_us
     parts: list[bytes] = []
     sink = StreamingSink(parts.append, window_bytes=1 << 20)
     muxer = _Muxer(sink)
@@ -189,6 +196,11 @@ def mux_span(app, camera_id: str, start_us: int, end_us: int) -> Clip:
     with Session(app.engine) as s:
         try:
             for stream, p, seg_first in _packets(app, s, camera_id, start_us, end_us, used):
+                shown = shown_us(p, stream.time_base)
+                if shown >= end_us:
+                    break
+                if muxer.clip is None and (not p.keyframe or shown < floor_us):
+                    continue  # a clip starts on a keyframe shown inside the window
                 if not muxer.add(stream, p, seg_first):
                     break  # the stream changed (new resolution or codec): the clip ends here
             if muxer.clip is None:
@@ -224,6 +236,7 @@ class _Muxer:
         if self.clip is None:
             self.stream, self.first_us = stream, p.wall_us
             self.clip = CopyClip(self.sink, stream, creation_us=p.wall_us)
+            seg_first = True  # the clip's first packet places the timeline, wherever it is in its segment
         elif stream != self.stream:
             return False
         if seg_first:  # place the segment on the wall-clock timeline

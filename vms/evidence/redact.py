@@ -309,14 +309,24 @@ class Redactor:
 @dataclass
 class RedactClip:
     """Decode -> redact -> encode H.264, packet by packet (the :class:`vms.evidence.remux.CopyClip`
-    interface: ``add(packet, duration)``, ``close()``, ``abort()``)."""
+    interface: ``add(packet, duration)``, ``close()``, ``abort()``).
+
+    Frames shown before ``keep_from_pts`` (the stream's pts) are decoded, because later frames
+    need them, but never encoded: that is how a clip starts exactly at a window start that falls
+    inside a group of pictures.  With no redaction asked for, the frames are re-encoded as they are.
+    ``first_pts``/``last_pts`` are the stream pts of the first and last frame encoded."""
 
     sink: StreamingSink
     stream: StreamInfo
     creation_us: int
     options: RedactionOptions
     faces: FaceDetector | None = None
+    keep_from_pts: int | None = None
     frames_out: int = 0
+    frames_left_out: int = 0
+    keyframes_out: int = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
     stats: RedactionStats = field(init=False)
 
     def __post_init__(self) -> None:
@@ -353,21 +363,31 @@ class RedactClip:
             self._encode(frame)
 
     def _encode(self, frame: av.VideoFrame) -> None:
+        pts = frame.pts + self._t0
+        if self.keep_from_pts is not None and pts < self.keep_from_pts:
+            self.frames_left_out += 1
+            return
+        if self.first_pts is None:
+            self.first_pts = pts
+        self.last_pts = max(pts, self.last_pts if self.last_pts is not None else pts)
         img = frame.to_ndarray(format="bgr24")
         self._redactor.apply(img)
         if img.shape[1] != self._st.width or img.shape[0] != self._st.height:
             img = np.ascontiguousarray(img[: self._st.height, : self._st.width])
         out = av.VideoFrame.from_ndarray(img, format="bgr24")
-        out.pts, out.time_base = frame.pts, self.stream.time_base
-        for pkt in self._st.encode(out):
-            self._out.mux(pkt)
+        out.pts, out.time_base = pts - self.first_pts, self.stream.time_base
+        self._mux(self._st.encode(out))
         self.frames_out += 1
+
+    def _mux(self, packets) -> None:
+        for pkt in packets:
+            self.keyframes_out += pkt.is_keyframe
+            self._out.mux(pkt)
 
     def close(self) -> None:
         for frame in self._dec.decode(None):
             self._encode(frame)
-        for pkt in self._st.encode(None):
-            self._out.mux(pkt)
+        self._mux(self._st.encode(None))
         self._out.close()
 
     def abort(self) -> None:

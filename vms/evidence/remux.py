@@ -14,6 +14,7 @@ first frame's wall-clock time plus *t* (to the camera's clock accuracy).
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 
 import av
 
@@ -29,6 +30,11 @@ from vms.recording.bitstream import (
 )
 
 MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+
+
+def shown_us(p: Packet, tb: Fraction) -> int:
+    """When a packet's frame is shown (wall clock): its decode-time stamp plus its composition offset."""
+    return p.wall_us + (p.pts - p.dts) * tb.numerator * 1_000_000 // tb.denominator
 IO_BUFFER_BYTES = 64 << 10
 
 
