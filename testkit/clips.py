@@ -1,7 +1,8 @@
 """Deterministic H.264/H.265 test clips made with PyAV (libx264 / libx265).
 
 A clip looks like a camera's stream: moving synthetic content (so it is not
-trivially compressible), a keyframe every ``gop`` frames, no B-frames, constant
+trivially compressible), a keyframe every ``gop`` frames, no B-frames unless
+``bframes`` asks for them (x264/x265 with B-pyramid, as many encoders send), constant
 frame rate.  :func:`make_clip` reads the file back with PyAV's demuxer and returns
 what a test compares a capture against: the number of video packets, which of
 them are keyframes, and their sizes.
@@ -12,6 +13,9 @@ Patterns:
   counter bar (cheap to encode; a few hundred kbit/s at 640x360).
 * ``"noise"``: the gradient plus deterministic pseudo-random texture that moves
   every frame, so a ``bitrate`` target (e.g. 4 Mbit/s at 1080p) is really spent.
+* ``"ruler"``: a white bar on black that moves :data:`RULER_STEP` pixels right every
+  frame; :func:`ruler_position` reads frame ``i``'s bar back as ``i`` from a decoded
+  picture, so frame order can be checked after recording and export.
 
 One slice per frame (frame threads, not PyAV's default slice threads), as most
 cameras send.  The same arguments give the same bytes (fixed seed; libx264/libx265 are
@@ -29,7 +33,8 @@ import av
 import numpy as np
 
 ENCODERS = {"h264": "libx264", "hevc": "libx265"}
-PATTERNS = ("gradient", "noise")
+PATTERNS = ("gradient", "noise", "ruler")
+RULER_STEP, RULER_WIDTH = 4, 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ def make_hevc_clip(path: Path, *, seconds: float, **kw) -> ClipInfo:
 
 def make_clip(path: Path, *, seconds: float, codec: str = "h264", fps: int = 15, width: int = 640,
               height: int = 360, gop: int = 15, bitrate: int | None = None, pattern: str = "gradient",
-              seed: int = 1) -> ClipInfo:
+              seed: int = 1, bframes: int = 0) -> ClipInfo:
     """Encode ``seconds`` of synthetic video into ``path`` and describe the result.
 
     ``bitrate`` (bits/s) asks the encoder for about that rate (ABR with a VBV of
@@ -83,9 +88,9 @@ def make_clip(path: Path, *, seconds: float, codec: str = "h264", fps: int = 15,
         st = out.add_stream(ENCODERS[codec], rate=Fraction(fps, 1))
         st.width, st.height, st.pix_fmt = width, height, "yuv420p"
         st.codec_context.gop_size = gop
-        st.codec_context.max_b_frames = 0
+        st.codec_context.max_b_frames = bframes
         st.codec_context.thread_type = "FRAME"  # PyAV's default (SLICE) cuts every frame into slices
-        st.codec_context.options = _encoder_options(codec, gop, bitrate)
+        st.codec_context.options = _encoder_options(codec, gop, bitrate, bframes)
         if bitrate:
             st.bit_rate = bitrate
         frames = _Frames(width, height, fps, pattern, seed)
@@ -121,16 +126,26 @@ def probe_clip(path: Path) -> ClipInfo:
                     tuple(sizes), duration_s)
 
 
-def _encoder_options(codec: str, gop: int, bitrate: int | None) -> dict[str, str]:
+def ruler_position(gray) -> int:
+    """The frame index shown by a ``"ruler"`` frame (a decoded luma/gray picture as a 2-D array)."""
+    columns = np.asarray(gray, dtype=np.float32).mean(axis=0)
+    bright = np.flatnonzero(columns > 128)
+    if not bright.size:
+        raise ValueError("no ruler bar in this picture")
+    return int(round(bright[0] / RULER_STEP))
+
+
+def _encoder_options(codec: str, gop: int, bitrate: int | None, bframes: int = 0) -> dict[str, str]:
     if codec == "h264":
-        opts = {"preset": "veryfast", "bf": "0", "keyint": str(gop), "min-keyint": str(gop),
-                "sc_threshold": "0", "x264-params": "scenecut=0:open-gop=0"}
+        pyramid = ":b-pyramid=normal" if bframes > 1 else ""
+        opts = {"preset": "veryfast", "bf": str(bframes), "keyint": str(gop), "min-keyint": str(gop),
+                "sc_threshold": "0", "x264-params": f"scenecut=0:open-gop=0{pyramid}"}
         if bitrate:
             opts["x264-params"] += f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 1000}"
         else:
             opts["crf"] = "23"
         return opts
-    params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:log-level=error"
+    params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:open-gop=0:log-level=error"
     if bitrate:
         params += f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 1000}"
     else:
@@ -153,6 +168,14 @@ class _Frames:
 
     def render(self, i: int) -> np.ndarray:
         w, h = self.w, self.h
+        if self.pattern == "ruler":
+            x = RULER_STEP * i
+            if x + RULER_WIDTH > w:
+                raise ValueError(f"frame {i}: a ruler clip of width {w} holds {(w - RULER_WIDTH) // RULER_STEP + 1} frames")
+            y = np.zeros((h, w), np.uint8)
+            y[:, x : x + RULER_WIDTH] = 235
+            chroma = np.full((h // 2) * (w // 2) * 2, 128, np.uint8)
+            return np.concatenate([y.ravel(), chroma]).reshape(h * 3 // 2, w)
         y = ((self._xx + 3 * i) + (self._yy + 2 * i)) % 256
         y = y.astype(np.uint8)
         if self._noise is not None:
