@@ -461,8 +461,11 @@ def test_an_mp4_file_over_http_is_paced_and_recorded_packet_for_packet(database_
     assert 3.5e6 <= span_us <= 4.5e6, f"stamps span {span_us / 1e6:.2f} s for 4 s of footage"
 
 
-def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rtsp_server_factory, h264_clip):
-    """20 s down with the default back-off (1, 2, 4, 8, 16 s...): the port probe brings it back at once."""
+@pytest.mark.parametrize("outage_s", [20, 180])
+def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rtsp_server_factory, h264_clip,
+                                                          outage_s):
+    """Down 20 s and 3 minutes with the default back-off (1, 2, 4, 8, 16, 30, 30 s...): the port probe brings
+    it back at once, and the one gap lasts as long as the footage was really missing, to the second."""
     server = rtsp_server_factory({"/cam": Mount(h264_clip.path, loop=True, shared=True)})
     app = appliance_factory([camera("cam", server.url("/cam"))], clock=Clock(), recorder={"read_timeout_s": 2})
     rec = Recorder(app)
@@ -471,7 +474,7 @@ def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rts
         wait_for(lambda: stats.packets >= 30, 30, "two seconds of footage")
         server.kill()
         wait_for(lambda: not stats.online, 10, "the camera to go offline")
-        time.sleep(20)  # the outage being tested: the back-off has grown to 16 s by now
+        time.sleep(outage_s)  # the outage being tested: the back-off is at its longest by now
         before = stats.packets
         server.start()
         back = time.monotonic()
@@ -480,6 +483,12 @@ def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rts
     assert resumed_s < 3.0, f"recording resumed {resumed_s:.1f} s after the camera came back"
     rows = gaps(app, "cam")
     assert len(rows) == 1 and rows[0][1] is not None  # one outage, one gap, closed
+    start_us, end_us, _ = rows[0]
+    # the gap runs from the end of the last frame before the outage to the first frame after it
+    packets = [p for _, ps in stored(app, "cam") for p in ps]
+    a, b = max(zip(packets, packets[1:]), key=lambda ab: ab[1].wall_us - ab[0].wall_us)
+    assert abs(start_us - (a.wall_us + 66_667)) <= 1_000_000 and abs(end_us - b.wall_us) <= 1_000_000
+    assert outage_s <= (end_us - start_us) / 1e6 <= outage_s + 10
 
 
 def test_the_return_probe_ends_the_wait_only_for_a_port_that_was_closed():
