@@ -60,7 +60,7 @@ def test_recipient_downloads_a_package_that_stock_tools_verify(export_env, tmp_p
 
     folder = unpack(zip_path, tmp_path / "unpacked")
     check = sha256sum_check(folder)
-    assert check.returncode == 0 and check.stdout.count(": OK") == 5, check.stdout + check.stderr
+    assert check.returncode == 0 and check.stdout.count(": OK") == 6, check.stdout + check.stderr
     for data, sig in (("manifest.json", "manifest.sig"), ("SHA256SUMS", "SHA256SUMS.sig")):
         v = openssl_verify(folder, data, sig)
         assert v.returncode == 0 and "Signature Verified Successfully" in v.stdout, v.stderr
@@ -68,11 +68,13 @@ def test_recipient_downloads_a_package_that_stock_tools_verify(export_env, tmp_p
     assert manifest["ticket"]["id"] == str(x.ticket["id"])
     assert manifest["ticket"]["requester"] == "olga" and manifest["ticket"]["approver"] == "mia"
     (cam,) = manifest["cameras"]
-    (clip,) = cam["clips"]
-    # window [start+2.5 s, start+6 s): from the keyframe at start+2 s, 60 frames at 15 fps = 4.0 s
-    assert clip["first_frame"]["unix_us"] == x.start_us + 2 * S and clip["frames"] == 60
+    lead, clip = cam["clips"]
+    # window [start+2.5 s, start+6 s): the 7 frames from 2.5 s to the keyframe at 3 s re-encoded, then
+    # 45 frames at 15 fps = 3.0 s copied
+    assert lead["reencoded"] and lead["frames"] == 7 and lead["first_frame"]["unix_us"] >= x.start_us + 2_500_000
+    assert clip["first_frame"]["unix_us"] == x.start_us + 3 * S and clip["frames"] == 45
     frames, duration_s, codec = ffprobe_frames(folder / clip["file"])
-    assert (frames, codec) == (60, "h264") and duration_s == pytest.approx(4.0, abs=0.01)
+    assert (frames, codec) == (45, "h264") and duration_s == pytest.approx(3.0, abs=0.01)
 
     # a flipped byte in a clip, in the manifest or its signature: stock tools refuse
     for name in (clip["file"], "manifest.json", "manifest.sig"):
