@@ -72,8 +72,8 @@ def _assert_in_order(samples, state, frames_expected: int) -> None:
     times = [t for t, _ in samples]
     positions = [x for _, x in samples]
     assert len(samples) >= frames_expected // 2  # a presented frame at least every other frame
-    assert all(b > a for a, b in zip(times, times[1:])), times
-    assert -1 not in positions and all(b > a for a, b in zip(positions, positions[1:])), positions
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times
+    assert -1 not in positions and all(b > a for a, b in zip(positions, positions[1:], strict=False)), positions
     assert positions[0] == 0 and positions[-1] >= (frames_expected - 3) * RULER_STEP
 
 

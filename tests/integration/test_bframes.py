@@ -16,10 +16,10 @@ from fractions import Fraction
 import av
 import pytest
 
+from testkit.appliance import make_appliance
 from testkit.clips import encoder_available, make_clip, ruler_position
 from testkit.footage import ensure_signing_key
 from testkit.recording import recording, stored, wait_for
-from testkit.appliance import make_appliance
 from testkit.rtsp_server import Mount, RtspServer, unavailable_reason
 from tests.support.export_tools import ffmpeg_decode_errors, ffprobe_frames, tool, unpack
 from tests.support.fixtures import missing_component
@@ -95,9 +95,9 @@ def test_recorded_in_the_cameras_order(bframe_clip, recorded):
     app, packets = recorded
     assert len(packets) == bframe_clip.packets
     dts = [p.dts for p in packets]
-    assert all(b > a for a, b in zip(dts, dts[1:]))  # decode order
+    assert all(b > a for a, b in zip(dts, dts[1:], strict=False))  # decode order
     assert all(p.dts <= p.pts for p in packets)
-    assert any(b.pts < a.pts for a, b in zip(packets, packets[1:]))  # B-frames really reordered
+    assert any(b.pts < a.pts for a, b in zip(packets, packets[1:], strict=False))  # B-frames really reordered
     times = sorted(p.pts for p in packets)  # every frame its own time, one frame apart (RTP rounds to a tick)
     assert all(abs(t - i * 6000) <= 1 for i, t in enumerate(times))
     assert _decode_stored(bframe_clip.codec, packets) == list(range(bframe_clip.packets))
@@ -124,7 +124,7 @@ def test_export_of_a_window_inside_gops_keeps_order_and_window(bframe_clip, reco
         path = folder / c["file"]
         assert ffmpeg_decode_errors(path) == ""  # no "non monotonically increasing dts"
         pts = _frame_pts(path)
-        assert all(b > a for a, b in zip(pts, pts[1:])), pts  # presentation times never go back
+        assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), pts  # presentation times never go back
         positions = _positions(path)
         assert len(positions) == c["frames"] == ffprobe_frames(path)[0]
         assert start_us <= c["first_frame"]["unix_us"] and c["last_frame"]["unix_us"] < end_us

@@ -486,7 +486,7 @@ def test_recording_resumes_within_3_s_of_a_cameras_return(appliance_factory, rts
     start_us, end_us, _ = rows[0]
     # the gap runs from the end of the last frame before the outage to the first frame after it
     packets = [p for _, ps in stored(app, "cam") for p in ps]
-    a, b = max(zip(packets, packets[1:]), key=lambda ab: ab[1].wall_us - ab[0].wall_us)
+    a, b = max(zip(packets, packets[1:], strict=False), key=lambda ab: ab[1].wall_us - ab[0].wall_us)
     assert abs(start_us - (a.wall_us + 66_667)) <= 1_000_000 and abs(end_us - b.wall_us) <= 1_000_000
     assert outage_s <= (end_us - start_us) / 1e6 <= outage_s + 10
 

@@ -9,7 +9,6 @@ from fractions import Fraction
 import pytest
 
 from vms.recording.bitstream import annexb_extradata
-from vms.recording.stamps import PtsTrack
 from vms.recording.capture import (
     WallStamps,
     _EnvGate,
@@ -18,6 +17,7 @@ from vms.recording.capture import (
     nominal_fps,
     redact_url,
 )
+from vms.recording.stamps import PtsTrack
 
 
 @pytest.mark.parametrize("url, shown", [

@@ -34,7 +34,7 @@ def test_dts_in_decode_order_never_after_pts(order, learn):
     pts = [p for p, _ in out]
     dts = [d for _, d in out]
     assert pts == [i * FT for i in order]  # the camera's presentation times are kept
-    assert all(b > a for a, b in zip(dts, dts[1:]))
+    assert all(b > a for a, b in zip(dts, dts[1:], strict=False))
     assert all(d <= p for p, d in out)
     assert times.misordered == 0
 
@@ -55,7 +55,7 @@ def test_deeper_reordering_than_learned_is_counted_and_the_file_stays_valid():
     out += [times.next(p) for p in (5 * FT, 3 * FT, 4 * FT, 6 * FT)]
     assert times.misordered == 2
     dts = [d for _, d in out]
-    assert all(b > a for a, b in zip(dts, dts[1:]))
+    assert all(b > a for a, b in zip(dts, dts[1:], strict=False))
     assert all(d <= p for p, d in out)
 
 

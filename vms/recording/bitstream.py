@@ -85,6 +85,12 @@ def nal_type(codec: str, nal: bytes) -> int:
     return (nal[0] >> 1) & 0x3F if codec == "hevc" else nal[0] & 0x1F
 
 
+def has_picture(codec: str, annexb: bytes) -> bool:
+    """Whether an Annex-B packet holds a coded slice (VCL NAL unit), i.e. is a frame at all."""
+    vcl = range(0, 32) if codec == "hevc" else range(1, 6)
+    return any(nal and nal_type(codec, nal) in vcl for nal in split_annexb(annexb))
+
+
 def has_parameter_sets(codec: str, annexb: bytes) -> bool:
     """Whether an Annex-B packet carries the SPS (and PPS) in band."""
     wanted = _HEVC_PARAMS if codec == "hevc" else _H264_PARAMS

@@ -34,23 +34,15 @@ What OpenCV 5.0 (opencv-python-headless 5.0.0, FFmpeg 8 inside) gives, measured:
   latency); when the read timeout interrupts, ``grab`` returns that held packet
   *after* the timeout, so a grab that took the whole timeout marks the stream
   silent and the next ``read`` fails at once instead of waiting a second time.
-* Options: FFmpeg input options come only from the process-wide environment
-  variable ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` (``key;value|key;value``), read at
-  each open; without it OpenCV sets ``rtsp_flags=prefer_tcp``.  We always set
-  ``rtsp_transport;tcp`` or ``rtsp_transport;udp`` (:class:`_EnvGate` lets opens
-  with the same options run together and makes a different value wait).
-  Timeouts are open parameters: ``CAP_PROP_OPEN_TIMEOUT_MSEC`` bounds ``open``
-  (a listening socket that never answers fails after it), and
-  ``CAP_PROP_READ_TIMEOUT_MSEC`` bounds each ``grab``; both work through
-  FFmpeg's interrupt callback.  ``grab`` returns False for end of stream, error
-  and timeout alike; we tell a timeout by the time it took.
-* OpenCV serialises every ``open`` of the process behind one mutex, so a camera
-  that never answers would hold up all other cameras' (re)connects for its
-  whole open timeout.  We set ``OPENCV_FFMPEG_IS_THREAD_SAFE=1`` (FFmpeg >= 4 is
-  thread-safe) unless the environment says otherwise; opens then overlap.
-  FFmpeg's own log (``OPENCV_FFMPEG_LOGLEVEL``, default quiet) and OpenCV's
-  warnings (``OPENCV_LOG_LEVEL``, default errors only) are turned down unless
-  set: they would repeat on every reconnect.
+* Options come only from the process-wide ``OPENCV_FFMPEG_CAPTURE_OPTIONS``
+  (``key;value|key;value``), read at each open.  We always set ``rtsp_transport``
+  (:class:`_EnvGate`: opens with the same value run together, another waits).
+  ``CAP_PROP_OPEN_TIMEOUT_MSEC`` bounds ``open``, ``CAP_PROP_READ_TIMEOUT_MSEC``
+  each ``grab`` (FFmpeg's interrupt callback); ``grab`` returns False for end of
+  stream, error and timeout alike: a timeout is told by the time it took.
+* OpenCV serialises every ``open`` behind one mutex (a silent camera would hold
+  up all reconnects): ``OPENCV_FFMPEG_IS_THREAD_SAFE=1`` unless set otherwise.
+  FFmpeg's and OpenCV's logs are turned down unless set (noise at reconnects).
 
 Timestamps (time base 1/90000) keep the camera's frame order, B-frames included
 (:mod:`vms.recording.stamps`): a connection's first packets are held back until
@@ -90,7 +82,7 @@ import cv2
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.clock import Clock
-from vms.recording.bitstream import annexb_extradata, codec_of_annexb
+from vms.recording.bitstream import annexb_extradata, codec_of_annexb, has_picture
 from vms.recording.stamps import LEARN_PACKETS, DecodeTimes, PtsTrack, infer_first_pts, reorder_depth
 
 TICKS_PER_S = 90_000
@@ -103,8 +95,7 @@ _SECRET_KEYS = re.compile(r"pass|pwd|token|secret|key|auth|sig|user", re.IGNOREC
 
 
 class CaptureError(Exception):
-    """The source cannot be opened or read.  The message names the source by
-    :func:`redact_url` and never carries its credentials."""
+    """The source cannot be opened or read; the message never carries credentials (:func:`redact_url`)."""
 
 
 def redact_url(url: str) -> str:
@@ -175,7 +166,7 @@ class Capture:
         self._ready: collections.deque[Packet] = collections.deque()  # learned packets not yet returned
         self._pace_top: int | None = None  # the largest pts read, continuous across loops (paces files)
         self._pace_offset = 0
-        self._new_pass = True
+        self._new_pass, self._looped = True, False
         self._wall: WallStamps | None = None
         self._pace: tuple[float, int] | None = None  # (monotonic_s, pts) at which pacing started
         self._packets_this_pass = 0
@@ -225,17 +216,17 @@ class Capture:
         raw = self._read_raw()
         if raw is None:
             return None
-        data, keyframe, raw_pts, arrival_us = raw
+        data, keyframe, raw_pts, arrival_us, looped = raw
+        if looped:
+            self._pts.restart()
         return self._packet(data, keyframe, *self._dts.next(self._pts.next(raw_pts)), arrival_us)
 
     @property
-    def reorder_depth(self) -> int | None:
-        """How many frames the stream reorders (0: no B-frames); None until learned."""
+    def reorder_depth(self) -> int | None:  # frames the stream reorders (0: no B-frames); None until learned
         return None if self._dts is None else self._dts.depth
 
     @property
-    def misordered(self) -> int:
-        """Packets reordered deeper than learned at the start (their order could not be kept)."""
+    def misordered(self) -> int:  # packets reordered deeper than learned at the start: order not kept
         return 0 if self._dts is None else self._dts.misordered
 
     def _learn(self) -> None:
@@ -244,22 +235,31 @@ class Capture:
         while len(got) < LEARN_PACKETS and (raw := self._read_raw()) is not None:
             got.append(raw)
         frame_ticks = self._pts.frame_ticks
-        pts = [self._pts.next(r) for r in infer_first_pts([r[2] for r in got], frame_ticks)]
+        first_pass = next((i for i, r in enumerate(got) if r[4]), len(got))  # a file may loop while learning
+        raw = infer_first_pts([r[2] for r in got[:first_pass]], frame_ticks) + [r[2] for r in got[first_pass:]]
+        pts = []
+        for r, item in zip(raw, got, strict=True):
+            if item[4]:
+                self._pts.restart()
+            pts.append(self._pts.next(r))
         self._dts = DecodeTimes(reorder_depth(pts), frame_ticks)
-        for (data, keyframe, _raw, arrival_us), (p, d) in zip(got, self._dts.start(pts), strict=True):
+        for (data, keyframe, _raw, arrival_us, _), (p, d) in zip(got, self._dts.start(pts), strict=True):
             self._ready.append(self._packet(data, keyframe, p, d, arrival_us))
 
     def _packet(self, data: bytes, keyframe: bool, pts: int, dts: int, arrival_us: int) -> Packet:
         return Packet(data, self._wall.stamp(dts, arrival_us), pts, dts, keyframe, self._pts.frame_ticks)
 
-    def _read_raw(self) -> tuple[bytes, bool, int, int] | None:
-        """The next packet as read: (data, keyframe, raw 90 kHz pts, wall clock at arrival)."""
-        if not self._grab():
-            return None
+    def _read_raw(self) -> tuple[bytes, bool, int, int, bool] | None:
+        """The next packet as read: (data, keyframe, raw 90 kHz pts, wall clock at arrival, first after a loop).
+        A tiny packet without a coded slice (over UDP at the end of a stream) is no frame: skipped."""
+        arr = None
+        while arr is None or (arr.size <= 64 and not has_picture(self.info.codec, arr.tobytes())):
+            if not self._grab():
+                return None
+            ok, arr = self._cap.retrieve()  # after _grab: a looping file has a new capture
+            if not ok or arr is None:
+                raise CaptureError(f"{self.name}: a packet could not be retrieved")
         cap = self._cap
-        ok, arr = cap.retrieve()
-        if not ok or arr is None:
-            raise CaptureError(f"{self.name}: a packet could not be retrieved")
         keyframe = cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME) != 0
         raw = round(cap.get(cv2.CAP_PROP_POS_MSEC) * TICKS_PER_S / 1000)
         if self.realtime:  # files: paced by the largest pts so far (B-frames go back and forth)
@@ -272,7 +272,8 @@ class Capture:
             self._wait_until_due(self._pace_top)
         self.packets_read += 1
         self._packets_this_pass += 1
-        return arr.tobytes(), keyframe, raw, self._wall_clock_us()
+        looped, self._looped = self._looped, False
+        return arr.tobytes(), keyframe, raw, self._wall_clock_us(), looped
 
     def follow_wall_clock(self) -> int:
         """Let the camera clock catch up with a wall clock that stepped forward and
@@ -357,8 +358,7 @@ class Capture:
             if not (self.loop and self._packets_this_pass):
                 return False
             self._cap.release()  # loop: start the file again
-            self._cap, self._packets_this_pass, self._new_pass = None, 0, True
-            self._pts.restart()
+            self._cap, self._packets_this_pass, self._new_pass, self._looped = None, 0, True, True
             self._cap = self._open_cv()
 
     def _wait_until_due(self, pts: int) -> None:
