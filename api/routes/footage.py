@@ -1,10 +1,13 @@
 """Footage inside a ticket: what was recorded, and playback as fragmented MP4.
 
 Playback answers HTTP Range requests (206) so a browser's ``<video>`` element
-can scrub.  The clip is muxed in memory per (credential, ticket, camera, span)
-and kept in a small in-memory cache (never on disk) so the range requests of
-one viewing do not decrypt the footage again; each mux is one audited play,
-and every request, cached or not, is authorised again.
+can scrub.  The clip is muxed once per (credential, ticket, camera, span) into
+an encrypted body whose key lives only in this cache
+(:class:`vms.evidence.playback.ClipBody`), so the range requests of one viewing
+do not decrypt the footage again and each answer streams chunk by chunk: memory
+per viewer stays bounded whatever the span's length.  Each mux is one audited
+play, and every request, cached or not, is authorised again.  A clip leaving the
+cache is crypto-shredded (key forgotten, file removed).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api import deps
 from api.problems import problem
@@ -39,22 +43,38 @@ class ClipCache:
 
     def get(self, key: tuple, now_s: float) -> playback.Clip | None:
         with self._lock:
+            self._expire(now_s)
             item = self._items.get(key)
-            if item is None or now_s - item[0] > self.max_age_s:
-                self._items.pop(key, None)
+            if item is None:
                 return None
             self._items.move_to_end(key)
             return item[1]
 
     def drop(self, key: tuple) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            item = self._items.pop(key, None)
+        if item is not None:
+            item[1].body.discard()
 
     def put(self, key: tuple, clip: playback.Clip, now_s: float) -> None:
         with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                old[1].body.discard()
             self._items[key] = (now_s, clip)
-            while len(self._items) > self.entries or sum(len(c.data) for _, c in self._items.values()) > self.max_bytes:
-                self._items.popitem(last=False)
+            self._expire(now_s)
+            while len(self._items) > self.entries or sum(c.size for _, c in self._items.values()) > self.max_bytes:
+                self._items.popitem(last=False)[1][1].body.discard()
+
+    def clear(self) -> None:
+        with self._lock:
+            items, self._items = list(self._items.values()), OrderedDict()
+        for _, clip in items:
+            clip.body.discard()
+
+    def _expire(self, now_s: float) -> None:
+        for key in [k for k, (t, _) in self._items.items() if now_s - t > self.max_age_s]:
+            self._items.pop(key)[1].body.discard()
 
 
 @router.get("/cameras", response_model=list[CameraPublic], summary="Cameras (ids a ticket may name)")
@@ -122,7 +142,7 @@ def play(
     if clip is None:
         clip = playback.play(app, principal, ticket_id, camera_id, start_us, end_us)
         cache.put(key, clip, now_s)
-    size = len(clip.data)
+    size = clip.size
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if clip.first_us is not None:
         headers["X-Footage-First"] = _iso(from_us(clip.first_us))
@@ -131,10 +151,11 @@ def play(
     if isinstance(rng, str):
         return problem(416, rng, instance=request.url.path, headers={"Content-Range": f"bytes */{size}"})
     if rng is None:
-        return Response(clip.data, media_type=clip.content_type, headers=headers)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(clip.body.chunks(), media_type=clip.content_type, headers=headers)
     a, b = rng
-    headers["Content-Range"] = f"bytes {a}-{b}/{size}"
-    return Response(clip.data[a : b + 1], status_code=206, media_type=clip.content_type, headers=headers)
+    headers["Content-Range"], headers["Content-Length"] = f"bytes {a}-{b}/{size}", str(b - a + 1)
+    return StreamingResponse(clip.body.chunks(a, b), status_code=206, media_type=clip.content_type, headers=headers)
 
 
 def _iso(t: datetime) -> str:

@@ -251,6 +251,39 @@ def read_blob(path: Path | str, key: bytes) -> Iterator[bytes]:
                 return
 
 
+def read_blob_range(path: Path | str, key: bytes, size: int, first: int, last: int) -> Iterator[bytes]:
+    """Yield plaintext bytes ``first..last`` (inclusive) of a blob whose plaintext is ``size`` bytes,
+    reading and authenticating only the chunks that hold them.  The file is opened before this returns
+    (a caller may unlink it afterwards); every chunk must sit where the chunk size puts it."""
+    path = Path(path)
+    if not 0 <= first <= last < size:
+        raise ValueError(f"range {first}-{last} outside a blob of {size} bytes")
+    fh = open(path, "rb")
+    try:
+        header, prefix, chunk_bytes = _read_header(fh, path)
+    except BaseException:
+        fh.close()
+        raise
+    return _range_chunks(fh, path, AESGCM(key), header, prefix, chunk_bytes, size, first, last)
+
+
+def _range_chunks(fh, path: Path, aead: AESGCM, header: bytes, prefix: bytes, chunk_bytes: int, size: int,
+                  first: int, last: int) -> Iterator[bytes]:
+    aad, final = _digest(header), (size - 1) // chunk_bytes  # a full buffer is sealed as last at close
+    with fh:
+        for counter in range(first // chunk_bytes, last // chunk_bytes + 1):
+            fh.seek(len(header) + counter * (_LEN.size + chunk_bytes + TAG_BYTES))
+            want = chunk_bytes if counter < final else size - final * chunk_bytes
+            raw = fh.read(_LEN.size + want + TAG_BYTES)
+            if len(raw) < _LEN.size + want + TAG_BYTES or _LEN.unpack_from(raw)[0] != want + TAG_BYTES:
+                raise BlobError(path, counter, "chunk missing or not where its size puts it")
+            plain, is_last = _open_chunk(aead, prefix, counter, raw[_LEN.size:], aad, path)
+            if is_last != (counter == final):
+                raise BlobError(path, counter, "the final-chunk flag is not where the size puts it")
+            base = counter * chunk_bytes
+            yield plain[max(first, base) - base : min(last, base + len(plain) - 1) - base + 1]
+
+
 def _open_chunk(aead: AESGCM, prefix: bytes, counter: int, ct: bytes, aad: bytes, path: Path) -> tuple[bytes, bool]:
     for last in (False, True):
         try:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from storage.format.blobs import PARTIAL_SUFFIX, BlobError, BlobWriter, read_blob
+from storage.format.blobs import PARTIAL_SUFFIX, BlobError, BlobWriter, read_blob, read_blob_range
 
 KEY = bytes(range(32))
 
@@ -118,3 +118,31 @@ def test_bad_arguments(tmp_path):
         BlobWriter(tmp_path / "a", b"short", purpose="t")
     with pytest.raises(ValueError):
         BlobWriter(tmp_path / "a", KEY, purpose="t", chunk_bytes=0)
+
+
+@pytest.mark.parametrize("size", [1, 16, 17, 32, 100])
+def test_any_range_reads_only_its_chunks(tmp_path, size):
+    data = os.urandom(size)
+    write(tmp_path / "b", data)
+    for first in range(size):
+        for last in range(first, size):
+            got = list(read_blob_range(tmp_path / "b", KEY, size, first, last))
+            assert b"".join(got) == data[first : last + 1]
+            assert len(got) == last // 16 - first // 16 + 1  # one piece per chunk touched
+    with pytest.raises(ValueError):
+        read_blob_range(tmp_path / "b", KEY, size, 0, size)
+
+
+def test_a_range_fails_on_damage_and_on_a_wrong_size(tmp_path):
+    data = os.urandom(40)
+    write(tmp_path / "b", data)
+    raw = bytearray((tmp_path / "b").read_bytes())
+    raw[-5] ^= 1  # inside the last chunk
+    (tmp_path / "c").write_bytes(raw)
+    assert b"".join(read_blob_range(tmp_path / "c", KEY, 40, 0, 31)) == data[:32]  # untouched chunks still read
+    with pytest.raises(BlobError, match="chunk 2"):
+        list(read_blob_range(tmp_path / "c", KEY, 40, 30, 39))
+    with pytest.raises(BlobError):  # a size that puts the final chunk elsewhere
+        list(read_blob_range(tmp_path / "b", KEY, 48, 40, 47))
+    with pytest.raises(BlobError):
+        list(read_blob_range(tmp_path / "b", bytes(32), 40, 0, 3))

@@ -1,8 +1,11 @@
 """Gated footage: listing what was recorded inside a ticket, and playback as fragmented MP4.
 
 Playback decrypts the packets of one camera's span and muxes them with PyAV
-into a fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``) held in
-memory: no clear footage is written to disk.  The bytes start at the keyframe
+into a fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``) that is
+encrypted as it is written (:class:`ClipBody`: an AES-GCM blob under
+``DATA_DIR/playback/`` whose key exists only in this process's memory, so no
+clear footage touches disk, a dropped clip is crypto-shredded, and a server's
+memory per viewer stays bounded by a chunk or two, whatever the span's length).  The bytes start at the keyframe
 at or before the span's start (a player needs one) unless that keyframe is
 shown before the ticket's window: then at the first keyframe inside the window
 (the frames in between are in an export, re-encoded, but not in playback).  They
@@ -20,11 +23,16 @@ Every use is checked by :mod:`vms.access.policy`; each play is audited
 
 from __future__ import annotations
 
+import os
+import secrets
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from storage.format import blobs
 from storage.format.packets import Packet, StreamInfo
 from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyShredded
@@ -37,6 +45,11 @@ from vms.core.errors import DomainError, Kind
 from vms.core.times import iso
 from vms.evidence.remux import CopyClip, StreamingSink, shown_us
 
+CLIP_DIR = "playback"
+CLIP_CHUNK_BYTES = 256 << 10  # what a range request decrypts at a time
+SINK_WINDOW_BYTES = 1 << 20  # the muxer's seeks back stay inside this
+_cleaned: set[Path] = set()
+_cleaned_lock = threading.Lock()
 MAX_SEGMENT_US = 3_600_000_000  # longest segment the index may hold (bounds the timeline scan)
 JOIN_US = 2_000_000  # segments closer than this count as one recorded span
 
@@ -49,15 +62,46 @@ class CameraFootage:
     missing: list[tuple[int, int]]  # parts of the window without footage
 
 
+@dataclass(eq=False)
+class ClipBody:
+    """A muxed clip at rest, encrypted under a key held only here (never stored, never logged)."""
+
+    path: Path
+    key: bytes = field(repr=False)
+    size: int = 0
+
+    def chunks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
+        """Bytes ``first..last`` (inclusive; default: to the end), authenticated chunk by chunk; the file is
+        open when this returns, so a clip dropped meanwhile still streams to the end."""
+        last = self.size - 1 if last is None else last
+        if self.size == 0:
+            return iter(())
+        return blobs.read_blob_range(self.path, self.key, self.size, first, last)
+
+    def discard(self) -> None:
+        """Forget the key and remove the file: the clip is unreadable from now on."""
+        self.key = b""
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class Clip:
-    data: bytes
+    body: ClipBody
     camera_id: str
     first_us: int | None  # wall-clock time of the first packet
     last_us: int | None  # wall-clock time of the last packet
     packets: int
     content_type: str = "video/mp4"
     segment_ids: tuple[int, ...] = ()  # the segments it was built from (a cached clip lives only while they do)
+
+    @property
+    def size(self) -> int:
+        return self.body.size
+
+    @property
+    def data(self) -> bytes:
+        """The whole clip (tests and small spans; the API streams :meth:`ClipBody.chunks`)."""
+        return b"".join(self.body.chunks())
 
 
 def _scope(s: Session, ticket_id: int) -> access.TicketScope:
@@ -158,7 +202,7 @@ def play(app, principal, ticket_id: int, camera_id: str, start_us: int, end_us: 
         clip = mux_span(app, camera_id, start_us, end_us, window_start_us=scope.start_us)
         first = iso(clip.first_us) if clip.first_us is not None else "-"
         last = iso(clip.last_us) if clip.last_us is not None else "-"
-        entry.detail += f" packets={clip.packets} bytes={len(clip.data)} first={first} last={last}"
+        entry.detail += f" packets={clip.packets} bytes={clip.size} first={first} last={last}"
     return clip
 
 
@@ -186,11 +230,13 @@ def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int,
 
 
 def mux_span(app, camera_id: str, start_us: int, end_us: int, *, window_start_us: int | None = None) -> Clip:
-    """Fragmented MP4 of the camera's frames shown in [start_us, end_us), built in memory; nothing
-    shown before ``window_start_us`` (the ticket's window; default ``start_us``)."""
+    """Fragmented MP4 of the camera's frames shown in [start_us, end_us), encrypted as it is built (a
+    :class:`ClipBody`); nothing shown before ``window_start_us`` (the ticket's window; default ``start_us``)."""
     floor_us = start_us if window_start_us is None else window_start_us
-    parts: list[bytes] = []
-    sink = StreamingSink(parts.append, window_bytes=1 << 20)
+    key = os.urandom(blobs.KEY_BYTES)
+    writer = blobs.BlobWriter(_clip_dir(app) / f"{secrets.token_hex(16)}.clip", key, purpose="playback-clip",
+                              chunk_bytes=CLIP_CHUNK_BYTES)
+    sink = StreamingSink(writer.write, window_bytes=SINK_WINDOW_BYTES)
     muxer = _Muxer(sink)
     used: list[int] = []
     with Session(app.engine) as s:
@@ -206,11 +252,27 @@ def mux_span(app, camera_id: str, start_us: int, end_us: int, *, window_start_us
             if muxer.clip is None:
                 raise DomainError(Kind.NOT_FOUND, f"camera {camera_id} has no footage in the requested span")
             muxer.close()
+            sink.finish()
+            writer.close()
         except BaseException:
             muxer.abort()
+            writer.abort()
             raise
-    sink.finish()
-    return Clip(b"".join(parts), camera_id, muxer.first_us, muxer.last_us, muxer.count, segment_ids=tuple(used))
+    body = ClipBody(writer.path, key, writer.tell())
+    return Clip(body, camera_id, muxer.first_us, muxer.last_us, muxer.count, segment_ids=tuple(used))
+
+
+def _clip_dir(app) -> Path:
+    """``DATA_DIR/playback`` (0700); clips left by an earlier process are removed the first time (their
+    keys died with it, so they were unreadable anyway)."""
+    path = Path(app.config.data_dir) / CLIP_DIR
+    with _cleaned_lock:
+        if path not in _cleaned:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for old in path.glob("*.clip*"):
+                old.unlink(missing_ok=True)
+            _cleaned.add(path)
+    return path
 
 
 def still_readable(app, clip: Clip) -> bool:
