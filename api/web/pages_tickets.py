@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from api.web import ticket_export, timeline
 from api.web.i18n import translator
-from api.web.render import iso_utc, lang_of, parse_local, render
+from api.web.render import fmt_local, iso_utc, lang_of, parse_local, render
 from api.web.session import (
     FormDep,
     PageRefused,
@@ -116,7 +116,11 @@ def file(request: Request, principal: TicketFiler, form: FormDep):
                                    legal_basis=values["legal_basis"], action=values["action"],
                                    recipient=values["recipient"])
     except DomainError as exc:
-        return _new_form(request, values, error=exc.message, status=status_of(exc))
+        error = exc.message
+        if exc.key.startswith("window."):  # the policy's window rule, in the reader's language
+            error = t(exc.key).format(now=fmt_local(app, app.clock.now_us(), seconds=False),
+                                      days=app.config.legal_max_retain_days)
+        return _new_form(request, values, error=error, status=status_of(exc))
     return RedirectResponse(f"/tickets/{view.id}?done=filed", status_code=303)
 
 

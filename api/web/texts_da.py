@@ -64,6 +64,11 @@ DA: dict[str, str] = {
     "ticket.closed_at": "Lukket",
     "ticket.bad_time": "Start og slut skal være en dato med klokkeslæt (lokal tid).",
     "ticket.pick_decision": "Vælg godkend eller afvis.",
+    "window.reversed": "Slut: slut skal ligge efter start.",
+    "window.too_long": "Slut: en sag kan højst omfatte {days} dages optagelser (den lovlige maksimale opbevaring).",
+    "window.future_start": "Start: start ligger i fremtiden; der kan kun bedes om optagelser, der allerede er optaget.",
+    "window.future_end": "Slut: tidsrummet skal slutte senest nu ({now}), når sagen oprettes. "
+                         "Sæt slut til nu eller tidligere; opret en ny sag senere for optagelser derefter.",
     "ticket.not_a_number": "Der findes ingen sag {text!r}: en sag er et nummer.",
     "state.requested": "anmodet",
     "state.approved": "godkendt",

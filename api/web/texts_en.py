@@ -64,6 +64,11 @@ EN: dict[str, str] = {
     "ticket.closed_at": "Closed",
     "ticket.bad_time": "Start and end must be dates with a time (local time).",
     "ticket.pick_decision": "Choose approve or deny.",
+    "window.reversed": "End: the end must be after the start.",
+    "window.too_long": "End: a ticket may ask for at most {days} days of footage (the legal maximum retention).",
+    "window.future_start": "Start: the start lies in the future; footage can only be requested once it is recorded.",
+    "window.future_end": "End: the time window must end no later than now ({now}), when the ticket is filed. "
+                         "Set the end to now or earlier; for footage recorded later, file another ticket then.",
     "ticket.not_a_number": "There is no ticket {text!r}: a ticket is a number.",
     "state.requested": "requested",
     "state.approved": "approved",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -266,3 +269,36 @@ def test_a_ticket_filed_while_a_page_is_read_does_not_break_the_page(api_env):
         event.remove(env.app.engine, "before_cursor_execute", between)
     assert fired and r.status_code == 200, r.text
     assert [len(t["cameras"]) for t in r.json()["items"]] == [1, 1]
+
+
+def test_a_window_that_ends_after_filing_is_refused_naming_the_end(api_env):
+    """A ticket covers only footage recorded before it was filed: an end even a minute ahead is a 422 naming
+    ``end`` and the latest end allowed, and no ticket (or hold) comes of it; an end of exactly now is fine."""
+    env = api_env
+    now = env.clock.now_us()
+    c = env.client("olga")
+    body = {"cameras": ["entrance"], "start": iso(now - 3600_000_000), "description": "d", "purpose": "p",
+            "legal_basis": "l", "action": "view", "recipient": "police"}
+    for end_us in (now + 2 * DAY_US, now + 60_000_000):
+        r = c.post("/api/tickets", json=body | {"end": iso(end_us)})
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith("end: ") and "no later than its filing time" in detail, detail
+    assert env.client("mia").get("/api/tickets").json()["total"] == 0
+    assert c.post("/api/tickets", json=body | {"end": iso(now)}).status_code == 201
+
+
+def test_the_filing_form_refuses_a_future_end_in_the_readers_language(api_env):
+    env = api_env
+    olga = env.client("olga")
+    form = {"description": "Bicycle stolen from the rack", "purpose": "Police report", "legal_basis": "GDPR",
+            "action": "view", "recipient": "police", "cameras": "entrance"}
+    now_local = datetime.fromtimestamp(env.clock.now_us() / 1e6, ZoneInfo(env.app.config.timezone))
+    start, end = (now_local + timedelta(hours=h) for h in (-1, 48))
+    form |= {"start": start.strftime("%Y-%m-%dT%H:%M"), "end": end.strftime("%Y-%m-%dT%H:%M")}
+    for lang, words in (("en", "End: the time window must end no later than now"),
+                        ("da", "Slut: tidsrummet skal slutte senest nu")):
+        olga.cookies.set("vms_lang", lang)
+        r = olga.post("/tickets/new", data=form)
+        assert r.status_code == 422 and words in html.unescape(r.text), r.text[:2000]
+    assert env.client("mia").get("/api/tickets").json()["total"] == 0

@@ -101,3 +101,19 @@ def test_no_role_is_compared_as_text_outside_the_policy():
     templates = [f"{p.name}:{n}" for p in (root / "api" / "templates").glob("*.html")
                  for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"user\.role\s*(==|in)", line)]
     assert not offenders and not templates, offenders + templates
+
+
+@pytest.mark.parametrize("start, end, key", [
+    (NOW - HOUR, NOW - 1, None),
+    (NOW - HOUR, NOW, None),  # ending at the filing time is allowed
+    (NOW - HOUR, NOW + 1, "window.future_end"),
+    (NOW - HOUR, NOW + 48 * HOUR, "window.future_end"),
+    (NOW + HOUR, NOW + 2 * HOUR, "window.future_start"),
+    (NOW - HOUR, NOW - 2 * HOUR, "window.reversed"),
+    (NOW - 40 * 24 * HOUR, NOW - HOUR, "window.too_long"),
+])
+def test_a_window_lies_wholly_before_the_filing_time(start, end, key):
+    refusal = policy.window_refusal(start, end, now_us=NOW, legal_max_days=31)
+    assert (refusal and refusal.key) == key or (refusal is None and key is None)
+    if refusal:
+        assert refusal.kind == Kind.INVALID and refusal.message.split(":")[0] in ("start", "end")

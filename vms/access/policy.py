@@ -128,7 +128,7 @@ class Refusal:
     kind: Kind = Kind.FORBIDDEN
 
     def error(self) -> DomainError:
-        return DomainError(self.kind, self.message)
+        return DomainError(self.kind, self.message, key=self.key)
 
     def raise_(self) -> None:
         raise self.error()
@@ -210,6 +210,31 @@ def play_refusal(role: str, user_id: int, ticket: TicketScope, camera_id: str, s
     if start_us < ticket.start_us or end_us > ticket.end_us:
         return (f"the requested span {iso(start_us)} .. {iso(end_us)} lies outside ticket {ticket.id}'s window "
                 f"{iso(ticket.start_us)} .. {iso(ticket.end_us)}")
+    return None
+
+
+US_PER_DAY = 86_400_000_000
+
+
+def window_refusal(start_us: int, end_us: int, *, now_us: int, legal_max_days: int) -> Refusal | None:
+    """Why a ticket filed at ``now_us`` may not ask for the window [start_us, end_us) (None: it may).
+
+    A window lies wholly in the past: it ends no later than the filing time.  Footage recorded after a ticket
+    was filed is never covered by it (its approval would otherwise show footage recorded after the approval,
+    and its holds would keep footage nobody asked about); a later incident gets a ticket of its own."""
+    if end_us <= start_us:
+        return Refusal("end: the end must be after the start (the window is reversed or empty)",
+                       key="window.reversed", kind=Kind.INVALID)
+    if end_us - start_us > legal_max_days * US_PER_DAY:
+        return Refusal(f"end: at most {legal_max_days} days (the legal maximum retention) may be requested",
+                       key="window.too_long", kind=Kind.INVALID)
+    if start_us >= now_us:
+        return Refusal("start: the start lies in the future; footage can only be requested once recorded",
+                       key="window.future_start", kind=Kind.INVALID)
+    if end_us > now_us:
+        return Refusal(f"end: {iso(end_us, 'seconds')} lies in the future; a ticket's window must end no later "
+                       f"than its filing time ({iso(now_us, 'seconds')}); for later footage file another "
+                       "ticket once it is recorded", key="window.future_end", kind=Kind.INVALID)
     return None
 
 

@@ -43,7 +43,7 @@ ACTIONS = ("view", "export")
 RECIPIENTS = ("internal", "police", "ssp", "data_subject")
 OPEN = policy.OPEN_STATES  # approved, exported, delivered: the access window applies
 FINAL = policy.FINAL_STATES
-US_PER_DAY = 86_400_000_000
+US_PER_DAY = policy.US_PER_DAY
 TEXT_LIMITS = {"description": 4000, "purpose": 1000, "legal_basis": 1000, "reason": 1000}
 
 
@@ -92,12 +92,8 @@ def check_text(field: str, value: str, *, min_length: int = 1) -> str:
 
 
 def check_window(start_us: int, end_us: int, *, now_us: int, legal_max_days: int) -> None:
-    if end_us <= start_us:
-        raise DomainError(Kind.INVALID, "window: the end must be after the start (the window is reversed or empty)")
-    if end_us - start_us > legal_max_days * US_PER_DAY:
-        raise DomainError(Kind.INVALID, f"window: at most {legal_max_days} days (the legal maximum retention) may be requested")
-    if start_us >= now_us:
-        raise DomainError(Kind.INVALID, "window: the start lies in the future; footage can only be requested once recorded")
+    """The policy's window rule (:func:`vms.access.policy.window_refusal`) as a DomainError."""
+    policy.enforce(policy.window_refusal(start_us, end_us, now_us=now_us, legal_max_days=legal_max_days))
 
 
 def scope_of(t, cameras: tuple[str, ...] = ()) -> policy.TicketScope:

@@ -30,7 +30,10 @@ EXIT_CODES = {
 
 
 class DomainError(Exception):
-    def __init__(self, kind: Kind, message: str):
+    """``key``: the web UI's text for the error (api/web/texts_*.py), when it has one; ``message`` otherwise."""
+
+    def __init__(self, kind: Kind, message: str, *, key: str = ""):
         self.kind = kind
         self.message = message
+        self.key = key
         super().__init__(message)
