@@ -141,7 +141,7 @@ def main() -> None:
         done.set()
         sampler.join()
         if errors or len(sizes) != args.viewers:
-            raise SystemExit(f"plays failed: {errors}")
+            raise SystemExit(f"plays failed: {errors}\n{log.read_text()[-3000:]}")
     finally:
         proc.terminate()
         try:

@@ -41,7 +41,8 @@ def _me(p: auth.Principal) -> UserPublic:
 
 
 @public.post("/signin", response_model=SignedIn, summary="Sign in with name and password (sets the session cookie)",
-             responses={401: {"description": "wrong name or password"}, 429: {"description": "account locked"}})
+             responses={401: {"description": "unknown name, wrong password, locked or disabled account: one answer"},
+                        429: {"description": "too many failed sign-ins from this client address"}})
 async def sign_in(body: SignIn, request: Request, response: Response, app: deps.ApplianceDep) -> SignedIn:
     issued = await run_in_threadpool(auth.sign_in, app, body.name, body.password, client=deps.client_address(request))
     _set_cookies(request, response, issued, app.config.api.session_hours * 3600)

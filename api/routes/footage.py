@@ -63,7 +63,8 @@ class ClipCache:
                 old[1].body.discard()
             self._items[key] = (now_s, clip)
             self._expire(now_s)
-            while len(self._items) > self.entries or sum(c.size for _, c in self._items.values()) > self.max_bytes:
+            while len(self._items) > 1 and (len(self._items) > self.entries
+                                            or sum(c.size for _, c in self._items.values()) > self.max_bytes):
                 self._items.popitem(last=False)[1][1].body.discard()
 
     def clear(self) -> None:
@@ -139,9 +140,9 @@ def play(
         if not playback.still_readable(app, clip):  # expired or shredded since: never serve it from memory
             cache.drop(key)
             clip = None
-    if clip is None:
+    fresh = clip is None
+    if fresh:
         clip = playback.play(app, principal, ticket_id, camera_id, start_us, end_us)
-        cache.put(key, clip, now_s)
     size = clip.size
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if clip.first_us is not None:
@@ -149,13 +150,22 @@ def play(
         headers["X-Footage-Last"] = _iso(from_us(clip.last_us))
     rng = _byte_range(request.headers.get("range"), size)
     if isinstance(rng, str):
+        if fresh:
+            cache.put(key, clip, now_s)
         return problem(416, rng, instance=request.url.path, headers={"Content-Range": f"bytes */{size}"})
+    a, b = (0, size - 1) if rng is None else rng
+    try:
+        body = clip.body.chunks(a, b)  # opens the file: from here on an eviction cannot cut the answer short
+    except FileNotFoundError:  # evicted by another viewer between the lookup and here: play it again
+        clip, fresh = playback.play(app, principal, ticket_id, camera_id, start_us, end_us), True
+        body = clip.body.chunks(a, b)
+    if fresh:
+        cache.put(key, clip, now_s)
+    headers["Content-Length"] = str(b - a + 1)
     if rng is None:
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(clip.body.chunks(), media_type=clip.content_type, headers=headers)
-    a, b = rng
-    headers["Content-Range"], headers["Content-Length"] = f"bytes {a}-{b}/{size}", str(b - a + 1)
-    return StreamingResponse(clip.body.chunks(a, b), status_code=206, media_type=clip.content_type, headers=headers)
+        return StreamingResponse(body, media_type=clip.content_type, headers=headers)
+    headers["Content-Range"] = f"bytes {a}-{b}/{size}"
+    return StreamingResponse(body, status_code=206, media_type=clip.content_type, headers=headers)
 
 
 def _iso(t: datetime) -> str:

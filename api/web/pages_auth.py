@@ -19,7 +19,7 @@ from api.web import i18n
 from api.web.render import LANG_COOKIE, lang_of, render
 from api.web.session import FormDep, User, form_fields, safe_next, status_of
 from vms.access import auth, policy
-from vms.access.auth import AddressLockedOut, LockedOut
+from vms.access.auth import AddressLockedOut
 from vms.core.errors import DomainError
 
 router = APIRouter(include_in_schema=False)
@@ -58,11 +58,10 @@ async def signin(request: Request):
     try:
         issued = await run_in_threadpool(auth.sign_in, request.app.state.appliance, name, password,
                                          client=deps.client_address(request))
-    except LockedOut as exc:
-        key = "signin.address_locked" if isinstance(exc, AddressLockedOut) else "signin.locked"
+    except AddressLockedOut as exc:  # this address guessed too often: says nothing about the name
         return _signin_page(request, next_url=next_url, name=name,
-                            error=t(key).format(seconds=exc.retry_after_s), status=429)
-    except DomainError:
+                            error=t("signin.address_locked").format(seconds=exc.retry_after_s), status=429)
+    except DomainError:  # unknown name, wrong password, locked or disabled account: one answer
         return _signin_page(request, next_url=next_url, name=name, error=t("signin.wrong"), status=401)
     target = "/password" if issued.principal.must_change_password else (
         next_url if next_url != "/" else policy.home_page(issued.principal.role))

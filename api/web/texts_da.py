@@ -28,9 +28,9 @@ DA: dict[str, str] = {
     "signin.password": "Adgangskode",
     "signin.submit": "Log ind",
     "signin.hint": "Alle forsøg på at logge ind registreres i revisionsloggen.",
-    "signin.wrong": "Brugernavnet eller adgangskoden er forkert.",
+    "signin.wrong": ("Brugernavnet eller adgangskoden er forkert, eller kontoen er låst efter for mange "
+                     "mislykkede forsøg (prøv så igen senere, eller spørg en administrator)."),
     "signin.missing": "Skriv dit brugernavn og din adgangskode.",
-    "signin.locked": "For mange mislykkede forsøg: kontoen er låst. Prøv igen om {seconds} s.",
     "signin.address_locked": "For mange mislykkede login-forsøg fra denne computer. Prøv igen om {seconds} s.",
     "signin.stale": "Log ind-formularen var udløbet. Prøv igen.",
     "password.title": "Skift adgangskode",

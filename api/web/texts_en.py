@@ -28,9 +28,9 @@ EN: dict[str, str] = {
     "signin.password": "Password",
     "signin.submit": "Sign in",
     "signin.hint": "Every sign-in attempt is recorded in the audit trail.",
-    "signin.wrong": "The user name or password is wrong.",
+    "signin.wrong": ("The user name or password is wrong, or the account is locked after too many failed "
+                     "attempts (then try again later, or ask an administrator)."),
     "signin.missing": "Type your user name and password.",
-    "signin.locked": "Too many failed attempts: this account is locked. Try again in {seconds} s.",
     "signin.address_locked": "Too many failed sign-ins from this computer. Try again in {seconds} s.",
     "signin.stale": "The sign-in form had expired. Please try again.",
     "password.title": "Change password",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.support.api_env import *  # noqa: F403 (fixtures)
 from tests.support.api_env import PASSWORD
@@ -109,12 +110,12 @@ def test_lockout_with_back_off(api_env):
         assert attempt("wrong").status_code == 401
     r = attempt("wrong")  # the 5th failure locks for 30 s
     assert r.status_code == 401
-    r = attempt(PASSWORD)  # even the right password is refused while locked
-    assert r.status_code == 429 and r.headers["retry-after"] == "30" and "locked" in r.json()["detail"]
+    r = attempt(PASSWORD)  # even the right password is refused while locked, as if it were wrong
+    assert r.status_code == 401 and "retry-after" not in r.headers
     env.advance(31)
     assert attempt("wrong").status_code == 401  # 6th failure: 60 s
     env.advance(31)
-    assert attempt(PASSWORD).status_code == 429
+    assert attempt(PASSWORD).status_code == 401
     env.advance(30)
     assert attempt(PASSWORD).status_code == 200  # success resets the count
     assert attempt("wrong").status_code == 401
@@ -123,6 +124,47 @@ def test_lockout_with_back_off(api_env):
     assert outcomes[4] == "refused: wrong password (5 in a row; locked for 30 s)"
     assert outcomes[5].startswith("refused: account locked")
     assert outcomes[6] == "refused: wrong password (6 in a row; locked for 60 s)"
+
+
+def _lock(env, name: str) -> None:
+    for _ in range(env.app.config.api.lockout_after):
+        assert env.anonymous().post("/api/auth/signin", json={"name": name, "password": "wrong"}).status_code == 401
+
+
+def _answer(r, *secrets: str) -> tuple:
+    """What a client sees of an answer: status, headers (but the date) and body, with per-form secrets and
+    nonces (random on every page) replaced by a placeholder."""
+    def plain(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "SECRET")
+        return re.sub(r"nonce(=\"|-)[A-Za-z0-9+/=_-]+", r"nonce\1X", text)
+    headers = sorted((k, plain(v)) for k, v in r.headers.multi_items() if k.lower() != "date")
+    return r.status_code, headers, plain(r.text)
+
+
+def test_signin_answers_unknown_names_wrong_passwords_and_locked_accounts_alike(api_env):
+    """No oracle: a client cannot tell a name that exists, or one that is locked, from one that does not; only
+    the audit trail (and the lockout) know which it was."""
+    env = api_env
+    _lock(env, "otto")
+    tries = {"unknown name": ("nora", PASSWORD),  # names of one length: the web form shows the name typed "wrong password": ("olga", "wrong"),
+             "locked, right password": ("otto", PASSWORD), "locked, wrong password": ("otto", "wrong")}
+    api = {why: _answer(env.anonymous().post("/api/auth/signin", json={"name": name, "password": password}))
+           for why, (name, password) in tries.items()}
+    assert api["unknown name"][0] == 401
+    assert all(answer == api["unknown name"] for answer in api.values()), api
+    web = {}
+    for why, (name, password) in tries.items():
+        c = env.anonymous()
+        c.get("/signin")
+        token = c.cookies.get("vms_signin")
+        r = c.post("/signin", data={"name": name, "password": password, "next": "/", "signin_token": token})
+        web[why] = _answer(r, r.cookies.get("vms_signin"), name)  # a new form, with a token of its own
+    assert web["unknown name"][0] == 401
+    assert all(answer == web["unknown name"] for answer in web.values()), web
+    outcomes = [e["outcome"] for e in _audit(env, action="auth.signin")]
+    assert sum(o.startswith("refused: account locked") for o in outcomes) == 4
+    assert sum(o.startswith("refused: unknown user") for o in outcomes) == 2
 
 
 def test_guessing_from_one_address_locks_that_address_out_before_any_password_is_hashed(api_env):

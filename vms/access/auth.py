@@ -8,9 +8,11 @@ is computed outside any database transaction so a sign-in never holds a lock
 while it hashes.
 
 Every sign-in attempt, good or bad, is audited (``auth.signin``) with the name
-tried, the client address and the outcome.  Unknown names, wrong passwords and
-disabled accounts get the same message, so sign-in does not reveal which names
-exist; a locked account says until when.
+tried, the client address and the outcome.  Unknown names, wrong passwords,
+locked and disabled accounts get the same refusal (:data:`WRONG`, after the same
+Argon2 work), so sign-in does not reveal which names exist: only the audit trail
+and the lockout know which it was.  A client address that failed too often is
+told so (:class:`AddressLockedOut`): that says nothing about any name.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from vms.core.errors import DomainError, Kind
 
 SESSION, TOKEN = "session", "token"
 TOKEN_PREFIX = "vms_"
-WRONG = "the user name or password is wrong"
+# the one refusal of a name and password, whatever was wrong (no oracle of which names exist or are locked)
+WRONG = ("the user name or password is wrong, or the account is locked after too many failed sign-ins "
+         "(then try again later, or ask an administrator)")
 _DUMMY_HASH = users.hash_password("not a real password, only for equal timing")
 
 
 class LockedOut(DomainError):
-    """Too many failed sign-ins; ``retry_after_s`` says when to try again."""
+    """Too many failed attempts from a client address; ``retry_after_s`` says when to try again.  (A locked
+    account is never told apart from a wrong password.)"""
 
     def __init__(self, message: str, retry_after_s: int):
         super().__init__(Kind.UNAUTHENTICATED, message)
@@ -143,9 +148,10 @@ def _sign_in(app, name: str, password: str, *, client: str) -> Issued:
         raise DomainError(Kind.UNAUTHENTICATED, WRONG)
     user_id, _role, password_hash, disabled, locked_until_us = snapshot
     if locked_until_us is not None and locked_until_us > now:
+        users.verify_password(_DUMMY_HASH, password)  # the same cost and answer as a wrong password
         wait_s = -(-(locked_until_us - now) // 1_000_000)
-        _audit_signin(app, actor, now, f"refused: account locked for {wait_s} s more")
-        raise LockedOut(f"too many failed sign-ins: this account is locked; try again in {wait_s} s", wait_s)
+        _audit_signin(app, actor, now, f"refused: account locked for {wait_s} s more" + _counted(app, client))
+        raise DomainError(Kind.UNAUTHENTICATED, WRONG)
     if not users.verify_password(password_hash, password):
         with Session(app.engine) as s, s.begin():
             failures = auth_store.record_failed_login(s, user_id, locked_until_us=None)

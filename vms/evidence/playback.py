@@ -73,15 +73,17 @@ class ClipBody:
     def chunks(self, first: int = 0, last: int | None = None) -> Iterator[bytes]:
         """Bytes ``first..last`` (inclusive; default: to the end), authenticated chunk by chunk; the file is
         open when this returns, so a clip dropped meanwhile still streams to the end."""
-        last = self.size - 1 if last is None else last
+        key, last = self.key, self.size - 1 if last is None else last
+        if not key:
+            raise FileNotFoundError(f"{self.path.name}: discarded")
         if self.size == 0:
             return iter(())
-        return blobs.read_blob_range(self.path, self.key, self.size, first, last)
+        return blobs.read_blob_range(self.path, key, self.size, first, last)
 
     def discard(self) -> None:
-        """Forget the key and remove the file: the clip is unreadable from now on."""
-        self.key = b""
+        """Remove the file and forget the key: the clip is unreadable from now on."""
         self.path.unlink(missing_ok=True)
+        self.key = b""
 
 
 @dataclass(frozen=True)
