@@ -1,10 +1,12 @@
 """The FastAPI application: ``create_app(appliance)``.
 
 Routers: ``api/routes/*`` (auth, users, tickets, footage, audit), all under
-``/api``; OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``.  Every
-router except sign-in and health requires a signed-in user (api/deps.py); the
-web UI adds its pages on top of the same app and dependencies.  Errors are
-problem+json (api/problems.py).  While the app runs (lifespan), a timer expires
+``/api``; OpenAPI at ``/api/openapi.json``, docs at ``/api/docs`` (api/docs.py:
+Swagger UI from the appliance's own files, no CDN).  Every router except
+sign-in and health requires a signed-in user (api/deps.py); the web UI adds its
+pages on top of the same app and dependencies.  Errors are problem+json
+(api/problems.py).  api/headers.py adds the security headers (CSP on HTML,
+nosniff, HSTS over HTTPS).  While the app runs (lifespan), a timer expires
 tickets whose access window has ended, so their holds are released on time.
 """
 
@@ -15,7 +17,8 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
-from api import problems, web
+from api import docs, problems, web
+from api.headers import SecurityHeaders
 from api.routes import audit, auth, deliveries, exports, footage, internal, ops, tickets, users
 from api.routes.footage import ClipCache
 from vms.access.tickets import ExpiryTimer
@@ -49,13 +52,14 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
 
     api = FastAPI(
         title="vms appliance API", version=VERSION, lifespan=lifespan,
-        openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+        openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,  # docs: api/docs.py
         description="Four-eyes access to recorded footage: tickets, gated playback, audit trail. "
                     "Errors are RFC 9457 problem+json. See docs/api.md.",
     )
     api.state.appliance = app
     api.state.clip_cache = ClipCache()
     problems.install(api)
+    api.add_middleware(SecurityHeaders)
 
     @api.get("/api/health", tags=["meta"], summary="Liveness (no sign-in needed)")
     async def health() -> dict:  # nothing blocking: answered on the event loop
@@ -72,5 +76,6 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
     api.include_router(deliveries.router)
     api.include_router(deliveries.public)  # /d/{token}: recipients without an account
     api.include_router(internal.router)  # node-to-node (vms/cluster.py); not in the schema
+    docs.install(api)  # /api/docs from local files
     web.install(api)  # the web UI (api/web/): pages on the same app and dependencies
     return api
