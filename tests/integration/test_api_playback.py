@@ -110,7 +110,7 @@ def test_refused_outside_the_ticket_with_the_reason(recorded):
         (c, _url(t, "lobby"), inside, 403, "not one of ticket"),
         (env.client("aud"), _url(t), inside, 403, "role"),
         (env.client("adam"), _url(t), inside, 403, "role"),
-        (env.client("otto"), _url(t), inside, 404, "not yours"),
+        (env.client("otto"), _url(t), inside, 404, "does not exist"),
         (c, _url(t), {"start": inside["end"], "end": inside["start"]}, 422, "reversed"),
         (c, _url(t), {"start": "0001-01-01T00:00:00+14:00", "end": inside["end"]}, 422, "out of range"),
         (c, _url(t), {"start": inside["start"], "end": "9999-12-31T23:59:59-14:00"}, 422, "out of range"),

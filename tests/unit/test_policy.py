@@ -47,7 +47,8 @@ def test_an_operator_acts_only_on_their_own_tickets():
     for action in (Action.TICKET_READ, Action.TICKET_CLOSE, Action.FOOTAGE_VIEW, Action.EXPORT):
         assert policy.ticket_refusal("operator", OLGA, action, ticket(), now_us=NOW) is None
         other = policy.ticket_refusal("operator", OTTO, action, ticket(), now_us=NOW)
-        assert other.kind == Kind.NOT_FOUND and "does not exist or is not yours" in other.message
+        assert other.kind == Kind.NOT_FOUND and other.message == policy.no_such_ticket(7).message
+        assert other.message == "ticket 7 does not exist"  # as for a ticket that does not exist
 
 
 def test_four_eyes_and_only_requested_tickets_are_decided():

@@ -13,7 +13,7 @@ answer is yes), the CLI and the domain services alike:
 Administrators and auditors never see footage.  Every refusal is a :class:`Refusal` whose message a person
 can act on (English, as the domain words it; the web pages translate the ``key``), with the kind of error the
 API and CLI answer with.  "Not yours" is answered
-as "does not exist or is not yours", so an operator learns nothing about other people's tickets.
+exactly as "does not exist" (:func:`no_such_ticket`), so an operator learns nothing about other people's tickets.
 """
 
 from __future__ import annotations
@@ -134,6 +134,13 @@ class Refusal:
         raise self.error()
 
 
+def no_such_ticket(ticket_id: int) -> Refusal:
+    """The one answer for a ticket that does not exist and for one the principal may not know of (another
+    operator's): byte for byte the same, so ticket numbers tell an operator nothing about other people's
+    tickets."""
+    return Refusal(f"ticket {ticket_id} does not exist", key="refused.not_yours", kind=Kind.NOT_FOUND)
+
+
 def enforce(refusal: Refusal | None) -> None:
     """Raise the refusal as a DomainError (nothing when there is none)."""
     if refusal is not None:
@@ -166,7 +173,7 @@ def ticket_refusal(role: str, user_id: int, action: Action, ticket: TicketScope,
         return refusal
     own = user_id == ticket.requester_id
     if role == Role.OPERATOR and not own and action != Action.TICKET_FILE:
-        return Refusal(f"ticket {ticket.id} does not exist or is not yours", key="refused.not_yours", kind=Kind.NOT_FOUND)
+        return no_such_ticket(ticket.id)
     if action == Action.TICKET_DECIDE:
         if own:
             return Refusal("four-eyes rule: you filed this ticket, so you cannot decide it; another manager must "

@@ -135,7 +135,7 @@ def _view_row(row, cameras: list[str], names: dict[int, str]) -> TicketView:
 def _load(s: Session, ticket_id: int):
     t = store.ticket(s, ticket_id)
     if t is None:
-        raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist")
+        policy.no_such_ticket(ticket_id).raise_()
     return t
 
 
