@@ -60,7 +60,7 @@ def test_recipient_downloads_a_package_that_stock_tools_verify(export_env, tmp_p
 
     folder = unpack(zip_path, tmp_path / "unpacked")
     check = sha256sum_check(folder)
-    assert check.returncode == 0 and check.stdout.count(": OK") == 6, check.stdout + check.stderr
+    assert check.returncode == 0 and check.stdout.count(": OK") == 7, check.stdout + check.stderr
     for data, sig in (("manifest.json", "manifest.sig"), ("SHA256SUMS", "SHA256SUMS.sig")):
         v = openssl_verify(folder, data, sig)
         assert v.returncode == 0 and "Signature Verified Successfully" in v.stdout, v.stderr

@@ -63,7 +63,7 @@ def test_package_checks_out_with_stock_tools(app, clip_factory, tmp_path):
     folder = unpack(download(app, info, tmp_path / info.filename), tmp_path / "x")
 
     r = sha256sum_check(folder)
-    assert r.returncode == 0 and r.stdout.count(": OK") == 6, r.stdout + r.stderr
+    assert r.returncode == 0 and r.stdout.count(": OK") == 7, r.stdout + r.stderr
     for data, sig in (("manifest.json", "manifest.sig"), ("SHA256SUMS", "SHA256SUMS.sig")):
         r = openssl_verify(folder, data, sig)
         assert r.returncode == 0 and "Signature Verified Successfully" in r.stdout, r.stderr
@@ -107,7 +107,7 @@ def test_flipped_byte_in_any_file_fails_and_is_named(app, clip_factory, tmp_path
     info = export_package(app, request())
     package = download(app, info, tmp_path / "p.zip")
     names = zipfile.ZipFile(package).namelist()
-    assert len(names) == 7
+    assert len(names) == 8
     for name in names:
         folder = unpack(package, tmp_path / f"u-{len(list(tmp_path.iterdir()))}")
         target = folder / name

@@ -53,6 +53,7 @@ from vms.core.errors import DomainError, Kind
 from vms.evidence.package import (
     PUBLIC_KEY,
     README,
+    VERIFY_HTML,
     CameraRecord,
     ClipRecord,
     GapRecord,
@@ -63,6 +64,7 @@ from vms.evidence.package import (
     finish_package,
     manifest_document,
     readme_text,
+    verify_html,
 )
 from vms.evidence.packages import PackageInfo, PackageStore, new_package_id
 from vms.evidence.redact import RedactClip, RedactionOptions
@@ -147,6 +149,7 @@ def export_package(app, request: ExportRequest, progress: ProgressSink | None = 
                 fingerprint=signer.fingerprint, cameras=cameras, redaction_summary=request.redaction.summary(),
             ))
             pkg.add(PUBLIC_KEY, signer.public_pem)
+            pkg.add(VERIFY_HTML, verify_html())
             manifest = manifest_document(
                 package_id=package_id, created_us=created_us, times=times, node_id=app.config.node_id,
                 fingerprint=signer.fingerprint, ticket=request.ticket, window=(request.start_us, request.end_us),

@@ -4,7 +4,8 @@ A package is a ZIP (stored, not compressed; data descriptors, since it is
 written as a stream) holding::
 
     clips/CAMERA_NN_YYYYMMDDTHHMMSSZ.mp4   the footage (one clip per continuous run)
-    README.txt                             what this is and how to check it with stock tools
+    README.txt                             what this is and how to check it (Danish and English; Windows, macOS, Linux)
+    verify.html                            an offline checker: hashes and signatures in the browser (WebCrypto)
     appliance-public-key.pem               Ed25519 public key (SubjectPublicKeyInfo PEM)
     manifest.json                          ticket, cameras, exact times, gaps, redaction, SHA-256 of the files above
     manifest.sig                           raw 64-byte Ed25519 signature over manifest.json's bytes
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -48,6 +49,7 @@ MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"
 PUBLIC_KEY = "appliance-public-key.pem"
 README = "README.txt"
+VERIFY_HTML = "verify.html"
 SUMS = "SHA256SUMS"
 SUMS_SIG = "SHA256SUMS.sig"
 #: files that the manifest cannot list (they are made from it, or sign it)
@@ -306,59 +308,84 @@ def readme_text(
     *, package_id: str, ticket_id: str, times: Times, created_us: int, fingerprint: str,
     cameras: list[CameraRecord], redaction_summary: str,
 ) -> bytes:
-    lines = [
-        "EVIDENCE PACKAGE",
-        "================",
-        "",
-        f"Package:   {package_id}",
-        f"Ticket:    {ticket_id}",
-        f"Created:   {times.point(created_us)['utc']}  ({times.point(created_us)['local']}, {times.zone_name})",
-        f"Redaction: {redaction_summary}",
-        "",
-        "Footage (times of the first and last frame; full detail in manifest.json):",
-    ]
+    """README.txt: Danish first, then English; how to check the package on Windows, macOS and Linux."""
+    def t(us: int) -> str:
+        return f"{times.point(us)['utc']}  ({times.point(us)['local']}, {times.zone_name})"
+
+    footage = []
     for cam in cameras:
         if not cam.clips:
-            lines.append(f"  camera {cam.camera_id}: no footage stored in the requested window")
+            footage.append(f"  {cam.camera_id}: ingen optagelser i tidsrummet / no footage stored in the window")
         for c in cam.clips:
-            lines.append(
-                f"  {c.file}: {c.frames} frames, {times.point(c.first_frame_us)['utc']} .. "
-                f"{times.point(c.last_frame_us)['utc']}"
-            )
+            footage.append(f"  {c.file}: {c.frames} billeder/frames, {times.point(c.first_frame_us)['utc']} .. "
+                           f"{times.point(c.last_frame_us)['utc']}" + ("  (genkodet/re-encoded)" if c.reencoded else ""))
         if cam.gaps:
-            lines.append(f"  camera {cam.camera_id}: {len(cam.gaps)} gap(s) in the recording, listed in manifest.json")
-    lines += [
+            footage.append(f"  {cam.camera_id}: {len(cam.gaps)} hul(ler) i optagelsen / gap(s) in the recording "
+                           "(manifest.json, 'gaps')")
+    sig_cmds = [f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {MANIFEST} -sigfile {MANIFEST_SIG}",
+                f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {SUMS} -sigfile {SUMS_SIG}"]
+    lines = [
+        "BEVISPAKKE / EVIDENCE PACKAGE",
+        "=============================",
         "",
-        "HOW TO CHECK THIS PACKAGE (no special software needed)",
-        "------------------------------------------------------",
-        "Unpack the ZIP, open a terminal in the unpacked folder, then:",
+        f"Pakke / Package:        {package_id}",
+        f"Sag / Ticket:           {ticket_id}",
+        f"Oprettet / Created:     {t(created_us)}",
+        f"Sløring / Redaction:    {redaction_summary}",
+        f"Fingeraftryk / Key fingerprint: {fingerprint}",
         "",
-        "1. Signatures (OpenSSL 3.0 or newer); each must print 'Signature Verified Successfully':",
+        "Optagelser (første og sidste billede; alle detaljer i manifest.json) /",
+        "Footage (first and last frame; full detail in manifest.json):",
+        *footage,
         "",
-        f"   openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {MANIFEST} -sigfile {MANIFEST_SIG}",
-        f"   openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {SUMS} -sigfile {SUMS_SIG}",
+        "DANSK: SÅDAN KONTROLLERER I PAKKEN",
+        "----------------------------------",
+        f"Nemmest: pak ZIP-filen ud og åbn {VERIFY_HTML} i Chrome, Edge eller Firefox (nyere versioner). Vælg",
+        "mappen; siden kontrollerer alle filer og begge signaturer i browseren og sender intet nogen steder hen.",
+        "Den skriver \"Intakt, signeret af anlægget med fingeraftryk ...\" eller hvilken fil der er ændret.",
         "",
-        "2. Every file; each line must end in 'OK':",
+        "Med styresystemets egne værktøjer (i den udpakkede mappe):",
+        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FIL   og sammenlign med linjen i {SUMS}",
+        "  Windows (kommandoprompt):  certutil -hashfile FIL SHA256",
+        f"  macOS:  shasum -a 256 -c {SUMS}        Linux:  sha256sum -c {SUMS}   (hver linje skal ende på OK)",
+        "  Signaturerne (OpenSSL 3, macOS/Linux; på Windows brug verify.html):",
+        *(f"    {c}" for c in sig_cmds),
+        "  Hver skal skrive 'Signature Verified Successfully'.",
         "",
-        f"   sha256sum -c {SUMS}",
+        "Nøglen er anlæggets: sammenlign fingeraftrykket ovenfor med det, afsenderen har givet jer ad en anden vej",
+        "(brev, telefon, organisationens hjemmeside), ikke med denne fil. Fejler et trin, er pakken ændret efter den",
+        "blev lavet: stol ikke på den.",
         "",
-        f"   (macOS: shasum -a 256 -c {SUMS};  Windows: certutil -hashfile FILE SHA256, compare with {SUMS})",
+        "ENGLISH: HOW TO CHECK THIS PACKAGE",
+        "----------------------------------",
+        f"Easiest: unpack the ZIP and open {VERIFY_HTML} in a recent Chrome, Edge or Firefox. Choose the folder;",
+        "the page checks every file and both signatures inside the browser and sends nothing anywhere. It says",
+        "\"Intact, signed by the appliance with fingerprint ...\" or names the file that was changed.",
         "",
-        "3. The key is the appliance's: compute its fingerprint and compare it with the one the sender",
-        "   gave you separately (letter, phone, the organisation's web site), not with this file:",
+        "With the operating system's own tools (in the unpacked folder):",
+        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FILE   and compare with its line in {SUMS}",
+        "  Windows (Command Prompt):  certutil -hashfile FILE SHA256",
+        f"  macOS:  shasum -a 256 -c {SUMS}        Linux:  sha256sum -c {SUMS}   (each line must end in OK)",
+        "  The signatures (OpenSSL 3.0 or newer, macOS/Linux; on Windows use verify.html):",
+        *(f"    {c}" for c in sig_cmds),
+        "  Each must print 'Signature Verified Successfully'.",
         "",
-        f"   openssl pkey -pubin -in {PUBLIC_KEY} -outform DER | sha256sum",
-        "",
-        f"   This package was signed by the key with fingerprint {fingerprint}",
-        "",
+        "The key is the appliance's: compare the fingerprint above with the one the sender gave you separately",
+        "(letter, phone, the organisation's web site), not with this file; to compute it yourself:",
+        f"    openssl pkey -pubin -in {PUBLIC_KEY} -outform DER | sha256sum",
         "If any step fails, the package was changed after it was made: do not rely on it.",
         "",
-        f"Clips are MP4 (fragmented ISO BMFF) as recorded, not re-encoded unless {MANIFEST} says",
-        "'reencoded': true (redaction, or the first seconds of a window that starts between two",
-        "keyframes).  They play in VLC, mpv, browsers and ffmpeg-based tools.",
+        f"Klip / Clips: MP4 (fragmented ISO BMFF), as recorded unless {MANIFEST} says 'reencoded': true (redaction,",
+        "or the first seconds of a window that starts between two keyframes). They play in VLC, mpv, browsers and",
+        "ffmpeg-based tools.",
         "",
     ]
     return "\n".join(lines).encode("utf-8")
+
+
+def verify_html() -> bytes:
+    """The offline checker shipped in every package (vms/evidence/data/verify.html)."""
+    return resources.files("vms.evidence").joinpath("data", VERIFY_HTML).read_bytes()
 
 
 # ---------------------------------------------------------------- writing the ZIP
