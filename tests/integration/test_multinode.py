@@ -148,6 +148,8 @@ def test_one_api_node_plays_footage_of_both_recorder_nodes(cluster):
     end = max(segments(viewer, c)[1].end_us for c in ("cam-a", "cam-b"))
 
     olga, mia = _client(nodes["api-1"].url, "olga"), _client(nodes["api-1"].url, "mia")
+    # a ticket's window ends no later than its filing: wait until the padded end has passed
+    wait_for(lambda: Clock().now_us() > end + 1_000_000, 10, "the end of the window to pass")
     r = olga.post("/api/tickets", json={
         "cameras": ["cam-a", "cam-b"], "start": _iso(start - 1_000_000), "end": _iso(end + 1_000_000),
         "description": "bicycle theft at the entrance", "purpose": "hand over to police",
