@@ -2,6 +2,11 @@
 control characters and unpaired surrogates (which the databases cannot store),
 so bad input is a 422 naming the field, never a 500.  Times are RFC 3339 with
 a time zone (naive times are refused: they would be ambiguous); responses are UTC.
+
+Strict where a guess would be wrong: a time is an ISO 8601 text with a zone (a number,
+a Unix time, is refused, in bodies and query parameters alike: :data:`Instant`); a yes/no
+is a JSON ``true``/``false`` (``"yes"``, ``1`` or ``"true"`` are refused: :data:`Flag`);
+a count is a JSON integer (not ``"30"``, ``30.5`` or ``true``: :data:`Count`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from vms.access import policy
 
@@ -70,8 +75,44 @@ def _instant(t: datetime) -> datetime:
     return t
 
 
-# A point in time as the API accepts it: RFC 3339 with a time zone, 1970 .. 2199 (UTC inside, microseconds)
-Instant = Annotated[AwareDatetime, AfterValidator(_instant)]
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+_ZONED = re.compile(_DATE_TIME + r"([Zz]|[+-]\d{2}:?\d{2})")
+_NAIVE = re.compile(_DATE_TIME)
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+_EXAMPLE = "e.g. 2026-03-01T10:00:00Z or 2026-03-01T11:00:00+01:00"
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text with a zone becomes a time: pydantic would also take a number (or a text of digits)
+    as a Unix time, and a client sending one has most likely confused seconds, milliseconds or zones."""
+    if isinstance(value, datetime):  # a default, or a caller inside the appliance
+        return value
+    if not isinstance(value, str) or _NUMBER.fullmatch(value):
+        raise ValueError(f"a time is an ISO 8601 text with a time zone, {_EXAMPLE} (numbers such as Unix "
+                         f"times are not accepted)")
+    if _NAIVE.fullmatch(value):
+        raise ValueError(f"the time has no time zone: add Z (UTC) or an offset such as +01:00, {_EXAMPLE}")
+    if not _ZONED.fullmatch(value):
+        raise ValueError(f"not an ISO 8601 date and time with a time zone, {_EXAMPLE}")
+    return value
+
+
+# A point in time as the API accepts it: RFC 3339 text with a time zone, 1970 .. 2199 (UTC inside, microseconds)
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_instant)]
+# A yes/no in a body: JSON true or false only
+Flag = Annotated[bool, Strict()]
+# A number of things or days in a body: a JSON integer only
+Count = Annotated[int, Strict()]
+
+
+def _true_false(value: object) -> object:
+    if isinstance(value, bool) or value in ("true", "false"):
+        return value
+    raise ValueError("true or false")
+
+
+# A yes/no in a query string: the texts true or false only (not yes, 1, on)
+QueryFlag = Annotated[bool, BeforeValidator(_true_false)]
 
 
 def to_us(t: datetime) -> int:
@@ -116,7 +157,7 @@ class PasswordChange(Body):
 
 class TokenCreate(Body):
     label: Line(100)
-    days: Annotated[int, Field(ge=1, le=365, description="lifetime; at most api.token_max_days")] = 30
+    days: Annotated[Count, Field(ge=1, le=365, description="lifetime; at most api.token_max_days")] = 30
 
 
 class TokenPublic(BaseModel):
@@ -146,7 +187,7 @@ class UserCreated(BaseModel):
 
 class UserUpdate(Body):
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: Flag | None = None
 
 
 # ---------------------------------------------------------------- tickets

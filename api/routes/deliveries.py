@@ -45,7 +45,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import deps
 from api.problems import problem, validation_errors
-from api.schemas import Body, Line, from_us
+from api.schemas import Body, Count, Flag, Line, from_us
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
 from vms.evidence import delivery
@@ -67,11 +67,11 @@ NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Ro
 
 class DeliveryCreate(Body):
     recipient: Line(200) = Field(description="who receives the link, e.g. 'Politi Midt, case 4711 (J. Hansen)'")
-    expires_hours: Annotated[int, Field(ge=1, le=720)] | None = Field(None, description="default 72")
-    max_downloads: Annotated[int, Field(ge=1, le=100)] | None = Field(None, description="default 3")
+    expires_hours: Annotated[Count, Field(ge=1, le=720)] | None = Field(None, description="default 72")
+    max_downloads: Annotated[Count, Field(ge=1, le=100)] | None = Field(None, description="default 3")
     passcode: Annotated[str, Field(min_length=8, max_length=256)] | None = Field(
         None, description="a passcode the recipient must enter (send it separately from the link)")
-    generate_passcode: bool = Field(False, description="let the appliance generate the passcode (shown once)")
+    generate_passcode: Flag = Field(False, description="let the appliance generate the passcode (shown once)")
 
 
 class DeliveryPublic(BaseModel):

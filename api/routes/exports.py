@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from api import deps
-from api.schemas import Body, Line, from_us
+from api.schemas import Body, Flag, Line, from_us
 from vms.evidence import delivery, export_jobs
 from vms.evidence.redact import RedactionOptions, Zone
 
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(deps.s
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="export job id")]
 PackageId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="package id")]
-Fraction01 = Annotated[float, Field(ge=0, le=1)]
+Fraction01 = Annotated[float, Strict(), Field(ge=0, le=1)]
 
 
 class ZoneIn(Body):
@@ -39,13 +39,13 @@ class ZoneIn(Body):
 
     x: Fraction01
     y: Fraction01
-    width: Annotated[float, Field(gt=0, le=1)]
-    height: Annotated[float, Field(gt=0, le=1)]
+    width: Annotated[float, Strict(), Field(gt=0, le=1)]
+    height: Annotated[float, Strict(), Field(gt=0, le=1)]
 
 
 class RedactionIn(Body):
-    faces: bool = Field(False, description="blur faces (CenterFace detector on every frame)")
-    moving: bool = Field(False, description="blur moving objects and people (background subtraction)")
+    faces: Flag = Field(False, description="blur faces (CenterFace detector on every frame)")
+    moving: Flag = Field(False, description="blur moving objects and people (background subtraction)")
     zones: list[ZoneIn] = Field(default_factory=list, max_length=16, description="privacy zones to mask")
 
 

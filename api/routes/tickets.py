@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api import deps
-from api.schemas import Decision, HoldPublic, TicketCreate, TicketPage, TicketPublic, from_us, to_us
+from api.schemas import (
+    Decision,
+    HoldPublic,
+    QueryFlag,
+    TicketCreate,
+    TicketPage,
+    TicketPublic,
+    from_us,
+    to_us,
+)
 from vms.access import tickets
 from vms.access.tickets import TicketView
 
@@ -39,7 +48,7 @@ async def list_tickets(
     principal: deps.TicketReader, app: deps.ApplianceDep,
     state: Annotated[list[State] | None, Query(max_length=7, description="filter by state (repeatable)")] = None,
     camera: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = None,
-    mine: bool = False,
+    mine: Annotated[QueryFlag, Query(description="only the tickets I filed (true or false)")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> TicketPage:
