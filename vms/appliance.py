@@ -20,6 +20,7 @@ from storage.keys.keystore import KeyStore
 from storage.sql import index
 from storage.sql.db import open_database
 from storage.store import SegmentStore
+from vms.access import audit_key
 from vms.access.address_guard import AddressGuard
 from vms.core.clock import Clock
 from vms.core.config import Config, load_config
@@ -59,6 +60,7 @@ class Appliance:
         store = SegmentStore(cfg.storage_path, engine, keys, node_id=cfg.node_id)
         app = cls(cfg, config_path, engine, keys, store, clock or Clock())
         app.sync_cameras()
+        audit_key.ensure(engine, keyring, app.clock.now_us())  # the trail's audit key (made once per trail)
         return app
 
     def sync_cameras(self) -> None:

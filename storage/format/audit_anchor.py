@@ -11,7 +11,11 @@ entry at the anchor's ``seq`` to exist and to carry the anchor's hash.  Each mov
 also recorded in the trail (an ``audit.anchor`` entry, :mod:`vms.access.audit`), so that a
 deleted or older anchor file is noticed too.
 
-Format: one JSON object ``{"seq": int, "hash": "<64 hex>", "verified_us": int}``.
+Format: one JSON object ``{"seq": int, "hash": "<64 hex>", "verified_us": int}``, plus
+``"keyed_from": int`` (the first entry sealed with the audit key, :mod:`vms.access.audit_key`) and
+``"sig"``: the appliance's Ed25519 signature (hex) over the same object without ``sig`` (sorted
+keys, no spaces), when the node has a signing key.  A signed anchor is a checkpoint: someone who
+can write the database cannot make one, and a replaced or edited file fails its signature.
 Writes are atomic (temporary file, fsync, rename).  An anchor only moves forward:
 :func:`advance` never replaces one with a lower ``seq``.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +49,21 @@ class Anchor:
     seq: int
     hash: str
     verified_us: int
+    keyed_from: int | None = None
+    signed: bool = False
 
 
-def read(path: Path) -> Anchor | None:
-    """The anchor at ``path``; None when there is none yet."""
+def payload(anchor: Anchor) -> bytes:
+    """The bytes a checkpoint's signature covers."""
+    doc = {"seq": anchor.seq, "hash": anchor.hash, "verified_us": anchor.verified_us}
+    if anchor.keyed_from is not None:
+        doc["keyed_from"] = anchor.keyed_from
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def read(path: Path, check_signature: Callable[[bytes, bytes], bool] | None = None) -> Anchor | None:
+    """The anchor at ``path``; None when there is none yet.  With ``check_signature(payload, sig)``, a
+    signed anchor whose signature does not verify is an AnchorError."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -62,16 +78,30 @@ def read(path: Path) -> Anchor | None:
     if not (_whole(seq, MAX_SEQ) and isinstance(digest, str) and HASH.match(digest) and _whole(at, MAX_US)):
         raise AnchorError(f"{path}: not an audit anchor (expected seq 0..{MAX_SEQ}, a 64-hex hash, "
                           "verified_us a time up to the year 9999)")
-    return Anchor(seq, digest, at)
+    keyed_from, sig = doc.get("keyed_from"), doc.get("sig")
+    if keyed_from is not None and not _whole(keyed_from, MAX_SEQ):
+        raise AnchorError(f"{path}: not an audit anchor (keyed_from must be an entry number)")
+    anchor = Anchor(seq, digest, at, keyed_from, sig is not None)
+    if sig is not None and check_signature is not None:
+        try:
+            good = isinstance(sig, str) and check_signature(payload(anchor), bytes.fromhex(sig))
+        except ValueError:
+            good = False
+        if not good:
+            raise AnchorError(f"{path}: its signature does not verify with this appliance's signing key: the "
+                              "anchor file was edited or replaced")
+    return anchor
 
 
-def write(path: Path, anchor: Anchor) -> None:
-    """Write ``anchor`` atomically (0600)."""
+def write(path: Path, anchor: Anchor, sign: Callable[[bytes], bytes] | None = None) -> None:
+    """Write ``anchor`` atomically (0600), signed with ``sign(payload)`` when given."""
+    doc = json.loads(payload(anchor))
+    if sign is not None:
+        doc["sig"] = sign(payload(anchor)).hex()
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, json.dumps({"seq": anchor.seq, "hash": anchor.hash, "verified_us": anchor.verified_us},
-                                sort_keys=True).encode() + b"\n")
+        os.write(fd, json.dumps(doc, sort_keys=True).encode() + b"\n")
         if os.geteuid() == 0:  # 'vms audit verify' run as root: the service (owner of the data dir) must read it
             owner = os.stat(path.parent)
             os.fchown(fd, owner.st_uid, owner.st_gid)
@@ -82,10 +112,11 @@ def write(path: Path, anchor: Anchor) -> None:
     fsync_dir(path.parent)
 
 
-def advance(path: Path, anchor: Anchor) -> bool:
+def advance(path: Path, anchor: Anchor, sign: Callable[[bytes], bytes] | None = None,
+            check_signature: Callable[[bytes, bytes], bool] | None = None) -> bool:
     """Write ``anchor`` unless the one on disk is already at or beyond its ``seq``."""
-    current = read(path)  # called after a verification that read it: an AnchorError here is a new problem
+    current = read(path, check_signature)  # read after a verification that read it: an AnchorError is new
     if current is not None and current.seq >= anchor.seq:
         return False
-    write(path, anchor)
+    write(path, anchor, sign)
     return True

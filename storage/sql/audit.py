@@ -1,6 +1,7 @@
 """Audit trail queries and the hash chain's canonical form.
 
-An entry's hash is ``SHA-256(canonical(entry))`` in lower-case hex, where
+An entry's hash is ``HMAC-SHA256(audit key, canonical(entry))`` in lower-case hex (entries
+written before the trail had a key, and trails without one: ``SHA-256(canonical(entry))``), where
 ``canonical`` is the UTF-8 JSON object of the entry's fields ``seq, at_us,
 actor, role, action, object, ticket_id, client, outcome, detail, prev_hash``
 with sorted keys, no whitespace (``separators=(",", ":")``) and non-ASCII
@@ -17,6 +18,7 @@ queue there until the appending transaction ends, so the chain never forks.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring as _json_string
@@ -25,7 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from storage.sql.models import AuditEntry, AuditHead
+from storage.sql.models import AuditEntry, AuditHead, ServiceState
 
 GENESIS = "0" * 64
 FIELDS = ("seq", "at_us", "actor", "role", "action", "object", "ticket_id", "client", "outcome", "detail")
@@ -83,17 +85,22 @@ def canonical(fields: dict, prev_hash: str) -> bytes:
     return _canonical(*(fields[name] for name in FIELDS), prev_hash)
 
 
-def entry_hash(fields: dict, prev_hash: str) -> str:
-    return hashlib.sha256(canonical(fields, prev_hash)).hexdigest()
+def _digest(data: bytes, key: bytes | None) -> str:
+    return hmac.new(key, data, hashlib.sha256).hexdigest() if key else hashlib.sha256(data).hexdigest()
 
 
-def row_hash(row) -> str:
+def entry_hash(fields: dict, prev_hash: str, key: bytes | None = None) -> str:
+    """The entry's hash: keyed (HMAC-SHA256) with ``key``, plain SHA-256 without."""
+    return _digest(canonical(fields, prev_hash), key)
+
+
+def row_hash(row, key: bytes | None = None) -> str:
     """The hash an entry should have, from its stored fields: ``row`` is an
     :class:`AuditRow` or any sequence in its field order (``hash`` last, ignored).
     A field JSON cannot hold (bytes written into a text column behind the appliance's
     back, as SQLite allows) gives ``""``, which matches no stored hash."""
     try:
-        return hashlib.sha256(_canonical(*row[:11])).hexdigest()
+        return _digest(_canonical(*row[:11]), key)
     except (TypeError, ValueError):
         return ""
 
@@ -115,9 +122,9 @@ _SET_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("dig
 
 def append(
     s: Session, *, at_us: int, actor: str, role: str, action: str, object: str = "", ticket_id: int | None = None,
-    client: str = "", outcome: str = "ok", detail: str = "",
+    client: str = "", outcome: str = "ok", detail: str = "", key: bytes | None = None,
 ) -> AuditRow:
-    """Append one entry (inside the caller's transaction) and return it."""
+    """Append one entry (inside the caller's transaction) and return it; ``key``: the audit key."""
     conn = s.connection()
     # the UPDATE comes first: it serialises appenders (see module docstring); RETURNING reads the head it locked
     seq, prev = conn.execute(_TAKE_SEQ).one()
@@ -126,7 +133,7 @@ def append(
         "action": clip("action", action), "object": clip("object", object), "ticket_id": ticket_id,
         "client": clip("client", client), "outcome": clip("outcome", outcome), "detail": clip("detail", detail),
     }
-    digest = entry_hash(fields, prev)
+    digest = entry_hash(fields, prev, key)
     conn.execute(_INSERT, {**fields, "prev_hash": prev, "hash": digest})
     conn.execute(_SET_HASH, {"digest": digest})
     return AuditRow(**fields, prev_hash=prev, hash=digest)
@@ -207,3 +214,25 @@ def triggers_present(conn: Connection) -> bool:
         return int(conn.execute(q).scalar_one()) >= 2
     q = text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")
     return int(conn.execute(q).scalar_one()) >= 2
+
+
+# ---------------------------------------------------------------- the audit key's record
+
+MAC_KEY_STATE = "audit.mac_key"
+
+
+def mac_key_record(conn: Connection | Session) -> str | None:
+    """The stored record of the audit key (JSON: wrapped key, master key id, first keyed entry), or None."""
+    return conn.execute(select(ServiceState.value).where(ServiceState.name == MAC_KEY_STATE)).scalar()
+
+
+def insert_mac_key_record(s: Session, value: str, now_us: int) -> None:
+    """Store the audit key's record (inside the caller's transaction; a second one fails on the key)."""
+    s.add(ServiceState(name=MAC_KEY_STATE, value=value, updated_us=now_us))
+    s.flush()
+
+
+def replace_mac_key_record(s: Session, value: str, now_us: int) -> None:
+    """Store the record again (a master key rotation re-wraps the key)."""
+    row = s.get(ServiceState, MAC_KEY_STATE)
+    row.value, row.updated_us = value, now_us

@@ -22,13 +22,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage.format import audit_anchor as anchors
 from storage.format.audit_anchor import Anchor
 from storage.sql import audit as store
+from vms.access import audit_key
 from vms.core.errors import DomainError
 from vms.core.times import iso
 
@@ -49,9 +54,12 @@ SYSTEM = Actor("system", "system", "")
 
 def record(s: Session, actor: Actor, action: str, *, now_us: int, obj: str = "", ticket_id: int | None = None,
            outcome: str = "ok", detail: str = "") -> store.AuditRow:
-    """Append one entry inside the caller's transaction."""
+    """Append one entry inside the caller's transaction, sealed with the trail's audit key when this
+    process has it (:mod:`vms.access.audit_key`)."""
+    mac = audit_key.key_for(s.get_bind())
     return store.append(s, at_us=now_us, actor=actor.name, role=actor.role, action=action, object=obj,
-                        ticket_id=ticket_id, client=actor.client, outcome=outcome, detail=detail)
+                        ticket_id=ticket_id, client=actor.client, outcome=outcome, detail=detail,
+                        key=mac.key if mac else None)
 
 
 @dataclass
@@ -124,38 +132,50 @@ def _short(digest: str) -> str:
     return f"{digest[:12]}…" if digest else "(none)"
 
 
-def _not_its_hash(row, prev: str) -> str:
+def _not_its_hash(row, prev: str, mac: audit_key.MacKey | None = None) -> str:
     """Why an entry that does not match its own hash fails: renumbered, replaced, or changed."""
     seq, digest = row[0], row[11]
+
+    def key_at(n: int) -> bytes | None:
+        return mac.key if mac is not None and n >= mac.keyed_from else None
+
     if type(seq) is int:
         for other in range(max(1, seq - RENUMBER_SPAN), seq + RENUMBER_SPAN + 1):
-            if other != seq and store.row_hash((other, *row[1:11])) == digest:
+            if other != seq and store.row_hash((other, *row[1:11]), key_at(other)) == digest:
                 how = ("an entry was inserted before it, or entries were reordered" if other < seq
                        else "an entry before it was deleted, or entries were reordered")
                 return f"entry {seq} is entry {other} renumbered (its hash fits seq {other}, not {seq}): {how}"
     if row[10] != prev:
         return (f"entry {seq} matches neither its own hash nor entry {seq - 1} (it names {_short(row[10])} as "
                 f"its predecessor's hash, entry {seq - 1}'s is {_short(prev)}): it was replaced or inserted")
-    return (f"entry {seq} does not match its own hash (it stores {_short(digest)}, its fields give "
-            f"{_short(store.row_hash(row))}): its contents were changed")
+    own = key_at(seq) if type(seq) is int else None
+    if own is not None and store.row_hash(row) == digest:
+        return (f"entry {seq} is not sealed with the audit key: its hash is a plain SHA-256 of its fields, which "
+                f"anyone who can write the database can compute, but every entry from {mac.keyed_from} on is "
+                "sealed: it was forged")
+    return (f"entry {seq} does not match its own {'seal' if own else 'hash'} (it stores {_short(digest)}, its "
+            f"fields give {_short(store.row_hash(row, own))}): its contents were changed")
 
 
-def check_chain(rows, head: tuple[int, str] | None, anchor: Anchor | None = None) -> VerifyResult:
+def check_chain(rows, head: tuple[int, str] | None, anchor: Anchor | None = None,
+                mac: audit_key.MacKey | None = None) -> VerifyResult:
     """Walk entries in ``seq`` order; stop at the first one that does not fit.
 
     Pure: ``rows`` is any iterable of :class:`storage.sql.audit.AuditRow` (or of
     rows in its field order, as :func:`storage.sql.audit.iter_rows` gives), ``head``
     the (last_seq, last_hash) the appliance recorded (None: unknown, not compared), ``anchor`` the last head a
-    verification saw (kept outside the database; :mod:`storage.format.audit_anchor`)."""
+    verification saw (kept outside the database; :mod:`storage.format.audit_anchor`), ``mac`` the trail's
+    audit key: entries from ``mac.keyed_from`` on must be sealed with it, earlier ones are plain SHA-256."""
     expected, prev, n = 1, store.GENESIS, 0
     row_hash = store.row_hash
     anchor_seq = anchor.seq if anchor is not None else 0
+    keyed_from, key = (mac.keyed_from, mac.key) if mac is not None else (None, None)
     for row in rows:
         seq, prev_hash, digest = row[0], row[10], row[11]
         if seq != expected:
             return VerifyResult(n, prev, expected, f"entry {expected} is missing (the next entry present is {seq}): deleted")
-        if row_hash(row) != digest:
-            return VerifyResult(n, prev, seq, _not_its_hash(row, prev))
+        if row_hash(row, key if keyed_from is not None and seq >= keyed_from else None) != digest:
+            return VerifyResult(n, prev, seq, _not_its_hash(row, prev, mac))
         if prev_hash != prev:
             return VerifyResult(
                 n, prev, seq,
@@ -186,28 +206,65 @@ def check_chain(rows, head: tuple[int, str] | None, anchor: Anchor | None = None
     return VerifyResult(n, prev)
 
 
+def _trail_key(conn, engine: Engine, anchor: Anchor | None) -> tuple[audit_key.MacKey | None, str]:
+    """The audit key to check the chain with, and what is wrong with its record ("" when nothing is)."""
+    value = store.mac_key_record(conn)
+    loaded = audit_key.key_for(engine)
+    record = "the audit key's record (service_state 'audit.mac_key')"
+    if value is None:
+        if anchor is not None and anchor.keyed_from is not None:
+            return None, (f"{record} is missing, but the audit anchor records that every entry from "
+                          f"{anchor.keyed_from} on is sealed with it: it was deleted")
+        if loaded is not None:
+            return loaded, f"{record} is missing, but this process loaded it at start: it was deleted"
+        return None, ""  # a trail that never had a key (no appliance has opened it since the upgrade)
+    try:
+        doc = audit_key.parse_record(value)
+    except audit_key.RecordError as exc:
+        return loaded, str(exc)
+    if loaded is None:
+        return None, ("this process has not loaded the audit key (it opens with the appliance), so the sealed "
+                      "entries cannot be checked")
+    if doc["keyed_from"] != loaded.keyed_from:
+        return loaded, (f"{record} says entries are sealed from {doc['keyed_from']} on, but it said "
+                        f"{loaded.keyed_from} when this process started: it was changed")
+    if anchor is not None and anchor.keyed_from not in (None, loaded.keyed_from):
+        return loaded, (f"the audit anchor records that entries are sealed from {anchor.keyed_from} on, the "
+                        f"database says from {loaded.keyed_from}: {record} was changed, or the anchor replaced")
+    return loaded, ""
+
+
 def verify(engine: Engine, anchor: Anchor | None = None) -> VerifyResult:
     """Check the whole chain (against ``anchor`` too, when given) and that the
     append-only triggers are installed.  Whatever was done to the tables, the answer is a named finding."""
     with engine.connect() as conn:
-        head = store.head(conn)
-        stored = store.max_seq(conn)
-        anchor_seq = min(anchor.seq, stored) if anchor else 0  # no entry lies beyond the newest one stored
-        if head is None:  # the head row is written once by the migration and only ever updated
-            result = check_chain(store.iter_rows(conn), None, anchor)
-            problem = ("the chain's head record (table audit_head) is missing: it was deleted behind the "
-                       f"appliance's back; {stored} entries are stored")
-            if result.problem:
-                problem += f"; and {result.problem}"
-            triggers = store.triggers_present(conn)
-            return VerifyResult(result.entries, result.last_hash, result.bad_seq or max(1, result.entries),
-                                problem, triggers)
-        result = check_chain(store.iter_rows(conn, upto_seq=max(head[0], anchor_seq)), head, anchor)
-        # an entry beyond the head that no append accounts for was inserted behind our back
-        # (read the newest entry before the head again: appends update the head first)
-        newest = store.max_seq(conn)
-        head_now = store.head(conn) or head
+        mac, key_problem = _trail_key(conn, engine, anchor)
+        result = _verify_chain(conn, anchor, mac)
+    if key_problem:
+        problem = key_problem + (f"; and {result.problem}" if result.problem else "")
+        return VerifyResult(result.entries, result.last_hash, result.bad_seq, problem, result.triggers_present)
+    return result
+
+
+def _verify_chain(conn, anchor: Anchor | None, mac: audit_key.MacKey | None) -> VerifyResult:
+    head = store.head(conn)
+    stored = store.max_seq(conn)
+    anchor_seq = min(anchor.seq, stored) if anchor else 0  # no entry lies beyond the newest one stored
+    if head is None:  # the head row is written once by the migration and only ever updated
+        result = check_chain(store.iter_rows(conn), None, anchor, mac)
+        problem = ("the chain's head record (table audit_head) is missing: it was deleted behind the "
+                   f"appliance's back; {stored} entries are stored")
+        if result.problem:
+            problem += f"; and {result.problem}"
         triggers = store.triggers_present(conn)
+        return VerifyResult(result.entries, result.last_hash, result.bad_seq or max(1, result.entries),
+                            problem, triggers)
+    result = check_chain(store.iter_rows(conn, upto_seq=max(head[0], anchor_seq)), head, anchor, mac)
+    # an entry beyond the head that no append accounts for was inserted behind our back
+    # (read the newest entry before the head again: appends update the head first)
+    newest = store.max_seq(conn)
+    head_now = store.head(conn) or head
+    triggers = store.triggers_present(conn)
     if result.bad_seq is None and newest > head_now[0]:
         bad = head_now[0] + 1
         result = VerifyResult(result.entries, result.last_hash, bad, f"entry {bad} was not written by the "
@@ -241,12 +298,38 @@ def check_anchor(engine: Engine, anchor: Anchor | None, path, node_id: str) -> s
     return ""
 
 
-def verify_against(engine: Engine, path, node_id: str, clock) -> VerifyResult:
+def checkpoint_signing(signing_key_path) -> tuple:
+    """(sign, check) for checkpoints with the node's Ed25519 signing key; (None, None) without one."""
+    path = Path(signing_key_path) if signing_key_path is not None else None
+    if path is None or not path.is_file():
+        return None, None
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("audit checkpoints are not signed: the signing key %s cannot be read (%s)", path,
+                    exc.__class__.__name__)
+        return None, None
+    if not isinstance(key, Ed25519PrivateKey):
+        return None, None
+    public = key.public_key()
+
+    def check(data: bytes, sig: bytes) -> bool:
+        try:
+            public.verify(sig, data)
+            return True
+        except InvalidSignature:
+            return False
+
+    return key.sign, check
+
+
+def verify_against(engine: Engine, path, node_id: str, clock, signing_key_path=None) -> VerifyResult:
     """:func:`verify` against the node's anchor file at ``path``, which moves forward to the
     verified head when the chain is intact.  An anchor file that cannot be read, is missing
     or is older than the trail records is a failed verification (it is kept for a person to look at)."""
+    sign, check = checkpoint_signing(signing_key_path)
     try:
-        anchor = anchors.read(path)
+        anchor = anchors.read(path, check)
     except anchors.AnchorError as exc:
         alone = verify(engine)  # said too, so that the reader knows whether the database looks intact on its own
         problem = (f"the audit anchor {exc}; if the database was restored from a backup on purpose, run "
@@ -260,23 +343,24 @@ def verify_against(engine: Engine, path, node_id: str, clock) -> VerifyResult:
         if problem:
             return VerifyResult(result.entries, result.last_hash, None, problem, result.triggers_present)
     if result.ok and result.entries:
-        advance_anchor(engine, path, node_id, result, clock.now_us())
+        advance_anchor(engine, path, node_id, result, clock.now_us(), sign=sign, check=check)
     return result
 
 
 def verify_anchored(app) -> VerifyResult:
     """:func:`verify_against` this node's anchor file (the integrity watch, the API)."""
-    return verify_against(app.engine, app.config.audit_anchor_path, app.config.node_id, app.clock)
+    return verify_against(app.engine, app.config.audit_anchor_path, app.config.node_id, app.clock,
+                          app.config.signing_key_path)
 
 
 def advance_anchor(engine: Engine, path, node_id: str, result: VerifyResult, now_us: int, *,
-                   replacing: str = "") -> None:
+                   replacing: str = "", sign=None, check=None) -> None:
     """Move the anchor to a verified head.  The move is recorded first in the trail (an
     ``audit.anchor`` entry naming the verified head), and the anchor then names that entry
     when it directly follows the head (so an idle trail is not anchored again and again).
     A failure to write the file is logged (the verification stands)."""
     try:
-        current = None if replacing else anchors.read(path)
+        current = None if replacing else anchors.read(path, check)
     except anchors.AnchorError:
         current = None  # read just before: a new problem, for the next verification to name
     if current is not None and current.seq >= result.entries:
@@ -285,18 +369,21 @@ def advance_anchor(engine: Engine, path, node_id: str, result: VerifyResult, now
         f"made anew, {replacing}" if replacing else "moved forward")
     with Session(engine) as s, s.begin():
         row = record(s, SYSTEM, ANCHOR_ACTION, now_us=now_us, obj=f"node:{node_id}", detail=detail)
-    target = (Anchor(row.seq, row.hash, now_us) if row.prev_hash == result.last_hash
-              else Anchor(result.entries, result.last_hash, now_us))
+    mac = audit_key.key_for(engine)
+    keyed_from = mac.keyed_from if mac is not None else None
+    target = (Anchor(row.seq, row.hash, now_us, keyed_from) if row.prev_hash == result.last_hash
+              else Anchor(result.entries, result.last_hash, now_us, keyed_from))
     try:
         if replacing:
-            anchors.write(path, target)
+            anchors.write(path, target, sign)
         else:
-            anchors.advance(path, target)
+            anchors.advance(path, target, sign, check)
+        log.info("audit checkpoint: %s", anchors.payload(target).decode())  # to the journal too
     except (OSError, anchors.AnchorError) as exc:
         log.warning("the audit anchor %s could not be updated (%s)", path, exc.__class__.__name__)
 
 
-def new_anchor(engine: Engine, path, node_id: str, now_us: int) -> VerifyResult:
+def new_anchor(engine: Engine, path, node_id: str, now_us: int, signing_key_path=None) -> VerifyResult:
     """Start the anchor again on purpose (after restoring the database from a backup): the chain
     must verify on its own; the old anchor file, if any, is kept beside as ``<name>.replaced-<now_us>``
     and the trail records the replacement with the old anchor's content."""
@@ -313,7 +400,8 @@ def new_anchor(engine: Engine, path, node_id: str, now_us: int) -> VerifyResult:
         aside = path.with_name(f"{path.name}.replaced-{now_us}")
         path.rename(aside)
         replacing = f"the previous anchor ({was}) kept as {aside.name}"
-    advance_anchor(engine, path, node_id, result, now_us, replacing=replacing)
+    sign, check = checkpoint_signing(signing_key_path)
+    advance_anchor(engine, path, node_id, result, now_us, replacing=replacing, sign=sign, check=check)
     return result
 
 

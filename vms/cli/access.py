@@ -12,23 +12,32 @@ PyAV (about 0.5 s instead of 1.5 s, ``python -X importtime``).
 
 from __future__ import annotations
 
+import sys
 import time
 
 
 def cmd_audit_verify(args) -> int:
+    from storage.keys.keyring import KeyError_, MasterKeyring
     from storage.sql.db import open_database
+    from vms.access import audit_key
     from vms.access.audit import new_anchor, verify_against
     from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
+    try:
+        keyring = MasterKeyring(cfg.key_path)
+    except KeyError_ as exc:
+        print(f"audit verify: {exc} (the audit key is kept wrapped by the master key)", file=sys.stderr)
+        return 2
     engine = open_database(cfg.db_url)
     try:
+        audit_key.ensure(engine, keyring, Clock().now_us())
         started = time.monotonic()
         if args.new_anchor:
-            result = new_anchor(engine, cfg.audit_anchor_path, cfg.node_id, Clock().now_us())
+            result = new_anchor(engine, cfg.audit_anchor_path, cfg.node_id, Clock().now_us(), cfg.signing_key_path)
         else:
-            result = verify_against(engine, cfg.audit_anchor_path, cfg.node_id, Clock())
+            result = verify_against(engine, cfg.audit_anchor_path, cfg.node_id, Clock(), cfg.signing_key_path)
         took_s = time.monotonic() - started
     finally:
         engine.dispose()

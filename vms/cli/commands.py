@@ -108,6 +108,8 @@ def cmd_segment_verify(args: argparse.Namespace) -> int:
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from storage.keys.keystore import rotate_master_key
     from storage.sql.db import open_database
+    from vms.access import audit_key
+    from vms.core.clock import Clock
     from vms.core.config import load_config
     from vms.core.service_lock import exclusive
     from vms.evidence.export import EXPORTS_DIR
@@ -117,9 +119,14 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     with exclusive(cfg.data_dir, "rotating the master key"):
         engine = open_database(cfg.db_url)
         packages = PackageStore(cfg.data_dir / EXPORTS_DIR, None)
-        old, new, count = rotate_master_key(engine, cfg.key_path, also=packages.rewrap_keys)
-    print(f"master key rotated: {old} -> {new}; {count} wrapped key(s) re-wrapped (day, held-segment and "
-          "package keys), no footage touched")
+
+        def also(ring, new_key: bytes, new_id: str) -> int:  # keys kept outside the key tables
+            return (packages.rewrap_keys(ring, new_key, new_id)
+                    + audit_key.rewrap(engine, ring, new_key, new_id, Clock().now_us()))
+
+        old, new, count = rotate_master_key(engine, cfg.key_path, also=also)
+    print(f"master key rotated: {old} -> {new}; {count} wrapped key(s) re-wrapped (day, held-segment, "
+          "package and audit keys), no footage touched")
     print(f"back up the new {cfg.key_path} now; the old key no longer opens anything")
     return 0
 
@@ -135,38 +142,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from storage.sql.db import open_database
+    from vms.access.audit_key import open_trail
     from vms.access.users import CONSOLE, add_user
     from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
-    password = add_user(open_database(cfg.db_url), Clock(), CONSOLE, args.name, args.role)
+    password = add_user(open_trail(cfg, Clock().now_us()), Clock(), CONSOLE, args.name, args.role)
     print(f"user {args.name} ({args.role}) created")
     print(f"one-time password (shown only now): {password}")
     return 0
 
 
 def cmd_user_reset_password(args: argparse.Namespace) -> int:
-    from storage.sql.db import open_database
+    from vms.access.audit_key import open_trail
     from vms.access.users import CONSOLE, reset_password
     from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
-    password = reset_password(open_database(cfg.db_url), Clock(), CONSOLE, args.name)
+    password = reset_password(open_trail(cfg, Clock().now_us()), Clock(), CONSOLE, args.name)
     print(f"new one-time password for {args.name} (shown only now): {password}")
     return 0
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
-    from storage.sql.db import open_database
+    from vms.access.audit_key import open_trail
     from vms.access.users import CONSOLE, set_disabled
     from vms.core.clock import Clock
     from vms.core.config import load_config
 
     cfg = load_config(args.config)
-    set_disabled(open_database(cfg.db_url), Clock(), CONSOLE, args.name, True)
+    set_disabled(open_trail(cfg, Clock().now_us()), Clock(), CONSOLE, args.name, True)
     print(f"user {args.name} disabled")
     return 0
 

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from storage.keys.keyring import write_key_file
-from storage.sql.db import open_database, safe_url
+from storage.sql.db import safe_url
+from vms.access.audit_key import open_trail
 from vms.access.users import CONSOLE, add_user
 from vms.core.clock import Clock
 from vms.core.config import load_config
@@ -82,7 +83,7 @@ def initialise(data_dir: Path, *, demo: bool = False, node_id: str | None = None
     cfg = load_config(config_path)
     write_key_file(cfg.key_path)
     write_signing_key(cfg.signing_key_path)
-    engine = open_database(cfg.db_url)
+    engine = open_trail(cfg, Clock().now_us())  # a new trail: sealed with its audit key from entry 1
     password = add_user(engine, Clock(), CONSOLE, "admin", "admin")
     engine.dispose()
     return InitResult(data_dir, config_path, cfg.key_path, cfg.signing_key_path, safe_url(cfg.db_url), "admin", password)

@@ -1,8 +1,8 @@
 """Standing alarms for the promises themselves: retention kept, audit trail intact, disk above its floor.
 
 :class:`IntegrityWatch` checks, every ``interval_s`` (default 5 minutes; the
-audit chain every ``chain_interval_s``, default an hour, because it reads every
-entry):
+audit chain every ``chain_interval_s``, default five minutes: each verification that finds the
+trail grown writes a signed checkpoint outside the database, :func:`vms.access.audit.verify_anchored`):
 
 * ``retention_violation`` (critical): footage older than its camera allows and
   not held (:func:`vms.retention.rules.build_report`); cleared when the janitor has
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class IntegrityWatch:
-    def __init__(self, app, alarms, *, interval_s: float = 300.0, chain_interval_s: float = 3600.0,
+    def __init__(self, app, alarms, *, interval_s: float = 300.0, chain_interval_s: float = 300.0,
                  disk_usage: Callable = shutil.disk_usage):
         self.app, self.alarms = app, alarms
         self.interval_s, self.chain_interval_s = interval_s, chain_interval_s
