@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from bench.common import emit
 from storage.sql import index
 from storage.sql.db import open_database
-from storage.sql.models import Camera, DayKey, Segment
+from storage.sql.models import Camera, DayKey, HourKey, Segment
 from storage.store import segment_relpath
 
 MIN_US = 60_000_000
+HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 
@@ -54,6 +55,13 @@ def build(url: str, cameras: int, days: int) -> int:
     with engine.connect() as conn:
         for kid, cam, day in conn.execute(text("SELECT id, camera_id, day FROM day_keys")):
             key_ids[(cam, day)] = kid
+    with engine.begin() as conn:  # every camera-day's 24 hour keys, wrapped by its day key
+        conn.execute(insert(HourKey), [
+            {"day_key_id": key_ids[(f"cam{c:02d}", datetime.fromtimestamp((T0 + d * DAY_US) / 1e6, UTC)
+                                    .strftime("%Y-%m-%d"))],
+             "hour": h, "camera_id": f"cam{c:02d}", "start_us": T0 + d * DAY_US + h * HOUR_US,
+             "wrapped": os.urandom(60), "created_us": T0}
+            for c in range(cameras) for d in range(days) for h in range(24)])
     for d in range(days):
         day = datetime.fromtimestamp((T0 + d * DAY_US) / 1e6, UTC).strftime("%Y-%m-%d")
         batch = []

@@ -7,14 +7,14 @@ Builds the index of bench.index (CAMERAS x DAYS x 60-second segments, about
 as an appliance and times :meth:`vms.retention.janitor.Janitor.sweep`:
 
 * ``first_sweep_ms``: the first sweep of a fresh janitor, which also checks
-  every day key for shredding (it does this once per UTC day);
+  every day key and every hour key for shredding (it does this once per UTC day);
 * ``idle_sweep_ms``: median sweep with nothing to delete (the steady state
   every ``sweep_interval_s``); baseline in the same run: the same sweep on an
   index of one day (``idle_sweep_small_ms``), to show that the cost does not
   grow with what is stored;
 * ``day_sweep_s``: the sweep in which one whole day of every camera expires
   (CAMERAS x 1,440 segments: rows marked, records written, files unlinked,
-  rows removed, day keys shredded, WAL checkpointed).
+  rows removed, hour keys and day keys shredded, WAL checkpointed).
 
 Files: only the expiring day has files on disk (16 bytes each, one per row);
 the other rows have none, because the sweep never looks at footage it keeps.
@@ -119,6 +119,7 @@ def main() -> None:
         left = sum(len(fs) for _d, _s, fs in os.walk(app.store.root))
         assert left == 0, f"{left} files left"
         assert len(res.shredded) == args.cameras, res.shredded
+        assert len(res.shredded_hours) == 24 * args.cameras, len(res.shredded_hours)
         idle_after = idle_ms(janitor)
         app.close()
         emit({
@@ -132,6 +133,7 @@ def main() -> None:
             "day_sweep_s": day_s,
             "segments_deleted": res.segments_deleted,
             "day_keys_shredded": len(res.shredded),
+            "hour_keys_shredded": len(res.shredded_hours),
             "delete_us_per_segment": day_s * 1e6 / max(1, res.segments_deleted),
         })
     finally:

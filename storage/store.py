@@ -1,15 +1,17 @@
 """The segment store: files under the storage root plus their index rows.
 
 Layout: ``ROOT/CAMERA/YYYY-MM-DD/YYYYMMDDTHHMMSS.ffffffZ.vseg`` (UTC start of
-the segment; the day directory is the day whose key encrypts it).  Paths in the
-index are relative to the root, with '/' separators.
+the segment; the day directory is the day whose key wraps the hour key that
+encrypts it).  Paths in the index are relative to the root, with '/' separators.
 
 Contracts:
-* :meth:`SegmentStore.open_writer` creates the day key if needed (its own short
-  transaction, committed before any footage is written under it).  While the
-  index is unreachable it goes on with the camera's key of the same UTC day
-  (kept in memory from the previous segment), so an index outage does not stop
-  recording; the caller indexes the sealed segments once the index is back.
+* :meth:`SegmentStore.open_writer` creates the day key and the hour keys from
+  the segment's hour to the end of its day if needed (its own short transaction,
+  committed before any footage is written under them); the segment is encrypted
+  under the hour key of its start (format version 2).  While the index is
+  unreachable it goes on with the camera's hour keys of the same UTC day (kept in
+  memory from the previous segment), so an index outage does not stop recording
+  until midnight; the caller indexes the sealed segments once the index is back.
 * :meth:`SegmentStore.index_sealed` inserts the row in its own transaction; a
   sealed file whose row is missing (crash between the two) is found by
   :meth:`SegmentStore.recover` or the janitor's scan and indexed then.
@@ -31,7 +33,7 @@ from sqlalchemy.orm import Session
 from storage.format.packets import StreamInfo
 from storage.format.segment import OPEN_SUFFIX, SUFFIX, SegmentSummary, SegmentWriter
 from storage.format.segment_reader import SegmentReader, recover
-from storage.keys.keystore import KeyStore
+from storage.keys.keystore import KeyStore, WriteKeys, day_and_hour
 from storage.sql import index
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,8 @@ class SegmentStore:
         self.node_id = node_id
         #: fetches the encrypted bytes of another node's segment (None: single node)
         self.remote_fetch: Callable[[index.SegmentRef], bytes] | None = None
-        #: camera -> (day, key id, day key) of the segment last opened for writing
-        self._write_keys: dict[str, tuple[str, int, bytes]] = {}
+        #: camera -> the keys of the day of the segment last opened for writing (memory only)
+        self._write_keys: dict[str, WriteKeys] = {}
 
     def relpath(self, path: Path) -> str:
         return path.resolve().relative_to(self.root.resolve()).as_posix()
@@ -77,23 +79,24 @@ class SegmentStore:
         return self.root / relpath
 
     def open_writer(self, camera_id: str, stream: StreamInfo, start_us: int, *, now_us: int) -> SegmentWriter:
-        day = utc_day(start_us)
+        day, hour, _ = day_and_hour(start_us)
         try:
             with Session(self.engine) as s, s.begin():
-                key_id, day_key = self.keys.day_key_for_write(s, camera_id, day, now_us=now_us)
+                keys = self.keys.keys_for_write(s, camera_id, start_us, now_us=now_us)
         except SQLAlchemyError as exc:
-            # The index is briefly away (restart, failover): keep recording under the day key
-            # already in use for this camera-day.  A new day needs the index (its key is
-            # created there), so the first segment of a new day waits for it.
+            # The index is briefly away (restart, failover): keep recording under the hour keys
+            # of this camera-day made ahead with the previous segment's.  A new day needs the
+            # index (its keys are created there), so the first segment of a new day waits for it.
             cached = self._write_keys.get(camera_id)
-            if cached is None or cached[0] != day:
+            if cached is None or cached.day != day or hour not in cached.hour_keys:
                 raise
-            log.warning("camera %s: index unavailable (%s); recording on under today's key", camera_id,
+            log.warning("camera %s: index unavailable (%s); recording on under this hour's key", camera_id,
                         exc.__class__.__name__)
-            _, key_id, day_key = cached
-        self._write_keys[camera_id] = (day, key_id, day_key)
+            keys = cached
+        self._write_keys[camera_id] = keys
         path = self.abspath(segment_relpath(camera_id, start_us))
-        return SegmentWriter(path, day_key, camera=camera_id, day=day, key_id=key_id, start_us=start_us, stream=stream)
+        return SegmentWriter(path, keys.hour_keys[hour], camera=camera_id, day=day, key_id=keys.key_id,
+                             start_us=start_us, stream=stream, hour=hour)
 
     def index_sealed(self, summary: SegmentSummary) -> int:
         with Session(self.engine) as s, s.begin():

@@ -40,8 +40,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from storage.format.fsutil import fsync_dir
 from storage.format.packets import Packet, StreamInfo
 
-MAGIC = b"VMSSEG\x00\x01"
-VERSION = 1
+MAGIC_V1 = b"VMSSEG\x00\x01"  # day-keyed segments (written before hour keys; read, never written)
+MAGIC_V2 = b"VMSSEG\x00\x02"  # hour-keyed segments: the header names the hour
+MAGIC = MAGIC_V2  # what the writer writes
+VERSION = 2
+VERSIONS = {MAGIC_V1: 1, MAGIC_V2: 2}
+HOURS_PER_DAY = 24
 SUFFIX = ".vseg"
 OPEN_SUFFIX = ".vseg.open"
 MAX_HEADER_BYTES = 64 * 1024
@@ -59,10 +63,11 @@ _RECORD = struct.Struct(">BqqqII")  # flags, wall_us, pts, dts, duration, size
 _FLAG_KEY = 0x01
 
 
-def derive_segment_key(day_key: bytes, salt: bytes, header_bytes: bytes) -> bytes:
-    """A segment's AES-256 key: HKDF-SHA256 of the day key, salted, bound to the segment's header bytes."""
+def derive_segment_key(data_key: bytes, salt: bytes, header_bytes: bytes) -> bytes:
+    """A segment's AES-256 key: HKDF-SHA256 of its data key (the hour key of a version-2 segment, the day key
+    of a version-1 segment), salted, bound to the segment's header bytes."""
     info = SEGMENT_INFO + hashlib.sha256(header_bytes).digest()
-    return HKDF(algorithm=hashes.SHA256(), length=SEGMENT_KEY_BYTES, salt=salt, info=info).derive(day_key)
+    return HKDF(algorithm=hashes.SHA256(), length=SEGMENT_KEY_BYTES, salt=salt, info=info).derive(data_key)
 
 
 class SegmentError(Exception):
@@ -91,6 +96,7 @@ class SegmentHeader:
     salt: bytes
     nonce_prefix: bytes
     raw: bytes  # the exact header bytes on disk (magic, length and JSON)
+    hour: int | None = None  # version 2: the UTC hour whose hour key encrypts it; None: version 1 (day key)
 
     @property
     def length(self) -> int:
@@ -112,18 +118,24 @@ class SegmentSummary:
     chunks: int
     size_bytes: int
     recovered: bool = False
+    hour: int | None = None  # None: a version-1 (day-keyed) segment
 
 
 # ---------------------------------------------------------------- header
 
 
 def encode_header(
-    *, camera: str, day: str, key_id: int, start_us: int, stream: StreamInfo, salt: bytes, nonce_prefix: bytes
+    *, camera: str, day: str, key_id: int, start_us: int, stream: StreamInfo, salt: bytes, nonce_prefix: bytes,
+    hour: int | None = None,
 ) -> bytes:
+    """A version-2 header when ``hour`` is given (hour-keyed), else version 1 (day-keyed: test vectors and
+    fixtures of footage written before hour keys)."""
     if len(salt) != SALT_BYTES or len(nonce_prefix) != NONCE_PREFIX_BYTES:
         raise ValueError("salt must be 16 bytes and nonce_prefix 7 bytes")
+    if hour is not None and (type(hour) is not int or not 0 <= hour < HOURS_PER_DAY):
+        raise ValueError(f"hour must be 0..23, not {hour!r}")
     doc = {
-        "v": VERSION,
+        "v": 1 if hour is None else 2,
         "camera": camera,
         "day": day,
         "key_id": key_id,
@@ -137,10 +149,23 @@ def encode_header(
         "salt": salt.hex(),
         "nonce_prefix": nonce_prefix.hex(),
     }
+    if hour is not None:
+        doc["hour"] = hour
     body = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
     if len(body) > MAX_HEADER_BYTES:
         raise ValueError("segment header too large (extradata over 64 KiB?)")
-    return MAGIC + _LEN.pack(len(body)) + body
+    return (MAGIC_V1 if hour is None else MAGIC_V2) + _LEN.pack(len(body)) + body
+
+
+def _parse_hour(doc: dict, version: int, path: Path | str) -> int | None:
+    hour = doc.get("hour")
+    if version == 1:
+        if "hour" in doc:
+            raise SegmentError(path, None, "a version-1 header has no 'hour' field")
+        return None
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour < HOURS_PER_DAY:
+        raise SegmentError(path, None, "header field 'hour' must be an integer 0..23 in a version-2 segment")
+    return hour
 
 
 def _parse_fraction(value: object, field: str, path: Path | str) -> Fraction:
@@ -154,10 +179,11 @@ def _parse_fraction(value: object, field: str, path: Path | str) -> Fraction:
 
 def read_header(fh, path: Path | str) -> SegmentHeader:
     """Read and validate the header from an open binary file positioned at 0.
-    Raises :class:`SegmentError` for anything that is not a version-1 segment."""
+    Raises :class:`SegmentError` for anything that is not a version-1 or version-2 segment."""
     head = fh.read(len(MAGIC) + _LEN.size)
-    if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
-        raise SegmentError(path, None, "not a segment file (bad magic; expected VMSSEG version 1)")
+    version = VERSIONS.get(head[: len(MAGIC)])
+    if version is None:
+        raise SegmentError(path, None, "not a segment file (bad magic; expected VMSSEG version 1 or 2)")
     if len(head) < len(MAGIC) + _LEN.size:
         raise SegmentTruncated(path, None, "file ends inside the header")
     (body_len,) = _LEN.unpack_from(head, len(MAGIC))
@@ -168,8 +194,8 @@ def read_header(fh, path: Path | str) -> SegmentHeader:
         raise SegmentTruncated(path, None, "file ends inside the header")
     try:
         doc = json.loads(body.decode("utf-8"))
-        if not isinstance(doc, dict) or doc.get("v") != VERSION:
-            raise ValueError("unsupported version")
+        if not isinstance(doc, dict) or doc.get("v") != version:
+            raise ValueError(f"'v' is not {version}, the version in the magic")
         stream = StreamInfo(
             codec=str(doc["codec"]),
             width=int(doc["width"]),
@@ -187,6 +213,7 @@ def read_header(fh, path: Path | str) -> SegmentHeader:
             salt=bytes.fromhex(doc["salt"]),
             nonce_prefix=bytes.fromhex(doc["nonce_prefix"]),
             raw=head + body,
+            hour=_parse_hour(doc, version, path),
         )
     except SegmentError:
         raise
@@ -253,13 +280,14 @@ class SegmentWriter:
     def __init__(
         self,
         final_path: Path,
-        day_key: bytes,
+        data_key: bytes,
         *,
         camera: str,
         day: str,
         key_id: int,
         start_us: int,
         stream: StreamInfo,
+        hour: int | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
         monotonic: Callable[[], float] = time.monotonic,
     ):
@@ -270,10 +298,11 @@ class SegmentWriter:
         salt = random_bytes(SALT_BYTES)
         self._prefix = random_bytes(NONCE_PREFIX_BYTES)
         self.header_bytes = encode_header(
-            camera=camera, day=day, key_id=key_id, start_us=start_us, stream=stream, salt=salt, nonce_prefix=self._prefix
+            camera=camera, day=day, key_id=key_id, start_us=start_us, stream=stream, salt=salt, nonce_prefix=self._prefix,
+            hour=hour,
         )
-        self._aes = algorithms.AES(derive_segment_key(day_key, salt, self.header_bytes))
-        self.camera, self.day, self.key_id, self.start_us = camera, day, key_id, start_us
+        self._aes = algorithms.AES(derive_segment_key(data_key, salt, self.header_bytes))
+        self.camera, self.day, self.key_id, self.start_us, self.hour = camera, day, key_id, start_us, hour
         self._monotonic = monotonic
         self._buf: list[Packet] = []
         self._buf_bytes = 0  # plaintext size of the buffered records
@@ -367,6 +396,7 @@ class SegmentWriter:
             keyframes=self.keyframes,
             chunks=self._counter,
             size_bytes=self.size_bytes,
+            hour=self.hour,
         )
 
     def abandon(self) -> None:

@@ -167,6 +167,7 @@ class SegmentReader:
             keyframes=keyframes,
             chunks=chunks,
             size_bytes=self.good_end,
+            hour=h.hour,
         )
 
 
@@ -230,6 +231,7 @@ def recover(open_path: Path, key_for: Callable[[SegmentHeader], bytes]) -> Segme
         chunks=chunks + 1,
         size_bytes=size,
         recovered=True,
+        hour=header.hour,
     )
 
 
@@ -263,7 +265,9 @@ def inspect_chunks(path: Path) -> dict:
     return {
         "camera": h.camera,
         "day": h.day,
+        "version": 1 if h.hour is None else 2,
         "key_id": h.key_id,
+        "hour": h.hour,
         "start_us": h.start_us,
         "codec": s.codec,
         "width": s.width,

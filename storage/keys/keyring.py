@@ -7,9 +7,10 @@
 * Day keys (one per camera per UTC day) and held segment keys are stored only
   wrapped: AES-256-GCM under the master key, random 96-bit nonce, the key's
   purpose string (``day:CAMERA:YYYY-MM-DD`` or ``segment:ID``) as associated
-  data so a wrapped key cannot be moved to another row.
-* A segment key is derived from its day key by the segment format
-  (:func:`storage.format.segment.derive_segment_key`).
+  data so a wrapped key cannot be moved to another row.  Hour keys are wrapped
+  the same way by their day key (``hour:CAMERA:YYYY-MM-DD:HH``).
+* A segment key is derived from its hour key (or, written before hour keys, its
+  day key) by the segment format (:func:`storage.format.segment.derive_segment_key`).
 
 Nothing here logs or formats key bytes; errors name files and key ids only.
 """

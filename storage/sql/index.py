@@ -13,7 +13,20 @@ from typing import NamedTuple
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.sql.models import Camera, CameraState, DayKey, Gap, Hold, Segment, SegmentKey, Ticket, User
+from storage.sql.models import (
+    Camera,
+    CameraState,
+    DayKey,
+    Gap,
+    Hold,
+    HourKey,
+    Segment,
+    SegmentKey,
+    Ticket,
+    User,
+)
+
+HOUR_US = 3_600_000_000
 
 
 class SegmentRef(NamedTuple):
@@ -97,24 +110,55 @@ def insert_day_key(s: Session, camera_id: str, day: str, *, wrapped: bytes, mast
     return row
 
 
+def hour_key(s: Session, day_key_id: int, hour: int) -> HourKey | None:
+    return s.get(HourKey, (day_key_id, hour))
+
+
+def hour_keys_of_day(s: Session, day_key_id: int) -> list[HourKey]:
+    return list(s.scalars(select(HourKey).where(HourKey.day_key_id == day_key_id).order_by(HourKey.hour)))
+
+
+def insert_hour_key(s: Session, day: DayKey, hour: int, *, start_us: int, wrapped: bytes, now_us: int) -> HourKey:
+    row = HourKey(day_key_id=day.id, hour=hour, camera_id=day.camera_id, start_us=start_us, wrapped=wrapped,
+                  created_us=now_us)
+    s.add(row)
+    s.flush()
+    return row
+
+
 def readable_segments(s: Session, segment_ids) -> set[int]:
     """Those of ``segment_ids`` that are still sealed and can still be decrypted: a held segment's own key,
-    or a day key that has not been shredded."""
+    or a day key that has not been shredded and, where the segment's hour has a key, that hour key too."""
     ids = list(set(segment_ids))
     if not ids:
         return set()
-    seg, sk, dk = Segment.__table__.c, SegmentKey.__table__.c, DayKey.__table__.c
+    seg, sk, dk, hk = Segment.__table__.c, SegmentKey.__table__.c, DayKey.__table__.c, HourKey.__table__.c
     q = (select(seg.id)
          .join_from(Segment.__table__, DayKey.__table__, dk.id == seg.key_id)
          .outerjoin(SegmentKey.__table__, sk.segment_id == seg.id)
-         .where(seg.id.in_(ids), seg.status == "sealed", or_(sk.segment_id.is_not(None), dk.wrapped.is_not(None))))
+         .outerjoin(HourKey.__table__, and_(hk.day_key_id == seg.key_id, hk.start_us <= seg.start_us,
+                                            hk.start_us > seg.start_us - HOUR_US))
+         .where(seg.id.in_(ids), seg.status == "sealed",
+                or_(sk.segment_id.is_not(None),
+                    and_(dk.wrapped.is_not(None), or_(hk.day_key_id.is_(None), hk.wrapped.is_not(None))))))
     return set(s.connection().execute(q).scalars())
 
 
 def shred_day_key(s: Session, key_id: int, *, now_us: int) -> bool:
-    """Overwrite the wrapped day key with NULL.  Returns False if already shredded."""
+    """Overwrite the wrapped day key with NULL and delete its hour keys (they were wrapped by it, and the
+    day row keeps the record).  Returns False if the day key was already shredded."""
     result = s.execute(
         update(DayKey).where(DayKey.id == key_id, DayKey.wrapped.is_not(None)).values(wrapped=None, shredded_us=now_us)
+    )
+    s.execute(delete(HourKey).where(HourKey.day_key_id == key_id))
+    return result.rowcount > 0
+
+
+def shred_hour_key(s: Session, day_key_id: int, hour: int, *, now_us: int) -> bool:
+    """Overwrite one wrapped hour key with NULL.  Returns False if already shredded (or never made)."""
+    result = s.execute(
+        update(HourKey).where(HourKey.day_key_id == day_key_id, HourKey.hour == hour, HourKey.wrapped.is_not(None))
+        .values(wrapped=None, shredded_us=now_us)
     )
     return result.rowcount > 0
 

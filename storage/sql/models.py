@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     UniqueConstraint,
     text,
@@ -42,8 +43,10 @@ class Camera(Base):
 
 
 class DayKey(Base):
-    """One data key per camera per UTC day, stored only wrapped.  ``wrapped`` is
-    NULL once shredded."""
+    """One key per camera per UTC day, stored only wrapped by the master key.  ``wrapped`` is
+    NULL once shredded.  It wraps the day's hour keys (:class:`HourKey`); segments written
+    before hour keys (format version 1) derive their keys from it directly.  ``segments.key_id``
+    names this row for both."""
 
     __tablename__ = "day_keys"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -54,6 +57,28 @@ class DayKey(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
     shredded_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     __table_args__ = (UniqueConstraint("camera_id", "day", name="uq_day_keys_camera_day"),)
+
+
+class HourKey(Base):
+    """One data key per camera per UTC hour (format version 2 segments derive their keys from it),
+    wrapped by its day's key, not the master key: a rotation leaves these rows alone, and shredding
+    the day destroys its hours too (their rows are then deleted).  ``wrapped`` is NULL once shredded;
+    ``start_us`` is the hour's first microsecond (UTC), ``camera_id`` the day row's (the janitor's
+    probes need both without a join)."""
+
+    __tablename__ = "hour_keys"
+    day_key_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("day_keys.id"), primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    start_us: Mapped[int] = mapped_column(BigInteger)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    shredded_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (
+        # partial: only keys not yet shredded, the ones the janitor's daily pass looks at
+        Index("ix_hour_keys_live", "camera_id", "start_us",
+              sqlite_where=text("wrapped IS NOT NULL"), postgresql_where=text("wrapped IS NOT NULL")),
+    )
 
 
 class Segment(Base):
@@ -88,7 +113,7 @@ class Segment(Base):
 
 
 class SegmentKey(Base):
-    """A held segment's own key, wrapped by the master key; survives the day-key shred."""
+    """A held segment's own key, wrapped by the master key; survives the hour-key and day-key shreds."""
 
     __tablename__ = "segment_keys"
     segment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)

@@ -36,11 +36,21 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.orm import Session
 
-from storage.sql.index import _SEG_COLS, SegmentRef, _refs, hold_in_force
-from storage.sql.models import Camera, DayKey, DeletionRecord, Hold, Segment, SegmentKey, ServiceState
+from storage.sql.index import _SEG_COLS, HOUR_US, SegmentRef, _refs, hold_in_force
+from storage.sql.models import (
+    Camera,
+    DayKey,
+    DeletionRecord,
+    Hold,
+    HourKey,
+    Segment,
+    SegmentKey,
+    ServiceState,
+)
 
 _SEALED = Segment.status == literal_column("'sealed'")
 _DELETING = Segment.status == literal_column("'deleting'")
@@ -73,6 +83,13 @@ class KeyDay(NamedTuple):
     key_id: int
     camera_id: str
     day: str
+
+
+class KeyHour(NamedTuple):
+    key_id: int  # the day key's row (segments.key_id)
+    hour: int
+    camera_id: str
+    start_us: int  # the hour's first microsecond
 
 
 class FileRow(NamedTuple):
@@ -196,6 +213,54 @@ def unneeded_day_keys(s: Session, key_ids: Iterable[int], *, before_day: str) ->
     return [KeyDay(*r) for r in rows]
 
 
+# ---------------------------------------------------------------- hour keys to shred
+
+
+def _needs_hour_key():
+    """A segment still needing the outer query's hour key: of its day key, started in its hour, without an own
+    key.  A range probe of the ``(camera_id, start_us)`` index (at most an hour of one camera's segments).
+    A version-1 segment of that hour (its day key from before hour keys) counts too: it keeps the hour key a
+    little longer than needed, never shorter."""
+    return (
+        select(Segment.id)
+        .where(Segment.camera_id == HourKey.camera_id, Segment.start_us >= HourKey.start_us,
+               Segment.start_us < HourKey.start_us + HOUR_US, Segment.key_id == HourKey.day_key_id)
+        .where(~exists().where(SegmentKey.segment_id == Segment.id))
+    )
+
+
+_HOUR_COLS = (HourKey.day_key_id, HourKey.hour, HourKey.camera_id, HourKey.start_us)
+
+
+def shreddable_hour_keys(s: Session, node_id: str, *, ended_by_us: int) -> list[KeyHour]:
+    """Unshredded hour keys of this node's cameras for hours that ended at or before ``ended_by_us`` and that
+    no segment needs any more.  One probe per live hour key (the partial index ``ix_hour_keys_live``)."""
+    rows = s.execute(
+        select(*_HOUR_COLS)
+        .join(Camera, Camera.id == HourKey.camera_id)
+        .where(Camera.node_id == node_id, HourKey.wrapped.is_not(None), HourKey.start_us <= ended_by_us - HOUR_US)
+        .where(~exists(_needs_hour_key()))
+        .order_by(HourKey.camera_id, HourKey.start_us)
+    )
+    return [KeyHour(*r) for r in rows]
+
+
+def unneeded_hour_keys(s: Session, hours: Iterable[tuple[int, int]], *, ended_by_us: int) -> list[KeyHour]:
+    """Of ``hours`` ((day key id, hour start) of the segments a sweep just deleted), the unshredded hour keys
+    of hours that ended at or before ``ended_by_us`` and that no segment needs any more."""
+    hours = sorted(set(hours))
+    out: list[KeyHour] = []
+    for i in range(0, len(hours), 500):
+        rows = s.execute(
+            select(*_HOUR_COLS)
+            .where(tuple_(HourKey.day_key_id, HourKey.start_us).in_(hours[i : i + 500]))
+            .where(HourKey.wrapped.is_not(None), HourKey.start_us <= ended_by_us - HOUR_US)
+            .where(~exists(_needs_hour_key()))
+        )
+        out += [KeyHour(*r) for r in rows]
+    return sorted(out, key=lambda k: (k.camera_id, k.start_us))
+
+
 def scrub_shredded_keys(engine: Engine) -> bool:
     """Remove old copies of shredded key bytes from the database's own files.
 
@@ -205,7 +270,7 @@ def scrub_shredded_keys(engine: Engine) -> bool:
     reader kept the checkpoint from completing (the caller retries later).
 
     PostgreSQL: the UPDATE that shredded left the old row version in the heap;
-    ``VACUUM day_keys`` (outside a transaction) reclaims it.  See
+    ``VACUUM day_keys, hour_keys`` (outside a transaction) reclaims it.  See
     docs/design/janitor.md for what this does and does not guarantee."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -213,7 +278,7 @@ def scrub_shredded_keys(engine: Engine) -> bool:
             conn.commit()
         return busy == 0
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM day_keys"))
+        conn.execute(text("VACUUM day_keys, hour_keys"))
     return True
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from vms.retention.rules import (
     DAY_US,
+    HOUR_US,
+    SHRED_MARGIN_US,
     VIOLATION_GRACE_US,
     HoldIndex,
     bytes_to_free,
+    copy_unreadable_by_us,
     cutoff_us,
     expires_at_us,
     free_space_floor,
+    hour_start_us,
     is_expired,
     is_violation,
     shred_before_day,
+    shred_hours_ended_by_us,
 )
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -52,6 +57,23 @@ def test_watermark_floor_is_the_larger_setting():
 def test_days_are_shredded_only_an_hour_after_they_ended():
     assert shred_before_day(T0 + 30 * 60 * 1_000_000) == "2025-12-31"  # 00:30: yesterday still protected
     assert shred_before_day(T0 + 61 * 60 * 1_000_000) == "2026-01-01"  # 01:01: yesterday may go
+
+
+def test_a_copy_is_unreadable_at_most_an_hour_after_its_expiry():
+    for offset in (0, 1, 10_000_000, 59 * 60_000_000, HOUR_US - 1, HOUR_US, 5 * HOUR_US + 7):
+        start = T0 + offset
+        assert hour_start_us(start) <= start < hour_start_us(start) + HOUR_US
+        late_us = copy_unreadable_by_us(start, 14) - expires_at_us(start, 14)
+        assert 0 < late_us <= HOUR_US
+    assert copy_unreadable_by_us(T0, 14) == T0 + 14 * DAY_US + HOUR_US  # the hour's first segment: a full hour
+
+
+def test_hours_are_shredded_only_an_hour_after_they_ended_which_never_delays_age_expiry():
+    now = T0 + 2 * HOUR_US + 30 * 60_000_000  # 02:30: hour 00 (ended 01:00) may go, hour 01 (ended 02:00) not yet
+    ended_by = shred_hours_ended_by_us(now)
+    assert T0 + HOUR_US <= ended_by < T0 + 2 * HOUR_US
+    # the last segment of an hour expires retain_days (>= 1 day) after the hour ended, past the margin
+    assert SHRED_MARGIN_US <= 1 * DAY_US
 
 
 # ---------------------------------------------------------------- the sweep's planner (pure)

@@ -22,13 +22,16 @@ from tests.vectors.make_vectors import VECTORS, build
 HERE = Path(__file__).parents[1] / "vectors"
 
 
-def independent_read(data: bytes, day_key: bytes) -> list[dict]:
-    assert data[:8] == b"VMSSEG\x00\x01"
+def independent_read(data: bytes, data_key: bytes) -> list[dict]:
+    """``data_key``: the day key of a version-1 file, the hour key of a version-2 file."""
+    assert data[:7] == b"VMSSEG\x00" and data[7] in (1, 2)
     (hlen,) = struct.unpack(">I", data[8:12])
     header = data[: 12 + hlen]
     doc = json.loads(header[12:])
+    assert doc["v"] == data[7]
+    assert ("hour" in doc) == (data[7] == 2) and (data[7] == 1 or doc["hour"] in range(24))
     info = b"vms-segment-v1" + hashlib.sha256(header).digest()
-    key = HKDF(hashes.SHA256(), 32, bytes.fromhex(doc["salt"]), info).derive(day_key)
+    key = HKDF(hashes.SHA256(), 32, bytes.fromhex(doc["salt"]), info).derive(data_key)
     prefix = bytes.fromhex(doc["nonce_prefix"])
     pos, counter, out = len(header), 0, []
     while True:
@@ -52,7 +55,8 @@ def independent_read(data: bytes, day_key: bytes) -> list[dict]:
 def test_vector_reads_by_spec_and_by_implementation(name):
     doc = json.loads((HERE / f"{name}.json").read_text())
     data = (HERE / f"{name}.vseg").read_bytes()
-    assert independent_read(data, bytes.fromhex(doc["day_key"])) == doc["packets"]
+    key = doc["hour_key"] if name.startswith("hour-") else doc["day_key"]
+    assert independent_read(data, bytes.fromhex(key)) == doc["packets"]
     reader = SegmentReader(HERE / f"{name}.vseg", lambda h: bytes.fromhex(doc["segment_key"]))
     assert len(list(reader.packets())) == len(doc["packets"])
 

@@ -2,8 +2,10 @@
 
     .venv/bin/python -m tests.vectors.make_vectors
 
-Each vector NAME has NAME.vseg (the file) and NAME.json (the inputs: day key,
-salt, nonce prefix, the derived segment key, and the packets in hex)."""
+Each vector NAME has NAME.vseg (the file) and NAME.json (the inputs: the data
+key, salt, nonce prefix, the derived segment key, and the packets in hex).
+``hour-*`` vectors are format version 2 (hour-keyed, data key ``hour_key``);
+the others version 1 (day-keyed, data key ``day_key``), as written before hour keys."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from storage.format.segment import SegmentWriter, derive_segment_key, inspect_he
 
 HERE = Path(__file__).parent
 DAY_KEY = bytes(range(32))
+HOUR_KEY = bytes(range(32, 64))
+HOUR = 0  # the UTC hour of T0
 SALT = bytes([0x01] * 16)
 PREFIX = bytes([0x02] * 7)
 T0 = 1_767_225_600_000_000
@@ -28,13 +32,20 @@ def packets(n: int, step_us: int) -> list[Packet]:
     ]
 
 
-VECTORS = {"empty": [], "one-chunk": packets(3, 66_666), "two-chunks": packets(3, 600_000)}
+VECTORS = {"empty": [], "one-chunk": packets(3, 66_666), "two-chunks": packets(3, 600_000),
+           "hour-empty": [], "hour-one-chunk": packets(3, 66_666), "hour-two-chunks": packets(3, 600_000)}
+
+
+def data_key(name: str) -> tuple[str, bytes, int | None]:
+    """(JSON field, data key, hour) of a vector: version 2 for ``hour-*``, version 1 otherwise."""
+    return ("hour_key", HOUR_KEY, HOUR) if name.startswith("hour-") else ("day_key", DAY_KEY, None)
 
 
 def build(name: str, pkts: list[Packet], out_dir: Path) -> Path:
     chunks = iter([SALT, PREFIX])
-    w = SegmentWriter(out_dir / f"{name}.vseg", DAY_KEY, camera="cam1", day="2026-01-01", key_id=7, start_us=T0,
-                      stream=STREAM, random_bytes=lambda n: next(chunks), monotonic=lambda: 0.0)
+    _field, key, hour = data_key(name)
+    w = SegmentWriter(out_dir / f"{name}.vseg", key, camera="cam1", day="2026-01-01", key_id=7, start_us=T0,
+                      stream=STREAM, hour=hour, random_bytes=lambda n: next(chunks), monotonic=lambda: 0.0)
     for p in pkts:
         w.write(p)
     return w.close().path
@@ -44,9 +55,10 @@ def main() -> None:
     for name, pkts in VECTORS.items():
         path = build(name, pkts, HERE)
         header = inspect_header(path)
+        field, key, _hour = data_key(name)
         doc = {
-            "day_key": DAY_KEY.hex(), "salt": SALT.hex(), "nonce_prefix": PREFIX.hex(),
-            "segment_key": derive_segment_key(DAY_KEY, SALT, header.raw).hex(),
+            field: key.hex(), "salt": SALT.hex(), "nonce_prefix": PREFIX.hex(),
+            "segment_key": derive_segment_key(key, SALT, header.raw).hex(),
             "packets": [{"flags": int(p.keyframe), "wall_us": p.wall_us, "pts": p.pts, "dts": p.dts,
                          "duration": p.duration, "data": p.data.hex()} for p in pkts],
         }

@@ -78,8 +78,10 @@ def cmd_segment_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"{args.file}")
-    for key in ("camera", "day", "key_id", "codec", "width", "height", "fps", "time_base", "extradata_bytes"):
-        print(f"  {key:16} {info[key]}")
+    for key in ("version", "camera", "day", "hour", "key_id", "codec", "width", "height", "fps", "time_base",
+                "extradata_bytes"):
+        shown = "- (version 1: day key)" if key == "hour" and info[key] is None else info[key]
+        print(f"  {key:16} {shown}")
     print(f"  {'start':16} {iso(info['start_us'])}")
     print(f"  {'chunks':16} {info['chunks']} ({info['ciphertext_bytes']} ciphertext bytes)")
     print(f"  {'state':16} {info['state']}")

@@ -230,7 +230,7 @@ def _segment_packets(app, ref: index.SegmentRef, start_us: int, end_us: int) -> 
         ) from None
     except KeyShredded:
         raise DomainError(
-            Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id}: its day key was shredded (retention "
+            Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id}: its hour or day key was shredded (retention "
                                "ended), so the footage is gone; export a window without it"
         ) from None
     for p in reader.packets(start_us, end_us):

@@ -208,7 +208,7 @@ def _janitor(out: _Out, s: Session, node: str, now_us: int, errors: list[str]) -
                 sweep.deleted, node=node)
         out.add("vms_janitor_last_sweep_failed_segments", "gauge",
                 "Segments whose deletion failed in the last sweep (retried at the next)", sweep.failed, node=node)
-        out.add("vms_janitor_last_sweep_shredded_keys", "gauge", "Day keys the last sweep destroyed",
+        out.add("vms_janitor_last_sweep_shredded_keys", "gauge", "Keys (hour and day keys) the last sweep destroyed",
                 sweep.shredded, node=node)
     totals: dict[tuple[str, str], list[int]] = {}
     rows = retention_queries.deletion_records(s, since_us=now_us - DELETIONS_WINDOW_US, limit=DELETIONS_LIMIT)

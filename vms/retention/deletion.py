@@ -35,6 +35,7 @@ class Deleted:
     segments: int = 0
     size_bytes: int = 0
     key_ids: set[int] = field(default_factory=set)
+    key_hours: set[tuple[int, int]] = field(default_factory=set)  # (day key id, hour start): their hour keys
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
@@ -84,6 +85,7 @@ def finish_deleting(app, refs: Sequence[SegmentRef] | None = None, *, now_us: in
     out.segments = len(gone)
     out.size_bytes = sum(r.size_bytes for r in gone)
     out.key_ids = {r.key_id for r in gone}
+    out.key_hours = {(r.key_id, r.start_us - r.start_us % index.HOUR_US) for r in gone}
     for rel in day_dirs:  # an emptied day directory goes too (never a non-empty one)
         try:
             os.rmdir(root / rel)
@@ -136,6 +138,8 @@ def index_found_file(app, rel: str) -> str | None:
         key = index.day_key_by_id(s, summary.key_id)
     if key is None or key.camera_id != summary.camera or key.day != summary.day:
         return "its header names another camera or day than its key"
+    if summary.hour is not None and summary.hour != summary.start_us % (24 * index.HOUR_US) // index.HOUR_US:
+        return "its header names another hour than its start"
     if segment_relpath(summary.camera, summary.start_us) != rel:
         return "its name does not match its header (moved or renamed)"
     try:

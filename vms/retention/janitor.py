@@ -10,8 +10,8 @@
 4. watermark: below the free-space floor, the oldest unheld footage across
    cameras goes until free space is back above it (reason ``space``); when only
    held footage is left an alarm says so;
-5. a day key is shredded once no segment needs it (held segments get their own
-   key first, :meth:`storage.keys.keystore.KeyStore.keep_segment_key`);
+5. an hour key, and a day key, is shredded once no segment needs it (held segments
+   get their own key first, :meth:`storage.keys.keystore.KeyStore.keep_segment_key`);
 6. quarantined items older than the legal maximum are deleted (``quarantine``).
 
 Held segments are never deleted.  Deletions follow the protocol of
@@ -160,7 +160,7 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
             holds = retention.HoldIndex(rq.active_hold_spans(s, now, retention.grace_us(self.app.config)))
             cameras = rq.camera_retention(s)
             due = rq.cameras_with_expired(s, self.node, now, retention.DAY_US)
-        touched: set[int] = set()
+        touched: set[tuple[int, int]] = set()  # (day key id, hour start) of deleted segments
         for camera_id, cutoff in planner.age_cutoffs(due, now):
             self._evict(self._pages(camera_id, max_start_us=cutoff), holds, "age", now, res, touched)
         self._quota_pass(holds, now, res, touched)
@@ -170,11 +170,12 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
         self._report_failures(res)
         res.duration_s = time.perf_counter() - t0
         with Session(self.app.engine) as s, s.begin():
-            state.record(s, state.LastSweep(self.node, now, res.segments_deleted, res.failed, len(res.shredded),
+            state.record(s, state.LastSweep(self.node, now, res.segments_deleted, res.failed,
+                                            len(res.shredded) + len(res.shredded_hours),
                                             round(res.duration_s * 1000, 1)))
-        if res.segments_deleted or res.shredded:
-            log.info("sweep: deleted %s, shredded %d day key(s), %d held segment(s) kept",
-                     res.deleted, len(res.shredded), res.held_kept)
+        if res.segments_deleted or res.shredded or res.shredded_hours:
+            log.info("sweep: deleted %s, shredded %d hour key(s) and %d day key(s), %d held segment(s) kept",
+                     res.deleted, len(res.shredded_hours), len(res.shredded), res.held_kept)
         return res
 
     def _pages(self, camera_id: str, *, max_start_us: int | None = None, limit: int | None = None
@@ -191,7 +192,7 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
             after = (page[-1].start_us, page[-1].id)
 
     def _evict(self, refs: Iterator[SegmentRef], holds, reason: str, now: int, res: SweepResult,
-               touched: set[int], need_bytes: int | None = None) -> int:
+               touched: set[tuple[int, int]], need_bytes: int | None = None) -> int:
         """Carry out the planner's steps for ``refs`` (vms/retention/planner.py).  Returns the bytes freed."""
         freed = 0
         for step in planner.evictions(refs, holds, batch=self.batch, need_bytes=need_bytes):
@@ -202,7 +203,8 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
                 freed += step.size_bytes
         return freed
 
-    def _delete(self, refs: list[SegmentRef], reason: str, now: int, res: SweepResult, touched: set[int]) -> None:
+    def _delete(self, refs: list[SegmentRef], reason: str, now: int, res: SweepResult,
+                touched: set[tuple[int, int]]) -> None:
         if not refs:
             return
         if len(self._own_deletions) > 1_000_000:  # events lost (inotify overflow): forget
@@ -211,7 +213,7 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
             self._own_deletions.update(r.path for r in refs)
         done = deletion.delete_segments(self.app, refs, reason=reason, now_us=now, remove_file=self.remove_file)
         res.add(reason, done)
-        touched |= done.key_ids
+        touched |= done.key_hours
         if self._quota is not None:
             for r in refs:
                 self._quota[r.camera_id] = self._quota.get(r.camera_id, 0) - r.size_bytes
@@ -231,7 +233,7 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
             self._keys_kept.add(ref.id)
         except (OSError, SegmentError, KeyError_) as exc:
             self.alarm("tamper", f"held segment {layout.shown(ref.path)} cannot be read to keep its own key "
-                       f"({exc.__class__.__name__}); its day key is not shredded", once=f"keep:{ref.id}")
+                       f"({exc.__class__.__name__}); its hour and day keys are not shredded", once=f"keep:{ref.id}")
 
     # ------------------------------------------------------------ the service
 

@@ -1,7 +1,7 @@
 """What a sweep deletes and what it keeps, decided without I/O.
 
 The janitor reads the index page by page (oldest first) and hands the rows here; the planner answers with
-steps: :class:`Keep` a held segment (the executor gives it its own key, so its day key can still be shredded)
+steps: :class:`Keep` a held segment (the executor gives it its own key, so its hour and day keys can still be shredded)
 or :class:`Delete` a batch (the executor runs the crash-safe protocol of :mod:`vms.retention.deletion`).
 :func:`age_cutoffs` says up to when each camera's footage has expired.  Pure functions of their inputs,
 tested without disk, database or clock (tests/unit/test_retention_rules.py).

@@ -32,8 +32,11 @@ from vms.retention import state
 DAY_US = 86_400_000_000
 #: the promise is "gone within one minute of expiring" (sweep_interval_s is at most 60)
 VIOLATION_GRACE_US = 60_000_000
-#: a day is shredded only once it ended this long ago, so a segment still being
-#: written (at most 600 s long) or waiting for recovery never loses its key
+HOUR_US = 3_600_000_000
+#: a day or hour key is shredded only once its day or hour ended this long ago, so a
+#: segment still being written (at most 600 s long) or waiting for recovery never
+#: loses its key.  Age expiry is never delayed by it: an hour's last segment expires
+#: ``retain_days`` (at least one day) after the hour ended.
 SHRED_MARGIN_US = 3_600_000_000
 
 
@@ -104,6 +107,24 @@ def hold_end_us(released_us: int | None, ticket_access_until_us: int | None, tic
 def shred_before_day(now_us: int) -> str:
     """Only days before this one may be shredded (see SHRED_MARGIN_US)."""
     return utc_day(now_us - SHRED_MARGIN_US)
+
+
+def shred_hours_ended_by_us(now_us: int) -> int:
+    """Only hours that ended at or before this may be shredded (see SHRED_MARGIN_US)."""
+    return now_us - SHRED_MARGIN_US
+
+
+def hour_start_us(t_us: int) -> int:
+    """The first microsecond of the UTC hour holding ``t_us``: the hour whose key encrypts a segment starting
+    then (format version 2)."""
+    return t_us - t_us % HOUR_US
+
+
+def copy_unreadable_by_us(start_us: int, retain_days: int) -> int:
+    """When every copy of an unheld segment starting at ``start_us`` has become unreadable (its hour key
+    destroyed), given a sweep at that moment: when the last segment of its hour expires, at most one hour
+    after its own expiry (each later sweep interval adds at most its length)."""
+    return hour_start_us(start_us) + HOUR_US + retain_days * DAY_US
 
 
 # ---------------------------------------------------------------- the report

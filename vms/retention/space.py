@@ -24,7 +24,7 @@ QUOTA_RECOUNT_S = 3600.0
 
 class SpaceKeeping:
 
-    def _quota_pass(self, holds, now: int, res: SweepResult, touched: set[int]) -> None:
+    def _quota_pass(self, holds, now: int, res: SweepResult, touched: set[tuple[int, int]]) -> None:
         limited = [c for c in self.app.config.cameras if c.quota_bytes]
         if not limited:
             return
@@ -54,7 +54,7 @@ class SpaceKeeping:
                 self._quota[camera_id] = self._quota.get(camera_id, 0) + b
                 self._quota_last_id = max(self._quota_last_id, m)
 
-    def _watermark_pass(self, cameras: list[str], holds, now: int, res: SweepResult, touched: set[int]) -> None:
+    def _watermark_pass(self, cameras: list[str], holds, now: int, res: SweepResult, touched: set[tuple[int, int]]) -> None:
         jc = self.app.config.janitor
         self._space.clear()
         if not self.root.is_dir():

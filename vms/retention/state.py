@@ -27,7 +27,7 @@ class LastSweep:
     at_us: int          # when the sweep started (UTC microseconds)
     deleted: int        # segments deleted
     failed: int         # segments whose deletion failed (retried next sweep)
-    shredded: int       # day keys destroyed
+    shredded: int       # keys destroyed (hour keys and day keys)
     duration_ms: float  # how long the sweep took
 
     def to_json(self) -> dict:
@@ -70,7 +70,8 @@ class SweepResult:
     at_us: int
     deleted: dict[str, int] = field(default_factory=dict)  # reason -> segments
     deleted_bytes: dict[str, int] = field(default_factory=dict)
-    shredded: list[tuple[str, str]] = field(default_factory=list)  # (camera, day)
+    shredded: list[tuple[str, str]] = field(default_factory=list)  # day keys: (camera, YYYY-MM-DD)
+    shredded_hours: list[tuple[str, str]] = field(default_factory=list)  # hour keys: (camera, YYYY-MM-DDTHH)
     held_kept: int = 0
     failed: int = 0
     free_bytes: int | None = None
@@ -90,4 +91,5 @@ class SweepResult:
     def summary(self) -> dict:
         d = asdict(self)
         d["shredded"] = len(self.shredded)
+        d["shredded_hours"] = len(self.shredded_hours)
         return d

@@ -1,4 +1,4 @@
-"""The janitor's upkeep around a sweep: shredding day keys nothing needs, expiring quarantine, indexing
+"""The janitor's upkeep around a sweep: shredding hour and day keys nothing needs, expiring quarantine, indexing
 sealed files the index lacks, sealing abandoned ``.open`` files, and reconciling index and disk at start.
 
 Part of :class:`vms.retention.janitor.Janitor` (it expects ``app``, ``root``, ``node``, ``clock``,
@@ -31,21 +31,40 @@ INDEX_GRACE_S = 5.0
 
 class Upkeep:
 
-    def _shred(self, touched: set[int], now: int, res: SweepResult) -> None:
+    def _shred(self, touched: set[tuple[int, int]], now: int, res: SweepResult) -> None:
+        """Hour keys of the hours whose segments this sweep deleted, then day keys of their days, when no segment
+        needs them any more; once a day (and on the first sweep) every key of this node is looked at."""
         before_day = retention.shred_before_day(now)
+        ended_by = retention.shred_hours_ended_by_us(now)
         today = retention.utc_day(now)
+        open_names: dict[tuple[str, str], list[str]] = {}  # (camera, day) -> names of .open files, per sweep
         with Session(self.app.engine) as s, s.begin():
-            keys = rq.unneeded_day_keys(s, touched, before_day=before_day)
+            hours = rq.unneeded_hour_keys(s, touched, ended_by_us=ended_by)
+            keys = rq.unneeded_day_keys(s, {key_id for key_id, _ in touched}, before_day=before_day)
             if self._full_shred_day != today:  # first sweep, and once a day: anything missed
+                hours = sorted(set(hours) | set(rq.shreddable_hour_keys(s, self.node, ended_by_us=ended_by)))
                 keys = sorted(set(keys) | set(rq.shreddable_day_keys(s, self.node, before_day=before_day)))
+            for h in hours:
+                day = retention.utc_day(h.start_us)
+                stamp = f"{day.replace('-', '')}T{h.hour:02d}"
+                if any(n.startswith(stamp) for n in self._open_names(open_names, h.camera_id, day)):
+                    continue  # footage of that hour awaiting the recorder's crash recovery still needs the key
+                if self.app.keys.shred_hour(s, h.key_id, h.hour, now_us=now):
+                    res.shredded_hours.append((h.camera_id, f"{day}T{h.hour:02d}"))
             for k in keys:
-                if any((self.root / k.camera_id / k.day).glob("*.vseg.open")):
+                if self._open_names(open_names, k.camera_id, k.day):
                     continue  # footage awaiting the recorder's crash recovery still needs the key
                 if self.app.keys.shred(s, k.key_id, now_us=now):
                     res.shredded.append((k.camera_id, k.day))
         self._full_shred_day = today
-        if res.shredded or self._scrub_pending:
+        if res.shredded or res.shredded_hours or self._scrub_pending:
             self._scrub_pending = not rq.scrub_shredded_keys(self.app.engine)
+
+    def _open_names(self, cache: dict[tuple[str, str], list[str]], camera_id: str, day: str) -> list[str]:
+        """Names of the ``.vseg.open`` files in one day directory (listed once per sweep)."""
+        if (camera_id, day) not in cache:
+            cache[camera_id, day] = [p.name for p in (self.root / camera_id / day).glob("*.vseg.open")]
+        return cache[camera_id, day]
 
     def _expire_quarantine(self, now: int, res: SweepResult) -> None:
         limit = now - self.app.config.legal_max_retain_days * retention.DAY_US
