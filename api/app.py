@@ -19,7 +19,18 @@ from fastapi import FastAPI
 
 from api import docs, problems, web
 from api.headers import SecurityHeaders
-from api.routes import audit, auth, deliveries, exports, footage, internal, ops, tickets, users
+from api.routes import (
+    account_changes,
+    audit,
+    auth,
+    deliveries,
+    exports,
+    footage,
+    internal,
+    ops,
+    tickets,
+    users,
+)
 from api.routes.footage import ClipCache
 from vms.access.tickets import ExpiryTimer
 from vms.evidence import export_jobs
@@ -68,6 +79,7 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
     api.include_router(auth.public)
     api.include_router(auth.router)
     api.include_router(users.router)
+    api.include_router(account_changes.router)
     api.include_router(tickets.router)
     api.include_router(footage.router)
     api.include_router(audit.router)

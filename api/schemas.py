@@ -144,6 +144,12 @@ class UserPublic(BaseModel):
     locked_until: datetime | None = None
 
 
+class UserChanged(UserPublic):
+    confirmation: Literal["done", "pending", "unconfirmed"] | None = Field(
+        None, description="whether the change waits for a second person (pending; GET /api/account-changes) or "
+                          "was made without one (unconfirmed, flagged until someone confirms)")
+
+
 class SignedIn(BaseModel):
     user: UserPublic
     csrf_token: str = Field(description="send as X-CSRF-Token with unsafe requests made with the session cookie")
@@ -183,6 +189,19 @@ class UserCreate(Body):
 class UserCreated(BaseModel):
     user: UserPublic
     one_time_password: str = Field(description="shown only now; the user must change it at first sign-in")
+    confirmation: Literal["done", "pending", "unconfirmed"] = Field(
+        "done", description="pending: the account works once another administrator or the auditor confirms "
+                            "(GET /api/account-changes); unconfirmed: nobody else could, so it works now, flagged")
+
+
+class AccountChangePublic(BaseModel):
+    entry: int = Field(description="the audit entry that records the change; confirm or reject it by this number")
+    at: datetime
+    requester: str
+    change: Literal["add", "role", "enable", "reset"] | str
+    user: str
+    description: str
+    made_without_confirmation: bool
 
 
 class UserUpdate(Body):

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from api import deps
-from api.schemas import UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
-from vms.access import auth, policy, users
+from api.schemas import UserChanged, UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
+from vms.access import account_changes, auth, policy, users
 from vms.core.errors import DomainError, Kind
 
 UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="user name")]
@@ -35,7 +35,8 @@ def list_users(app: deps.ApplianceDep, limit: Annotated[int, Query(ge=1, le=500)
 @router.post("", response_model=UserCreated, status_code=201, summary="Add a user (returns a one-time password)")
 def add_user(body: UserCreate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserCreated:
     password = users.add_user(app.engine, app.clock, principal.actor, body.name, body.role)
-    return UserCreated(user=_user(app, body.name), one_time_password=password)
+    return UserCreated(user=_user(app, body.name), one_time_password=password,
+                       confirmation=_last_change(app, body.name))
 
 
 @router.get("/{name}", response_model=UserPublic, summary="One user")
@@ -43,18 +44,28 @@ def get_user(name: UserName, app: deps.ApplianceDep) -> UserPublic:
     return _user(app, name)
 
 
-@router.patch("/{name}", response_model=UserPublic, summary="Change a user's role or disable/enable the account")
-def update_user(name: UserName, body: UserUpdate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserPublic:
+@router.patch("/{name}", response_model=UserChanged, summary="Change a user's role or disable/enable the account")
+def update_user(name: UserName, body: UserUpdate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserChanged:
     if body.role is None and body.disabled is None:
         raise DomainError(Kind.INVALID, "body: give role and/or disabled")
+    how = None
     if body.role is not None:
-        users.set_role(app.engine, app.clock, principal.actor, name, body.role, by_user_id=principal.user_id)
+        how = users.set_role(app.engine, app.clock, principal.actor, name, body.role, by_user_id=principal.user_id)
     if body.disabled is not None:
-        users.set_disabled(app.engine, app.clock, principal.actor, name, body.disabled, by_user_id=principal.user_id)
-    return _user(app, name)
+        how = users.set_disabled(app.engine, app.clock, principal.actor, name, body.disabled,
+                                 by_user_id=principal.user_id) if how in (None, users.DONE) else how
+    return UserChanged(**_user(app, name).model_dump(), confirmation=how)
 
 
 @router.post("/{name}/reset-password", response_model=UserCreated, summary="Give a user a new one-time password")
 def reset_password(name: UserName, principal: deps.Administrator, app: deps.ApplianceDep) -> UserCreated:
     password = users.reset_password(app.engine, app.clock, principal.actor, name)
-    return UserCreated(user=_user(app, name), one_time_password=password)
+    return UserCreated(user=_user(app, name), one_time_password=password, confirmation=_last_change(app, name))
+
+
+def _last_change(app, name: str) -> str:
+    """How the newest change to ``name`` took effect (from its open change, if any)."""
+    for change in reversed(account_changes.open_changes(app.engine)):
+        if change.user == name:
+            return "unconfirmed" if change.made else "pending"
+    return "done"

@@ -7,15 +7,22 @@ shown once on the page), change role, disable/enable, reset password.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
 
-from api.web.render import render, zone
-from api.web.session import Administrator, FormDep, status_of
-from vms.access import users
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+
+from api.web.i18n import translator
+from api.web.render import lang_of, render, zone
+from api.web.session import Administrator, FormDep, allow, status_of
+from vms.access import account_changes, policy, users
+from vms.access.auth import Principal
 from vms.core.errors import DomainError
+from vms.core.numbers import decimal
 from vms.ops import overview as queries
 
 router = APIRouter(include_in_schema=False)
+Confirmer = Annotated[Principal, Depends(allow(policy.Action.ACCOUNT_CONFIRM))]
 USER_PAGE = 200
 
 
@@ -27,17 +34,29 @@ def cameras_page(request: Request, principal: Administrator):
 
 
 def users_page(request: Request, *, error: str = "", issued: dict | None = None, done: str = "",
-               status: int = 200):
+               status: int = 200, how: str = ""):
     app = request.app.state.appliance
     rows, total = users.list_users(app.engine, limit=USER_PAGE, offset=0)
     return render(request, "users.html", {"users": rows, "total": total, "roles": users.ROLES, "error": error,
-                                          "issued": issued, "done": done, "now": app.clock.now_us()},
+                                          "issued": issued, "done": done, "now": app.clock.now_us(), "how": how,
+                                          "changes": account_changes.open_changes(app.engine),
+                                          "back": "/admin/users"},
                   status=status)
 
 
+def _how(app, name: str) -> str:
+    """How the newest change to ``name`` took effect, from the open changes."""
+    for change in reversed(account_changes.open_changes(app.engine)):
+        if change.user == name:
+            return users.UNCONFIRMED if change.made else users.PENDING
+    return users.DONE
+
+
 @router.get("/admin/users")
-def users_list(request: Request, principal: Administrator):
-    return users_page(request)
+def users_list(request: Request, principal: Administrator, change_done: str = "", change_error: str = ""):
+    if change_error:
+        return users_page(request, error=translator(lang_of(request))("changes.error"))
+    return users_page(request, done="change" if change_done in ("confirm", "reject") else "")
 
 
 @router.post("/admin/users")
@@ -48,16 +67,37 @@ def user_change(request: Request, principal: Administrator, form: FormDep):
     try:
         if op == "add":
             password = users.add_user(app.engine, app.clock, principal.actor, name, form.get("role"))
-            return users_page(request, issued={"name": name, "password": password, "added": True})
+            return users_page(request, issued={"name": name, "password": password, "added": True},
+                              how=_how(app, name))
         if op == "reset":
             password = users.reset_password(app.engine, app.clock, principal.actor, name)
-            return users_page(request, issued={"name": name, "password": password, "added": False})
+            return users_page(request, issued={"name": name, "password": password, "added": False},
+                              how=_how(app, name))
         if op == "role":
-            users.set_role(app.engine, app.clock, principal.actor, name, form.get("role"), by_user_id=principal.user_id)
+            how = users.set_role(app.engine, app.clock, principal.actor, name, form.get("role"),
+                                 by_user_id=principal.user_id)
         elif op in ("disable", "enable"):
-            users.set_disabled(app.engine, app.clock, principal.actor, name, op == "disable", by_user_id=principal.user_id)
+            how = users.set_disabled(app.engine, app.clock, principal.actor, name, op == "disable",
+                                     by_user_id=principal.user_id)
         else:
             return users_page(request, error=f"unknown operation {op[:20]!r}", status=422)
     except DomainError as exc:
         return users_page(request, error=exc.message, status=status_of(exc))
-    return users_page(request, done=op)
+    return users_page(request, done=op, how=how)
+
+
+@router.post("/account-changes")
+def account_change_decision(request: Request, principal: Confirmer, form: FormDep):
+    """Confirm or reject a change to an account (administrators and the auditor; the policy decides who)."""
+    app = request.app.state.appliance
+    back = "/audit" if form.get("back") == "/audit" else "/admin/users"
+    op = form.get("op")
+    entry = decimal(form.get("entry"), max_digits=18)
+    if op not in ("confirm", "reject") or entry is None:
+        return RedirectResponse(f"{back}?change_error=1", status_code=303)
+    try:
+        account_changes.decide(app.engine, app.clock, principal.actor, entry, confirm=op == "confirm",
+                               reason=form.get("reason").strip())
+    except DomainError:
+        return RedirectResponse(f"{back}?change_error=1", status_code=303)
+    return RedirectResponse(f"{back}?change_done={op}", status_code=303)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from api.web.i18n import translator
 from api.web.render import iso_utc, lang_of, parse_local, render, zone
 from api.web.session import AuditReader
-from vms.access import audit
+from vms.access import account_changes, audit
 from vms.core.numbers import decimal, id_number
 from vms.ops import overview as queries
 from vms.retention import rules as retention
@@ -77,6 +77,9 @@ def audit_page(request: Request, principal: AuditReader, actor: str = "", action
     return render(request, "audit.html", {
         "rows": rows, "form": form, "problems": problems, "csv_query": _csv_query(filters),
         "next_after": rows[-1].seq if len(rows) == PAGE else None, "base_query": base, "after": after_seq,
+        "changes": account_changes.open_changes(app.engine), "back": "/audit",
+        "change_done": request.query_params.get("change_done", ""),
+        "change_error": bool(request.query_params.get("change_error")),
     }, status=422 if problems else 200)
 
 

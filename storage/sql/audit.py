@@ -199,6 +199,28 @@ def search(
     return [AuditRow(*row) for row in s.connection().execute(q).all()]
 
 
+# ---------------------------------------------------------------- changes to accounts awaiting a second person
+
+ACCOUNT_CHANGES = ("user.add", "user.role", "user.enable", "user.reset-password")
+ACCOUNT_DECISIONS = ("account.confirm", "account.reject")
+PENDING, UNCONFIRMED = "pending: ", "ok: unconfirmed"  # outcomes of a change not yet confirmed
+
+
+def open_account_changes(conn: Connection | Session) -> list[AuditRow]:
+    """Changes to accounts that wait for a second person (pending, or made unconfirmed), oldest first."""
+    q = select(*_COLS).where(AuditEntry.action.in_(ACCOUNT_CHANGES),
+                             AuditEntry.outcome.startswith(PENDING) | AuditEntry.outcome.startswith(UNCONFIRMED))
+    rows = [AuditRow(*r) for r in conn.execute(q.order_by(AuditEntry.seq)).all()]
+    decided = set(conn.execute(select(AuditEntry.object).where(AuditEntry.action.in_(ACCOUNT_DECISIONS),
+                                                               AuditEntry.outcome == "ok")).scalars())
+    return [r for r in rows if f"entry:{r.seq}" not in decided]
+
+
+def entry(conn: Connection | Session, seq: int) -> AuditRow | None:
+    row = conn.execute(select(*_COLS).where(AuditEntry.seq == seq)).first()
+    return AuditRow(*row) if row is not None else None
+
+
 def max_seq(conn: Connection | Session) -> int:
     return int(conn.execute(select(func.coalesce(func.max(AuditEntry.seq), 0))).scalar_one())
 

@@ -57,6 +57,12 @@ def set_disabled(s: Session, user_id: int, disabled: bool) -> None:
     s.execute(update(User).where(User.id == user_id).values(disabled=disabled))
 
 
+def confirmers(s: Session, roles: tuple[str, ...], *, excluding: tuple[str, ...]) -> list[str]:
+    """Names of enabled accounts with one of ``roles``, other than ``excluding``."""
+    q = select(User.name).where(User.role.in_(roles), User.disabled.is_(False), User.name.not_in(excluding))
+    return list(s.scalars(q.order_by(User.name)))
+
+
 def set_role(s: Session, user_id: int, role: str) -> None:
     s.execute(update(User).where(User.id == user_id).values(role=role))
 

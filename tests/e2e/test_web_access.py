@@ -54,6 +54,8 @@ MATRIX = {
     ("GET", "/admin/users"): (lambda env: ("/admin/users", None)),
     ("POST", "/admin/users"): (lambda env: ("/admin/users", {"op": "role", "name": "otto",
                                                                        "role": "operator"})),
+    ("POST", "/account-changes"): (lambda env: ("/account-changes", {"op": "confirm", "entry": "999999",
+                                                                      "reason": "x", "back": "/audit"})),
 }
 
 

@@ -42,7 +42,8 @@ def test_keys_built_from_domain_words_exist():
               + [f"recipient.{r}" for r in tickets.RECIPIENTS] + [f"role.{r}" for r in users.ROLES]
               + [f"bar.{k}" for k in ("recorded", "gap", "missing")] + [f"job.{s.value}" for s in JobState]
               + [f"link.state.{s}" for s in ("live", "expired", "revoked", "exhausted")]
-              + [f"reason.{r}" for r in ("age", "space", "quota", "quarantine")])
+              + [f"reason.{r}" for r in ("age", "space", "quota", "quarantine")]
+              + [f"changes.kind.{k}" for k in ("add", "role", "enable", "reset")])
     assert sorted(set(needed) - set(i18n.EN)) == []
 
 

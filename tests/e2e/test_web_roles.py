@@ -177,11 +177,27 @@ def test_admin_pages(web, browser):
     password = page.locator("#one-time-password").inner_text()
     assert len(password) >= 12
     assert page.locator("#user-table tr[data-user=nina]").get_attribute("data-role") == "operator"
+    # four eyes: an operator sees footage, so the account works once someone else confirms it
+    assert "anden administrator eller revisoren" in page.locator("#change-pending").inner_text()
+    pending = page.locator("#account-changes article[data-user=nina]")
+    assert pending.count() == 1 and pending.locator("form").count() == 0  # not the requester's to confirm
     screenshot(page, "admin-users")
     page.locator("#user-table tr[data-user=adam] button[value=disable]").click()
     assert "own account" in page.locator("#page-error").inner_text()
 
     nina = browser.new_page()
+    sign_in(nina, web, "nina", password=password)
+    assert nina.url.endswith("/signin") or "/signin" in nina.url  # not yet: the account waits for confirmation
+
+    auditor = browser.new_page()
+    sign_in(auditor, web, "aud")
+    change = auditor.locator("#account-changes article[data-user=nina]")
+    change.locator("input[name=reason]").fill("Ny medarbejder, aftalt med biblioteksleder")
+    with auditor.expect_navigation():
+        change.locator("button[value=confirm]").click()
+    assert "bekræftet" in auditor.locator(".ok").inner_text()
+    assert auditor.locator("#account-changes article[data-user=nina]").count() == 0
+
     sign_in(nina, web, "nina", password=password)
     assert nina.url == web.url("/password")
     nina.goto(web.url("/tickets"))

@@ -227,8 +227,12 @@ def test_loopback_is_not_limited_per_address(api_env):
 def test_one_time_password_must_be_changed_first(api_env):
     env = api_env
     created = env.client("adam").post("/api/users", json={"name": "nina", "role": "operator"})
-    assert created.status_code == 201
+    assert created.status_code == 201 and created.json()["confirmation"] == "pending"
     otp = created.json()["one_time_password"]
+    assert env.anonymous().post("/api/auth/signin", json={"name": "nina", "password": otp}).status_code == 401
+    (change,) = env.client("aud").get("/api/account-changes").json()  # the auditor confirms the new account
+    r = env.client("aud").post(f"/api/account-changes/{change['entry']}/confirm", json={"reason": "agreed"})
+    assert r.status_code == 200, r.text
     c = env.anonymous()
     r = c.post("/api/auth/signin", json={"name": "nina", "password": otp})
     assert r.status_code == 200 and r.json()["user"]["must_change_password"] is True

@@ -34,6 +34,17 @@ def _play(env):
                                                                     "end": iso(now - 2990_000_000)}}
 
 
+def _change(env) -> int:
+    """A change to an account waiting for a second person, asked for at the console (so neither the admin nor
+    the auditor is its requester)."""
+    from vms.access import account_changes, users
+
+    name = f"chg{next(_names)}"
+    users.add_user(env.app.engine, env.clock, users.CONSOLE, name, "auditor")
+    users.set_role(env.app.engine, env.clock, users.CONSOLE, name, "manager")
+    return next(c.seq for c in account_changes.open_changes(env.app.engine) if c.user == name)
+
+
 # (method, path template) -> request builder returning (url, httpx kwargs)
 MATRIX = {
     ("GET", "/api/health"): (lambda env: ("/api/health", {})),
@@ -52,6 +63,11 @@ MATRIX = {
     ("GET", "/api/users/{name}"): (lambda env: ("/api/users/otto", {})),
     ("PATCH", "/api/users/{name}"): (lambda env: ("/api/users/otto", {"json": {"role": "operator"}})),
     ("POST", "/api/users/{name}/reset-password"): (lambda env: ("/api/users/otto/reset-password", {})),
+    ("GET", "/api/account-changes"): (lambda env: ("/api/account-changes", {})),
+    ("POST", "/api/account-changes/{entry}/confirm"): (lambda env: (
+        f"/api/account-changes/{_change(env)}/confirm", {"json": {"reason": "checked with the library manager"}})),
+    ("POST", "/api/account-changes/{entry}/reject"): (lambda env: (
+        f"/api/account-changes/{_change(env)}/reject", {"json": {"reason": "not agreed"}})),
     ("GET", "/api/tickets"): (lambda env: ("/api/tickets", {})),
     ("POST", "/api/tickets"): (lambda env: ("/api/tickets", {"json": {
         "cameras": ["hall"], "start": iso(env.clock.now_us() - 7200_000_000),

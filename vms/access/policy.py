@@ -48,6 +48,7 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"            # the audit trail, its verification, deletions, retention
     ADMINISTER = "administer"            # user accounts and the cameras and storage overview
     OPS_READ = "ops.read"                # /metrics with credentials
+    ACCOUNT_CONFIRM = "account.confirm"  # confirm or reject another administrator's change to an account
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,41 @@ RULES: dict[Action, Rule] = {
     Action.AUDIT_READ: Rule(frozenset({Role.AUDITOR}), "the audit trail is the auditor's"),
     Action.ADMINISTER: Rule(frozenset({Role.ADMIN}), "user accounts, cameras and storage are the administrator's"),
     Action.OPS_READ: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "metrics are for administrators and auditors"),
+    Action.ACCOUNT_CONFIRM: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "a change to an account is confirmed by "
+                                                                        "another administrator or the auditor"),
 }
+
+# ---------------------------------------------------------------- four eyes on accounts
+
+#: roles that see footage, approve it, or give out roles: granting one needs a second person
+_POWERFUL = frozenset({Role.OPERATOR, Role.MANAGER, Role.ADMIN})
+
+
+def needs_confirmation(change: str, *, old_role: str | None = None, new_role: str | None = None) -> bool:
+    """Whether a change to an account takes effect only when a second person confirms it: a new account or a
+    role that sees or approves footage or administers (``add``, ``role``), re-enabling an account (``enable``),
+    and a new password for a manager or an administrator (``reset``)."""
+    if change in ("add", "role"):
+        return new_role in _POWERFUL and new_role != old_role
+    if change == "enable":
+        return True
+    if change == "reset":
+        return old_role in (Role.MANAGER, Role.ADMIN)
+    return False
+
+
+def confirm_refusal(role: str, confirmer: str, requester: str, subject: str) -> Refusal | None:
+    """Why this person may not confirm (or reject) a change to ``subject``'s account asked for by ``requester``."""
+    refusal = role_refusal(role, Action.ACCOUNT_CONFIRM)
+    if refusal:
+        return refusal
+    if confirmer == requester:
+        return Refusal("the person who asked for a change to an account cannot confirm it; another administrator "
+                       "or the auditor does", key="refused.confirm_own", kind=Kind.CONFLICT)
+    if confirmer == subject:
+        return Refusal("nobody confirms a change to their own account", key="refused.confirm_subject",
+                       kind=Kind.CONFLICT)
+    return None
 
 # ---------------------------------------------------------------- ticket states
 

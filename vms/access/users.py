@@ -4,6 +4,7 @@ Services here own their transaction (one per use case), with its audit entry ins
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 
@@ -12,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from storage.sql import audit as store
 from storage.sql import auth_store, index
 from vms.access import policy
 from vms.access.audit import Actor, audited
@@ -21,6 +23,8 @@ from vms.core.errors import DomainError, Kind
 ROLES = policy.ROLES  # operator, manager, auditor, admin
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 CONSOLE = Actor("cli", "console", "local")  # the audit trail's name for the `vms user` commands
+CONFIRMER_ROLES = (policy.Role.ADMIN.value, policy.Role.AUDITOR.value)
+DONE, PENDING, UNCONFIRMED = "done", "pending", "unconfirmed"  # how a change to an account took effect
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
@@ -62,56 +66,90 @@ def _target(s: Session, name: str):
     return user
 
 
-def add_user(engine: Engine, clock: Clock, actor: Actor, name: str, role: str) -> str:
-    """Create a user with a one-time password (returned, shown once, never stored)."""
+def _four_eyes(s: Session, actor: Actor, entry, change: str, subject: str, *, old_role: str | None,
+               new_role: str | None, detail: dict) -> str:
+    """Decide how a change takes effect and say so in its entry: ``pending`` (a second person must confirm
+    it first), ``unconfirmed`` (nobody else could confirm: made, and flagged until someone does) or
+    ``done`` (a change that needs no second person)."""
+    entry.detail = json.dumps({"change": change, "user": subject, **detail}, sort_keys=True)
+    if not policy.needs_confirmation(change, old_role=old_role, new_role=new_role):
+        return DONE
+    if auth_store.confirmers(s, CONFIRMER_ROLES, excluding=(actor.name, subject)):
+        entry.outcome = f"{store.PENDING}awaits confirmation by another administrator or the auditor"
+        return PENDING
+    entry.outcome = (f"{store.UNCONFIRMED}: nobody else could confirm it (no other administrator or auditor); "
+                     "flagged until someone does")
+    return UNCONFIRMED
+
+
+def add_user(engine: Engine, clock: Clock, actor: Actor, name: str, role: str, *, bootstrap: bool = False) -> str:
+    """Create a user with a one-time password (returned, shown once, never stored).  An account with a role
+    that sees or approves footage or administers works only once a second person confirms it (it is made
+    disabled until then); ``bootstrap``: the first administrator, made by ``vms init``."""
     password = one_time_password()
     password_hash = hash_password(password)
     with audited(engine, clock, actor, "user.add", obj=f"user:{name[:64]}") as (s, entry):
         validate(name, role)
         if index.user_by_name(s, name) is not None:
             raise DomainError(Kind.CONFLICT, f"user {name!r} already exists")
-        index.add_user(s, name, role=role, password_hash=password_hash, now_us=clock.now_us())
-        entry.detail = f"role={role}"
+        user_id = index.add_user(s, name, role=role, password_hash=password_hash, now_us=clock.now_us())
+        if bootstrap:
+            entry.detail = json.dumps({"change": "add", "user": name, "role": role, "bootstrap":
+                                       "the first administrator, made by vms init"}, sort_keys=True)
+        elif _four_eyes(s, actor, entry, "add", name, old_role=None, new_role=role, detail={"role": role}) == PENDING:
+            auth_store.set_disabled(s, user_id, True)
     return password
 
 
 def set_disabled(engine: Engine, clock: Clock, actor: Actor, name: str, disabled: bool, *,
-                 by_user_id: int | None = None) -> None:
-    """Disable (ending its sessions and tokens) or enable an account."""
+                 by_user_id: int | None = None) -> str:
+    """Disable (ending its sessions and tokens) or enable an account; enabling needs a second person.
+    Returns how it took effect (:data:`DONE`, :data:`PENDING`, :data:`UNCONFIRMED`)."""
     action = "user.disable" if disabled else "user.enable"
-    with audited(engine, clock, actor, action, obj=f"user:{name[:64]}") as (s, _):
+    with audited(engine, clock, actor, action, obj=f"user:{name[:64]}") as (s, entry):
         user = _target(s, name)
         if disabled and user.id == by_user_id:
             raise DomainError(Kind.CONFLICT, "you cannot disable your own account; ask another administrator")
-        auth_store.set_disabled(s, user.id, disabled)
+        how = DONE if disabled else _four_eyes(s, actor, entry, "enable", name, old_role=user.role, new_role=None,
+                                               detail={})
+        if how != PENDING:
+            auth_store.set_disabled(s, user.id, disabled)
         if disabled:
             auth_store.revoke_all_of_user(s, user.id, clock.now_us())
+    return how
 
 
 def reset_password(engine: Engine, clock: Clock, actor: Actor, name: str) -> str:
-    """A new one-time password (returned, shown once); unlocks the account and ends its sessions and tokens."""
+    """A new one-time password (returned, shown once); unlocks the account and ends its sessions and tokens.
+    For a manager or an administrator the account stays disabled until a second person confirms."""
     password = one_time_password()
     password_hash = hash_password(password)
-    with audited(engine, clock, actor, "user.reset-password", obj=f"user:{name[:64]}") as (s, _):
+    with audited(engine, clock, actor, "user.reset-password", obj=f"user:{name[:64]}") as (s, entry):
         user = _target(s, name)
         auth_store.set_password(s, user.id, password_hash, must_change=True)
         auth_store.clear_failed_logins(s, user.id)
         auth_store.revoke_all_of_user(s, user.id, clock.now_us())
+        if _four_eyes(s, actor, entry, "reset", name, old_role=user.role, new_role=None, detail={}) == PENDING:
+            auth_store.set_disabled(s, user.id, True)
     return password
 
 
 def set_role(engine: Engine, clock: Clock, actor: Actor, name: str, role: str, *,
-             by_user_id: int | None = None) -> None:
-    """Give an account another role (ending its sessions and tokens)."""
+             by_user_id: int | None = None) -> str:
+    """Give an account another role (ending its sessions and tokens); a role that sees or approves footage or
+    administers takes effect when a second person confirms.  Returns how it took effect."""
     with audited(engine, clock, actor, "user.role", obj=f"user:{name[:64]}") as (s, entry):
         if role not in ROLES:
             raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}")
         user = _target(s, name)
         if user.id == by_user_id:
             raise DomainError(Kind.CONFLICT, "you cannot change your own role; ask another administrator")
-        entry.detail = f"{user.role} -> {role}"
-        auth_store.set_role(s, user.id, role)
-        auth_store.revoke_all_of_user(s, user.id, clock.now_us())
+        how = _four_eyes(s, actor, entry, "role", name, old_role=user.role, new_role=role,
+                         detail={"from": user.role, "to": role})
+        if how != PENDING:
+            auth_store.set_role(s, user.id, role)
+            auth_store.revoke_all_of_user(s, user.id, clock.now_us())
+    return how
 
 
 def list_users(engine: Engine, *, limit: int, offset: int):

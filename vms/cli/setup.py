@@ -84,6 +84,6 @@ def initialise(data_dir: Path, *, demo: bool = False, node_id: str | None = None
     write_key_file(cfg.key_path)
     write_signing_key(cfg.signing_key_path)
     engine = open_trail(cfg, Clock().now_us())  # a new trail: sealed with its audit key from entry 1
-    password = add_user(engine, Clock(), CONSOLE, "admin", "admin")
+    password = add_user(engine, Clock(), CONSOLE, "admin", "admin", bootstrap=True)  # says so in the trail
     engine.dispose()
     return InitResult(data_dir, config_path, cfg.key_path, cfg.signing_key_path, safe_url(cfg.db_url), "admin", password)
