@@ -14,7 +14,15 @@ from storage.format import audit_anchor as anchors
 from storage.sql import audit as store
 from storage.sql.db import open_database
 from testkit.footage import ensure_signing_key
-from tests.integration.test_audit_chain import INSERT, _forged, _hash_of, _last_seq, drop_triggers, sql, verify_cli
+from tests.integration.test_audit_chain import (
+    INSERT,
+    _forged,
+    _hash_of,
+    _last_seq,
+    drop_triggers,
+    sql,
+    verify_cli,
+)
 from vms.access import audit, audit_key
 from vms.cli import main
 
