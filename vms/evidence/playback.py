@@ -226,7 +226,7 @@ def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int,
         except FileNotFoundError:
             continue  # deleted since the index was read, or on another node
         except KeyShredded:
-            continue  # its day key was shredded (retention ended) and its row not yet removed: the footage is gone
+            continue  # its hour or day key was shredded (retention ended) and its row not yet removed: the footage is gone
         except SegmentError as exc:
             raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}") from None
 
