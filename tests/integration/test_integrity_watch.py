@@ -69,3 +69,18 @@ def test_disk_below_the_floor_raises_disk_low(appliance_factory, sqlite_url):
     assert not watch.check_disk() and "disk_low" in _standing(alarms)
     free[0] = 20 * 2**30
     assert watch.check_disk() and "disk_low" not in _standing(alarms)
+
+
+def test_a_checkpoint_every_n_entries_besides_every_few_minutes(appliance_factory, database_url):
+    from storage.format import audit_anchor as anchors
+
+    app = appliance_factory(database_url=database_url)
+    watch, _alarms, _ = _watch(app, checkpoint_entries=5)
+    for i in range(4):
+        audit.record_system_event(app, action="test.event", obj=f"thing:{i}")
+    assert not watch.check_growth() and anchors.read(app.config.audit_anchor_path) is None  # 4 < 5: wait
+    audit.record_system_event(app, action="test.event", obj="thing:4")
+    assert watch.check_growth()  # the fifth entry: verified and checkpointed without waiting for the timer
+    anchor = anchors.read(app.config.audit_anchor_path)
+    assert anchor is not None and anchor.seq >= 5 and anchor.keyed_from == 1
+    assert not watch.check_growth()  # nothing new since

@@ -347,6 +347,16 @@ def verify_against(engine: Engine, path, node_id: str, clock, signing_key_path=N
     return result
 
 
+def entries_since_checkpoint(app) -> int:
+    """How many entries the trail has beyond this node's last checkpoint (the anchor file)."""
+    try:
+        anchor = anchors.read(app.config.audit_anchor_path)
+    except anchors.AnchorError:
+        anchor = None
+    with app.engine.connect() as conn:
+        return store.max_seq(conn) - (anchor.seq if anchor is not None else 0)
+
+
 def verify_anchored(app) -> VerifyResult:
     """:func:`verify_against` this node's anchor file (the integrity watch, the API)."""
     return verify_against(app.engine, app.config.audit_anchor_path, app.config.node_id, app.clock,

@@ -2,7 +2,8 @@
 
 :class:`IntegrityWatch` checks, every ``interval_s`` (default 5 minutes; the
 audit chain every ``chain_interval_s``, default five minutes: each verification that finds the
-trail grown writes a signed checkpoint outside the database, :func:`vms.access.audit.verify_anchored`):
+trail grown writes a signed checkpoint outside the database, :func:`vms.access.audit.verify_anchored`;
+and sooner, every ``checkpoint_entries`` new entries, looked at every ``growth_interval_s``):
 
 * ``retention_violation`` (critical): footage older than its camera allows and
   not held (:func:`vms.retention.rules.build_report`); cleared when the janitor has
@@ -28,13 +29,17 @@ from vms.core.periodic import Periodic
 from vms.retention import rules as retention
 
 log = logging.getLogger(__name__)
+CHECKPOINT_ENTRIES = 1000  # a checkpoint at least every this many entries, besides every chain_interval_s
 
 
 class IntegrityWatch:
     def __init__(self, app, alarms, *, interval_s: float = 300.0, chain_interval_s: float = 300.0,
+                 checkpoint_entries: int = CHECKPOINT_ENTRIES, growth_interval_s: float = 30.0,
                  disk_usage: Callable = shutil.disk_usage):
         self.app, self.alarms = app, alarms
         self.interval_s, self.chain_interval_s = interval_s, chain_interval_s
+        self.checkpoint_entries = checkpoint_entries
+        self._growth = Periodic("audit-growth", growth_interval_s, self.check_growth)
         self._disk_usage = disk_usage
         self._last_chain: float | None = None
         self._timer = Periodic("integrity-watch", interval_s, self._round, run_first=True)
@@ -83,10 +88,26 @@ class IntegrityWatch:
             except Exception as exc:  # the next pass may succeed; the alarm stays as it was
                 log.warning("integrity check %s could not run (%s)", name, exc.__class__.__name__)
 
+    def check_growth(self) -> bool:
+        """Checkpoint early when the trail grew by ``checkpoint_entries`` since the last checkpoint (a cheap
+        look at two numbers; the verification runs only then).  True when it ran."""
+        try:
+            grown = audit.entries_since_checkpoint(self.app)
+        except Exception as exc:
+            log.warning("audit growth could not be read (%s)", exc.__class__.__name__)
+            return False
+        if grown < self.checkpoint_entries:
+            return False
+        self._last_chain = self.app.clock.monotonic_s()
+        self.check_chain()
+        return True
+
     def start(self) -> None:
         self._timer.start()
+        self._growth.start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
+        self._growth.stop(timeout_s)
         self._timer.stop(timeout_s)
 
     def _round(self) -> None:
