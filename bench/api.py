@@ -31,7 +31,7 @@ Phases, each ``--seconds`` long after one second of warm-up:
 
 Verification: a fresh database (same kind) gets ``--entries`` entries
 written directly (batches of 10,000 rows, each hash computed with
-:func:`storage.sql.audit.entry_hash`, the head row set to the last one), then the
+:func:`storage.sql.audit.entry_hash` under the trail's audit key, the head row set to the last one), then the
 real command ``vms audit verify --config F`` runs as a process and its wall
 time is ``verify_1m_s`` (interpreter start and imports included; the time the
 command prints for the chain walk alone is ``verify_walk_s``).
@@ -59,6 +59,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,10 +71,12 @@ from bench.common import cpu_s, emit, machine
 from storage.keys.keyring import write_key_file
 from storage.sql import audit as audit_store
 from storage.sql import index
+from storage.sql.db import open_database
 from storage.sql.models import AuditEntry, AuditHead
-from vms.access import users
+from vms.access import audit_key, users
 from vms.access.audit import Actor, audited
 from vms.appliance import Appliance
+from vms.core.config import load_config
 
 PG_URL = os.environ.get("VMS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 VMS = Path(sys.executable).with_name("vms")
@@ -271,6 +274,27 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path, timeout_s: float = 
     raise SystemExit(f"vms serve not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
+@contextmanager
+def serving(cfg: Path, port: int, scratch: Path):
+    """``vms serve --no-recorder --no-janitor`` on ``cfg`` until the block ends (its log in
+    ``scratch/serve.log``); yields (base URL, process)."""
+    log = scratch / "serve.log"
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen([str(VMS), "serve", "--config", str(cfg), "--no-recorder", "--no-janitor"],
+                                stdout=fh, stderr=fh, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, proc, log)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -287,13 +311,7 @@ def api_load(scratch: Path, db: Database, args) -> dict:
             index.add_user(s, name, role=role, password_hash=pw, now_us=app.clock.now_us(), must_change=False)
     app.close()
 
-    log = scratch / "serve.log"
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen([str(VMS), "serve", "--config", str(cfg), "--no-recorder", "--no-janitor"],
-                                stdout=fh, stderr=fh, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc, log)
+    with serving(cfg, port, scratch) as (base, proc):
         tokens = {name: bearer_token(base, name) for name in (*OPERATORS, "mia")}
         now_us = time.time_ns() // 1000
         t = time.perf_counter()
@@ -330,13 +348,6 @@ def api_load(scratch: Path, db: Database, args) -> dict:
         assert appended == out["audit_appends_answered_ok_with_warmup"], (appended, out)
         out["audit_entries_appended"] = appended
         out["audit_entries_per_s_whole_phase"] = appended / audit_wall
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     out |= direct_appends(cfg, args)
     return out
 
@@ -391,11 +402,14 @@ ACTIONS = [("ticket.file", "ticket:{t}"), ("footage.play", "camera:cam03"), ("au
            ("ticket.approve", "ticket:{t}"), ("export.create", "ticket:{t}")]
 
 
-def build_trail(url: str, entries: int, batch: int = 10_000) -> str:
-    """Write ``entries`` chained entries and the head row; return the last hash."""
-    from storage.sql.db import open_database
-
-    engine = open_database(url)
+def build_trail(cfg: Path, entries: int, batch: int = 10_000) -> str:
+    """Write ``entries`` chained entries and the head row, sealed with the trail's audit key as the appliance
+    seals them (opening the appliance makes the key; an empty trail is sealed from entry 1); return the last
+    hash."""
+    app = Appliance.open(cfg)
+    key = audit_key.key_for(app.engine).key
+    app.close()
+    engine = open_database(load_config(cfg).db_url)
     at = 1_790_000_000_000_000
     prev = audit_store.GENESIS
     table = AuditEntry.__table__
@@ -408,7 +422,7 @@ def build_trail(url: str, entries: int, batch: int = 10_000) -> str:
                 fields = {"seq": seq, "at_us": at + seq * 250_000, "actor": OPERATORS[seq % 4], "role": "operator",
                           "action": action, "object": obj.format(t=t), "ticket_id": t, "client": "10.0.3.17",
                           "outcome": "ok", "detail": "span=2026-11-20T10:00:00Z..2026-11-20T10:05:00Z" if seq % 5 == 1 else ""}
-                digest = audit_store.entry_hash(fields, prev)
+                digest = audit_store.entry_hash(fields, prev, key)
                 rows.append({**fields, "prev_hash": prev, "hash": digest})
                 prev = digest
             conn.execute(table.insert(), rows)
@@ -425,7 +439,7 @@ def build_trail(url: str, entries: int, batch: int = 10_000) -> str:
 def verify_trail(scratch: Path, db: Database, args) -> dict:
     cfg = make_appliance(scratch, "verify", db)
     t = time.perf_counter()
-    last = build_trail(db.url, args.entries)
+    last = build_trail(cfg, args.entries)
     build_s = time.perf_counter() - t
     load0 = loadavg()
     t = time.perf_counter()
@@ -434,15 +448,13 @@ def verify_trail(scratch: Path, db: Database, args) -> dict:
     if done.returncode != 0 or last not in done.stdout or f" {args.entries} entries" not in done.stdout:
         raise SystemExit(f"vms audit verify did not confirm the chain (exit {done.returncode}): {done.stdout}{done.stderr}")
     # floor in the same run: only reading the rows, as verification does, without hashing
-    from storage.sql.db import open_database
-
     engine = open_database(db.url)
     t = time.perf_counter()
     with engine.connect() as conn:
         read = sum(1 for _ in audit_store.iter_rows(conn))
     read_s = time.perf_counter() - t
     engine.dispose()
-    assert read == args.entries
+    assert read == args.entries + 1  # the verification recorded its checkpoint (one audit.anchor entry)
     walk = re.search(r"\(([\d.]+) s\)", done.stdout)
     return {"verify_entries": args.entries, "verify_build_s": build_s, "verify_1m_s": wall,
             "verify_walk_s": float(walk.group(1)) if walk else -1.0,

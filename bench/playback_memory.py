@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from bench.api import PASSWORD, VMS, Database, bearer_token, call, free_port, iso, make_appliance, wait_ready
+from bench.api import PASSWORD, Database, bearer_token, call, free_port, iso, make_appliance, serving
 from bench.common import emit, machine
 from storage.format.packets import Packet
 from storage.sql import index
@@ -90,74 +89,71 @@ def main() -> None:
     store_footage(cfg, scratch, args.minutes, args.mbps, start_us)
     store_s = time.perf_counter() - t
 
-    log = scratch / "serve.log"
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen([str(VMS), "serve", "--config", str(cfg), "--no-recorder", "--no-janitor"],
-                                stdout=fh, stderr=fh, start_new_session=True)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc, log)
-        olga, mia = bearer_token(base, "olga"), bearer_token(base, "mia")
-        body = {"cameras": ["cam00"], "start": iso(start_us), "end": iso(start_us + span_us + 1_000_000),
-                "description": "bench", "purpose": "bench", "legal_basis": "bench", "action": "view",
-                "recipient": "internal"}
-        status, ticket, _ = call(base, "POST", "/api/tickets", body, {"Authorization": f"Bearer {olga}"})
-        assert status == 201, (status, ticket)
-        status, _, _ = call(base, "POST", f"/api/tickets/{ticket['id']}/approve", {"reason": "bench"},
-                            {"Authorization": f"Bearer {mia}"})
-        assert status == 200
-        time.sleep(1.0)
-        before = rss_mb(proc.pid)
-        peak, done, sizes, errors = [before], threading.Event(), [], []
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], rss_mb(proc.pid))
-                time.sleep(0.02)
-
-        def play(v: int) -> None:
-            # each viewer its own span (one frame shorter per viewer), so no clip is shared via the cache
-            end = start_us + span_us - v * 66_667
-            url = (f"{base}/api/tickets/{ticket['id']}/cameras/cam00/play?start={iso(start_us)}&end={iso(end)}")
-            req = urllib.request.Request(url, headers={"Authorization": f"Bearer {olga}"})
-            try:
-                n = 0
-                with urllib.request.urlopen(req, timeout=600) as r:
-                    while piece := r.read(64 << 10):
-                        n += len(piece)
-                sizes.append(n)
-            except Exception as exc:  # a failed play is no figure
-                errors.append(repr(exc))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        t = time.perf_counter()
-        viewers = [threading.Thread(target=play, args=(v,)) for v in range(args.viewers)]
-        for th in viewers:
-            th.start()
-        for th in viewers:
-            th.join()
-        plays_s = time.perf_counter() - t
-        done.set()
-        sampler.join()
-        if errors or len(sizes) != args.viewers:
-            raise SystemExit(f"plays failed: {errors}\n{log.read_text()[-3000:]}")
+        with serving(cfg, port, scratch) as (base, proc):
+            peak, sizes, before, plays_s = _plays(base, proc, start_us, span_us, args, scratch)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         db.drop()
         shutil.rmtree(scratch, ignore_errors=True)
-    extra = (peak[0] - before) / args.viewers
+    extra = (peak - before) / args.viewers
     print(f"{args.viewers} viewers x {args.minutes:g} min at {args.mbps:g} Mbit/s: clip {sizes[0] / 2**20:.0f} MiB "
-          f"each; server RSS {before:.0f} -> peak {peak[0]:.0f} MiB; {extra:.1f} MiB extra per viewer "
+          f"each; server RSS {before:.0f} -> peak {peak:.0f} MiB; {extra:.1f} MiB extra per viewer "
           f"(target {TARGET_MB}); all plays done in {plays_s:.1f} s")
     emit({"bench": "playback_memory", "viewers": args.viewers, "minutes": args.minutes, "mbps": args.mbps,
-          "clip_mb": round(sizes[0] / 2**20, 1), "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak[0], 1),
+          "clip_mb": round(sizes[0] / 2**20, 1), "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak, 1),
           "extra_mb_per_viewer": round(extra, 1), "target_mb_per_viewer": TARGET_MB, "plays_s": round(plays_s, 1),
           "store_s": round(store_s, 1), "machine": machine()})
+
+
+def _plays(base: str, proc, start_us: int, span_us: int, args, scratch: Path):
+    """Approve a ticket, play the span with ``args.viewers`` clients at once while sampling the server's RSS;
+    returns (peak MiB, clip sizes, RSS before MiB, seconds)."""
+    olga, mia = bearer_token(base, "olga"), bearer_token(base, "mia")
+    body = {"cameras": ["cam00"], "start": iso(start_us), "end": iso(start_us + span_us + 1_000_000),
+            "description": "bench", "purpose": "bench", "legal_basis": "bench", "action": "view",
+            "recipient": "internal"}
+    status, ticket, _ = call(base, "POST", "/api/tickets", body, {"Authorization": f"Bearer {olga}"})
+    assert status == 201, (status, ticket)
+    status, _, _ = call(base, "POST", f"/api/tickets/{ticket['id']}/approve", {"reason": "bench"},
+                        {"Authorization": f"Bearer {mia}"})
+    assert status == 200
+    time.sleep(1.0)
+    before = rss_mb(proc.pid)
+    peak, done, sizes, errors = [before], threading.Event(), [], []
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(proc.pid))
+            time.sleep(0.02)
+
+    def play(v: int) -> None:
+        # each viewer its own span (one frame shorter per viewer), so no clip is shared via the cache
+        end = start_us + span_us - v * 66_667
+        url = (f"{base}/api/tickets/{ticket['id']}/cameras/cam00/play?start={iso(start_us)}&end={iso(end)}")
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {olga}"})
+        try:
+            n = 0
+            with urllib.request.urlopen(req, timeout=600) as r:
+                while piece := r.read(64 << 10):
+                    n += len(piece)
+            sizes.append(n)
+        except Exception as exc:  # a failed play is no figure
+            errors.append(repr(exc))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t = time.perf_counter()
+    viewers = [threading.Thread(target=play, args=(v,)) for v in range(args.viewers)]
+    for th in viewers:
+        th.start()
+    for th in viewers:
+        th.join()
+    plays_s = time.perf_counter() - t
+    done.set()
+    sampler.join()
+    if errors or len(sizes) != args.viewers:
+        raise SystemExit(f"plays failed: {errors}\n{(scratch / 'serve.log').read_text()[-3000:]}")
+    return peak[0], sizes, before, plays_s
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def list_users(app: deps.ApplianceDep, limit: Annotated[int, Query(ge=1, le=500)
 def add_user(body: UserCreate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserCreated:
     password = users.add_user(app.engine, app.clock, principal.actor, body.name, body.role)
     return UserCreated(user=_user(app, body.name), one_time_password=password,
-                       confirmation=_last_change(app, body.name))
+                       confirmation=account_changes.state_of(app.engine, body.name))
 
 
 @router.get("/{name}", response_model=UserPublic, summary="One user")
@@ -60,12 +60,5 @@ def update_user(name: UserName, body: UserUpdate, principal: deps.Administrator,
 @router.post("/{name}/reset-password", response_model=UserCreated, summary="Give a user a new one-time password")
 def reset_password(name: UserName, principal: deps.Administrator, app: deps.ApplianceDep) -> UserCreated:
     password = users.reset_password(app.engine, app.clock, principal.actor, name)
-    return UserCreated(user=_user(app, name), one_time_password=password, confirmation=_last_change(app, name))
+    return UserCreated(user=_user(app, name), one_time_password=password, confirmation=account_changes.state_of(app.engine, name))
 
-
-def _last_change(app, name: str) -> str:
-    """How the newest change to ``name`` took effect (from its open change, if any)."""
-    for change in reversed(account_changes.open_changes(app.engine)):
-        if change.user == name:
-            return "unconfirmed" if change.made else "pending"
-    return "done"

@@ -44,13 +44,6 @@ def users_page(request: Request, *, error: str = "", issued: dict | None = None,
                   status=status)
 
 
-def _how(app, name: str) -> str:
-    """How the newest change to ``name`` took effect, from the open changes."""
-    for change in reversed(account_changes.open_changes(app.engine)):
-        if change.user == name:
-            return users.UNCONFIRMED if change.made else users.PENDING
-    return users.DONE
-
 
 @router.get("/admin/users")
 def users_list(request: Request, principal: Administrator, change_done: str = "", change_error: str = ""):
@@ -68,11 +61,11 @@ def user_change(request: Request, principal: Administrator, form: FormDep):
         if op == "add":
             password = users.add_user(app.engine, app.clock, principal.actor, name, form.get("role"))
             return users_page(request, issued={"name": name, "password": password, "added": True},
-                              how=_how(app, name))
+                              how=account_changes.state_of(app.engine, name))
         if op == "reset":
             password = users.reset_password(app.engine, app.clock, principal.actor, name)
             return users_page(request, issued={"name": name, "password": password, "added": False},
-                              how=_how(app, name))
+                              how=account_changes.state_of(app.engine, name))
         if op == "role":
             how = users.set_role(app.engine, app.clock, principal.actor, name, form.get("role"),
                                  by_user_id=principal.user_id)

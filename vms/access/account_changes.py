@@ -62,6 +62,15 @@ def open_changes(engine: Engine) -> list[AccountChange]:
         return [c for c in map(_parse, store.open_account_changes(conn)) if c is not None]
 
 
+def state_of(engine: Engine, user: str) -> str:
+    """How the newest change to ``user``'s account took effect: ``pending`` (waits for a second person),
+    ``unconfirmed`` (made without one, flagged) or ``done``."""
+    for change in reversed(open_changes(engine)):
+        if change.user == user:
+            return "unconfirmed" if change.made else "pending"
+    return "done"
+
+
 def _open_change(s: Session, seq: int) -> AccountChange:
     for row in store.open_account_changes(s):
         if row.seq == seq and (change := _parse(row)) is not None:

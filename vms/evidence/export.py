@@ -299,11 +299,6 @@ class _ClipBuilder:
     def end_us(self) -> int:
         return self._at(self.max_pts + self._last_duration)
 
-    @property
-    def written(self) -> int:
-        """Frames in the clip so far (a re-encoded clip: frames encoded, not packets read)."""
-        return self.clip.frames_out if self.reencoded else self.frames + (self._pending is not None)
-
     def close(self) -> ClipRecord | None:
         """Finish the clip; None when it holds no frame (all were before the window start)."""
         if self._pending is not None:
