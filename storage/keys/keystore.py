@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage.format.segment import HOURS_PER_DAY, SegmentHeader, derive_segment_key, inspect_header
+from storage.keys import doorlog_keys
 from storage.keys.keyring import (
     KEY_BYTES,
     KeyShredded,
@@ -184,7 +185,8 @@ def rotate_master_key(engine: Engine, key_file: Path, *,
 
     A crash after 1 or 2 leaves both files; :class:`MasterKeyring` loads both and
     every row names the key that wrapped it, so nothing becomes unreadable, and
-    running the rotation again finishes it.  Hour keys are wrapped by their day keys,
+    running the rotation again finishes it.  Door-log keys are re-wrapped in the same
+    transaction.  Hour keys are wrapped by their day keys,
     not the master key, so they are not touched.  ``also(ring, new_key, new_id)`` re-wraps
     keys kept outside the index (export packages) before step 3 and returns how many.
     Returns (old id, new id, keys re-wrapped).
@@ -205,6 +207,7 @@ def rotate_master_key(engine: Engine, key_file: Path, *,
             plain = unwrap(ring.get(master_id), wrapped, purpose)
             index.rewrap(s, kind, ident, wrap(new_key, plain, purpose), new_id)
             count += 1
+        count += doorlog_keys.rewrap_all(s, ring, new_key, new_id)  # the door log's day and held keys
     if also is not None:
         count += also(ring, new_key, new_id)
     os.replace(pending, key_file)

@@ -316,3 +316,89 @@ class Delivery(Base):
     created_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
     created_us: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_deliveries_ticket", "ticket_id"),)
+
+
+# ---------------------------------------------------------------- door access log (migration 0007)
+
+
+class DoorlogKey(Base):
+    """A door-log data key, stored only wrapped by the master key (``aad = "doorlog:" + label``): one per UTC
+    day (``label`` ``day:YYYY-MM-DD``) and one per day's held entries re-sealed when that day was shredded
+    (``held:YYYY-MM-DD:N``).  ``wrapped`` is NULL once shredded (docs/design/doorlog.md)."""
+
+    __tablename__ = "doorlog_keys"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(40), unique=True)
+    day: Mapped[str] = mapped_column(String(10))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    master_id: Mapped[str] = mapped_column(String(16))
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    shredded_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DoorlogEntry(Base):
+    """One passage: when, which door, and who, never in clear: ``id_sealed`` is the identifier encrypted under
+    the key ``key_id`` names, ``id_hash`` a keyed hash of it under the same key (equality lookups)."""
+
+    __tablename__ = "doorlog_entries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("doorlog_keys.id"))
+    at_us: Mapped[int] = mapped_column(BigInteger)
+    door_id: Mapped[str] = mapped_column(String(64))
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    id_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    file_id: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        Index("uq_doorlog_entries_who", "id_hash", "at_us", "door_id", unique=True),
+        Index("ix_doorlog_entries_door", "door_id", "at_us"),
+        Index("ix_doorlog_entries_key", "key_id"),
+    )
+
+
+class DoorlogFile(Base):
+    """A CSV file offered for import and what became of it (``imported`` or ``rejected``); ``report`` names bad
+    lines by number and reason, never their identifiers."""
+
+    __tablename__ = "doorlog_files"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(80))
+    received_us: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10))
+    rows: Mapped[int] = mapped_column(Integer)
+    added: Mapped[int] = mapped_column(Integer)
+    report: Mapped[str] = mapped_column(String(4000))
+    __table_args__ = (Index("ix_doorlog_files_sha", "sha256"), Index("ix_doorlog_files_received", "received_us"))
+
+
+class DoorlogDoor(Base):
+    """A door seen in an imported file (tickets name doors from this list)."""
+
+    __tablename__ = "doorlog_doors"
+    door_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class DoorlogHold(Base):
+    """A legal hold on one door's entries in [start_us, end_us), as :class:`Hold` is for a camera."""
+
+    __tablename__ = "doorlog_holds"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    door_id: Mapped[str] = mapped_column(String(64))
+    start_us: Mapped[int] = mapped_column(BigInteger)
+    end_us: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    released_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (Index("ix_doorlog_holds_door", "door_id", "start_us"),)
+
+
+class TicketDoor(Base):
+    """A door a ticket covers; ``id_lookup``: the ticket also allows asking when one identifier passed."""
+
+    __tablename__ = "ticket_doors"
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    door_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id_lookup: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vms.core.doorlog_config import DoorlogConfig, retention_problem
+
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 
@@ -289,6 +291,7 @@ class Config(Strict):
     alarms: AlarmsConfig = AlarmsConfig()
     cluster: ClusterConfig | None = None
     delivery: DeliveryConfig = DeliveryConfig()
+    doorlog: DoorlogConfig | None = None  # the door access log (vms/core/doorlog_config.py)
 
     @field_validator("node_id")
     @classmethod
@@ -323,6 +326,8 @@ class Config(Strict):
                     f"{self.legal_max_retain_days} days; lower it, or add "
                     f'legal_max_override = {{ reason = "..." }} with a written reason'
                 )
+        if self.doorlog is not None and (problem := retention_problem(self.doorlog, self.legal_max_retain_days)):
+            raise ValueError(problem)
         return self
 
     # -- derived paths -------------------------------------------------------------
@@ -374,6 +379,8 @@ def _absolute(cfg: Config, base: Path) -> Config:
         data["mqtt"]["ca_file"] = fix(cfg.mqtt.ca_file)
     if cfg.cluster is not None:
         data["cluster"]["secret_file"] = fix(cfg.cluster.secret_file)
+    if cfg.doorlog is not None:
+        data["doorlog"]["inbox"] = fix(cfg.doorlog.inbox)
     for cam, raw in zip(cfg.cameras, data["cameras"], strict=True):
         if cam.is_file and not cam.source.startswith("file:"):
             raw["source"] = str(fix(Path(cam.source)))
@@ -420,7 +427,7 @@ def parse_config(text: str, file: Path | str = "<config>") -> Config:
                    "unknown key (typo? see docs/configuration.md for the keys allowed here)")
         elif "ctx" in err and err["type"].startswith(("greater", "less")):
             msg = f"{msg} (got {err.get('input')!r})"
-        if not key and msg.startswith("cameras["):
+        if not key and msg.startswith(("cameras[", "doorlog.")):
             key, _, msg = msg.partition(": ")
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise ConfigError(file, key, msg + more) from None

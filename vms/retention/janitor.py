@@ -12,7 +12,8 @@
    held footage is left an alarm says so;
 5. an hour key, and a day key, is shredded once no segment needs it (held segments
    get their own key first, :meth:`storage.keys.keystore.KeyStore.keep_segment_key`);
-6. quarantined items older than the legal maximum are deleted (``quarantine``).
+6. quarantined items older than the legal maximum are deleted (``quarantine``);
+7. the door log's retention (:func:`vms.doorlog.retention.sweep`), when ``[doorlog]`` is configured.
 
 Held segments are never deleted.  Deletions follow the protocol of
 :func:`vms.retention.check.delete_segments` (mark + record, unlink, remove row), so a
@@ -51,6 +52,7 @@ from storage.sql import retention_queries as rq
 from storage.sql.db import DatabaseError, safe_url
 from storage.sql.index import SegmentRef
 from vms.core.clock import Clock
+from vms.doorlog import retention as doorlog_retention
 from vms.retention import check, deletion, layout, planner, state
 from vms.retention import rules as retention
 from vms.retention.space import SpaceKeeping
@@ -167,6 +169,7 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
         self._watermark_pass([c.camera_id for c in cameras], holds, now, res, touched)
         self._shred(touched, now, res)
         self._expire_quarantine(now, res)
+        res.doorlog = doorlog_retention.sweep(self.app, now, retention.grace_us(self.app.config))
         self._report_failures(res)
         res.duration_s = time.perf_counter() - t0
         with Session(self.app.engine) as s, s.begin():

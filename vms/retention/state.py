@@ -77,6 +77,7 @@ class SweepResult:
     free_bytes: int | None = None
     floor_bytes: int | None = None
     duration_s: float = 0.0
+    doorlog: object = None  # vms.doorlog.retention.DoorlogSweep, when [doorlog] is configured
 
     @property
     def segments_deleted(self) -> int:

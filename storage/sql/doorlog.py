@@ -1,0 +1,270 @@
+"""Queries of the door access log: keys, imported files, entries, doors, door holds, tickets' doors.
+
+Entries carry the identifier only sealed and keyed-hashed (storage/keys/doorlog_keys.py); nothing here sees
+it in clear.  Functions never commit; :func:`scrub` takes the engine because ``VACUUM`` runs outside a
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.sql.models import (
+    DoorlogDoor,
+    DoorlogEntry,
+    DoorlogFile,
+    DoorlogHold,
+    DoorlogKey,
+    Ticket,
+    TicketDoor,
+)
+
+_K, _E, _F, _H, _TD = (DoorlogKey.__table__.c, DoorlogEntry.__table__.c, DoorlogFile.__table__.c,
+                       DoorlogHold.__table__.c, TicketDoor.__table__.c)
+
+
+# ---------------------------------------------------------------- keys
+
+
+def insert_key(s: Session, *, label: str, day: str, wrapped: bytes, master_id: str, now_us: int) -> int:
+    return int(s.connection().execute(DoorlogKey.__table__.insert().returning(_K.id), {
+        "label": label, "day": day, "wrapped": wrapped, "master_id": master_id, "created_us": now_us}).scalar_one())
+
+
+def key_by_label(s: Session, label: str):
+    return s.connection().execute(select(DoorlogKey.__table__).where(_K.label == label)).first()
+
+
+def keys_by_ids(s: Session, ids: Iterable[int]):
+    ids = list(ids)
+    return list(s.connection().execute(select(DoorlogKey.__table__).where(_K.id.in_(ids)))) if ids else []
+
+
+def live_keys_between(s: Session, first_day: str, last_day: str):
+    return list(s.connection().execute(select(DoorlogKey.__table__).where(
+        _K.day >= first_day, _K.day <= last_day, _K.wrapped.is_not(None)).order_by(_K.day, _K.id)))
+
+
+def live_keys(s: Session):
+    return list(s.connection().execute(select(DoorlogKey.__table__).where(_K.wrapped.is_not(None))))
+
+
+def count_keys_of_day(s: Session, day: str) -> int:
+    return int(s.connection().execute(select(func.count()).select_from(DoorlogKey).where(_K.day == day)).scalar() or 0)
+
+
+def shred_key(s: Session, key_id: int, *, now_us: int) -> bool:
+    return s.execute(update(DoorlogKey).where(DoorlogKey.id == key_id, DoorlogKey.wrapped.is_not(None))
+                     .values(wrapped=None, shredded_us=now_us)).rowcount > 0
+
+
+def rewrap_key(s: Session, key_id: int, wrapped: bytes, master_id: str) -> None:
+    s.execute(update(DoorlogKey).where(DoorlogKey.id == key_id).values(wrapped=wrapped, master_id=master_id))
+
+
+def expired_day_keys(s: Session, before_day: str) -> list[tuple[int, str]]:
+    """Live day keys (not held ones) of days before ``before_day``: (id, day)."""
+    return [tuple(r) for r in s.connection().execute(select(_K.id, _K.day).where(
+        _K.label.like("day:%"), _K.day < before_day, _K.wrapped.is_not(None)).order_by(_K.day))]
+
+
+def empty_held_keys(s: Session) -> list[int]:
+    """Live held keys no entry uses any more."""
+    used = exists().where(_E.key_id == _K.id)
+    return list(s.connection().execute(select(_K.id).where(
+        _K.label.like("held:%"), _K.wrapped.is_not(None), ~used)).scalars())
+
+
+def scrub(engine: Engine) -> bool:
+    """Remove old copies of shredded key bytes and deleted entries from the database's files (as
+    :func:`storage.sql.retention_queries.scrub_shredded_keys` does for footage keys)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            conn.commit()
+        return busy == 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM doorlog_keys, doorlog_entries"))
+    return True
+
+
+# ---------------------------------------------------------------- files
+
+
+def file_by_sha(s: Session, sha256: str, status: str = "imported"):
+    return s.connection().execute(select(DoorlogFile.__table__).where(
+        _F.sha256 == sha256, _F.status == status).limit(1)).first()
+
+
+def insert_file(s: Session, *, sha256: str, name: str, source: str, now_us: int, status: str, rows: int,
+                added: int, report: str) -> int:
+    return int(s.connection().execute(DoorlogFile.__table__.insert().returning(_F.id), {
+        "sha256": sha256, "name": name[:255], "source": source[:80], "received_us": now_us, "status": status,
+        "rows": rows, "added": added, "report": report[:4000]}).scalar_one())
+
+
+def set_file_added(s: Session, file_id: int, added: int) -> None:
+    s.execute(update(DoorlogFile).where(DoorlogFile.id == file_id).values(added=added))
+
+
+def recent_files(s: Session, limit: int = 50):
+    return list(s.connection().execute(select(DoorlogFile.__table__).order_by(_F.id.desc()).limit(limit)))
+
+
+def delete_files_before(s: Session, before_us: int) -> int:
+    return s.execute(delete(DoorlogFile).where(DoorlogFile.received_us < before_us)).rowcount
+
+
+# ---------------------------------------------------------------- entries
+
+
+def _insert_ignoring_duplicates(s: Session):
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(DoorlogEntry.__table__).on_conflict_do_nothing()
+
+
+def insert_entries(s: Session, rows: Sequence[dict]) -> None:
+    """Insert entries (dicts of key_id, at_us, door_id, id_hash, id_sealed, file_id); an entry already stored
+    (same keyed hash, time and door) is skipped."""
+    if rows:
+        s.connection().execute(_insert_ignoring_duplicates(s), list(rows))
+
+
+def count_entries_of_keys(s: Session, key_ids: Iterable[int]) -> int:
+    ids = list(key_ids)
+    return int(s.connection().execute(select(func.count()).select_from(DoorlogEntry).where(_E.key_id.in_(ids))).scalar() or 0) if ids else 0
+
+
+def count_entries(s: Session) -> int:
+    return int(s.connection().execute(select(func.count()).select_from(DoorlogEntry)).scalar() or 0)
+
+
+@dataclass(frozen=True)
+class SealedEntry:
+    id: int
+    at_us: int
+    door_id: str
+    key_id: int
+    id_sealed: bytes
+
+
+_ENTRY_COLS = (_E.id, _E.at_us, _E.door_id, _E.key_id, _E.id_sealed)
+
+
+def entries_at_doors(s: Session, doors: Sequence[str], start_us: int, end_us: int, *, limit: int) -> list[SealedEntry]:
+    """Entries of ``doors`` in [start_us, end_us), oldest first, at most ``limit``."""
+    rows = s.connection().execute(select(*_ENTRY_COLS).where(
+        _E.door_id.in_(list(doors)), _E.at_us >= start_us, _E.at_us < end_us).order_by(_E.at_us, _E.id).limit(limit))
+    return [SealedEntry(*r) for r in rows]
+
+
+def entries_with_hashes(s: Session, hashes: Sequence[bytes], doors: Sequence[str], start_us: int, end_us: int, *,
+                        limit: int) -> list[SealedEntry]:
+    """Entries whose keyed hash is one of ``hashes`` at ``doors`` in [start_us, end_us), oldest first."""
+    if not hashes:
+        return []
+    rows = s.connection().execute(select(*_ENTRY_COLS).where(
+        _E.id_hash.in_(list(hashes)), _E.door_id.in_(list(doors)), _E.at_us >= start_us, _E.at_us < end_us)
+        .order_by(_E.at_us, _E.id).limit(limit))
+    return [SealedEntry(*r) for r in rows]
+
+
+def entries_of_key(s: Session, key_id: int) -> list[SealedEntry]:
+    return [SealedEntry(*r) for r in s.connection().execute(select(*_ENTRY_COLS).where(_E.key_id == key_id))]
+
+
+def reseal_entry(s: Session, entry_id: int, *, key_id: int, id_hash: bytes, id_sealed: bytes) -> None:
+    s.execute(update(DoorlogEntry).where(DoorlogEntry.id == entry_id)
+              .values(key_id=key_id, id_hash=id_hash, id_sealed=id_sealed))
+
+
+def entry_span(s: Session) -> tuple[int | None, int | None, int]:
+    """(oldest at_us, newest at_us, count) of all entries."""
+    lo, hi, n = s.connection().execute(select(func.min(_E.at_us), func.max(_E.at_us), func.count())).one()
+    return lo, hi, int(n or 0)
+
+
+# ---------------------------------------------------------------- doors
+
+
+def add_doors(s: Session, doors: Iterable[str], *, now_us: int) -> None:
+    known = set(s.connection().execute(select(DoorlogDoor.door_id)).scalars())
+    new = sorted(set(doors) - known)
+    if new:
+        s.connection().execute(DoorlogDoor.__table__.insert(), [{"door_id": d, "first_us": now_us} for d in new])
+
+
+def doors(s: Session) -> list[str]:
+    return list(s.connection().execute(select(DoorlogDoor.door_id).order_by(DoorlogDoor.door_id)).scalars())
+
+
+# ---------------------------------------------------------------- holds
+
+
+def hold_in_force(now_us: int, grace_us: int):
+    """SQL for "this door hold still protects entries at ``now_us``" (the rule of
+    :func:`storage.sql.index.hold_in_force` for camera holds)."""
+    ticket_over = exists().where(Ticket.id == DoorlogHold.ticket_id, or_(
+        and_(Ticket.access_until_us.is_not(None), Ticket.access_until_us + grace_us <= now_us),
+        and_(Ticket.closed_us.is_not(None), Ticket.closed_us + grace_us <= now_us)))
+    return and_(or_(DoorlogHold.released_us.is_(None), DoorlogHold.released_us > now_us), ~ticket_over)
+
+
+def add_hold(s: Session, *, door_id: str, start_us: int, end_us: int, reason: str, now_us: int,
+             ticket_id: int | None = None) -> int:
+    return int(s.connection().execute(DoorlogHold.__table__.insert().returning(_H.id), {
+        "door_id": door_id, "start_us": start_us, "end_us": end_us, "reason": reason, "ticket_id": ticket_id,
+        "created_us": now_us}).scalar_one())
+
+
+def release_holds_of(s: Session, ticket_id: int, *, at_us: int) -> int:
+    return s.execute(update(DoorlogHold).where(
+        DoorlogHold.ticket_id == ticket_id, or_(DoorlogHold.released_us.is_(None), DoorlogHold.released_us > at_us))
+        .values(released_us=at_us)).rowcount
+
+
+def holds_of(s: Session, ticket_id: int) -> list[DoorlogHold]:
+    return list(s.scalars(select(DoorlogHold).where(DoorlogHold.ticket_id == ticket_id).order_by(DoorlogHold.door_id)))
+
+
+def active_holds(s: Session, now_us: int, grace_us: int) -> list[DoorlogHold]:
+    return list(s.scalars(select(DoorlogHold).where(hold_in_force(now_us, grace_us)).order_by(DoorlogHold.id)))
+
+
+def _held(now_us: int, grace_us: int):
+    return exists().where(DoorlogHold.door_id == DoorlogEntry.door_id, DoorlogHold.start_us <= DoorlogEntry.at_us,
+                          DoorlogHold.end_us > DoorlogEntry.at_us, hold_in_force(now_us, grace_us))
+
+
+def delete_expired(s: Session, *, cutoff_us: int, now_us: int, grace_us: int) -> int:
+    """Delete entries at or before ``cutoff_us`` that no door hold in force covers; returns how many."""
+    return s.execute(delete(DoorlogEntry).where(DoorlogEntry.at_us <= cutoff_us, ~_held(now_us, grace_us))
+                     .execution_options(synchronize_session=False)).rowcount
+
+
+def held_expired(s: Session, *, cutoff_us: int, now_us: int, grace_us: int) -> tuple[int, int | None]:
+    """(count, oldest at_us) of entries past ``cutoff_us`` kept because a hold covers them."""
+    n, oldest = s.execute(select(func.count(), func.min(DoorlogEntry.at_us)).where(
+        DoorlogEntry.at_us <= cutoff_us, _held(now_us, grace_us))).one()
+    return int(n or 0), oldest
+
+
+# ---------------------------------------------------------------- tickets' doors
+
+
+def add_ticket_doors(s: Session, ticket_id: int, doors: Sequence[str], *, id_lookup: bool) -> None:
+    if doors:
+        s.connection().execute(TicketDoor.__table__.insert(),
+                               [{"ticket_id": ticket_id, "door_id": d, "id_lookup": id_lookup} for d in doors])
+
+
+def ticket_doors(s: Session, ticket_id: int) -> tuple[list[str], bool]:
+    """The doors a ticket covers, and whether it allows identifier lookups."""
+    rows = list(s.connection().execute(select(_TD.door_id, _TD.id_lookup).where(_TD.ticket_id == ticket_id)
+                                       .order_by(_TD.door_id)))
+    return [r[0] for r in rows], any(bool(r[1]) for r in rows)

@@ -1,0 +1,146 @@
+"""Importing one CSV file into the door log: all of it in one transaction, or nothing.
+
+:func:`import_file` is the one use case, for the inbox watch (vms/doorlog/inbox.py) and for a controller's
+HTTP push alike.  Contract:
+
+* the file is parsed as a whole (vms/doorlog/csvfile.py); any bad line rejects the whole file, and the report
+  (line numbers and reasons, never an identifier) is kept in ``doorlog_files``, logged and audited;
+* a file whose SHA-256 was imported before adds nothing (``duplicate``); a passage already stored (same
+  identifier, door and time, e.g. from overlapping exports) is skipped;
+* passages older than ``retain_days`` are not imported (they would be deleted at once) and counted;
+* identifiers are stored only sealed and keyed-hashed under their UTC day's door-log key;
+* entries, doors, the file's row and its audit entry are committed together; the caller removes the file from
+  the inbox only after this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from storage.keys.doorlog_keys import DoorlogKeys
+from storage.sql import doorlog as q
+from vms.access.audit import Actor, record
+from vms.core.errors import DomainError, Kind
+from vms.doorlog import csvfile
+
+log = logging.getLogger(__name__)
+DAY_US = 86_400_000_000
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    file_id: int | None
+    status: str  # imported, duplicate, rejected
+    rows: int  # passages in the file
+    added: int  # entries stored (passages already stored and expired ones are not)
+    expired: int
+    report: str  # problems by line, or notes (never identifiers)
+
+
+def safe_name(name: str) -> str:
+    """A file name fit for logs and reports: runs of six or more digits (a CPR number?) masked."""
+    name = re.sub(r"[^\w.,;:@+=()\[\] -]", "_", name)[:200]
+    return re.sub(r"\d{6,}", lambda m: "#" * len(m[0]), name)
+
+
+def require_config(app):
+    if app.config.doorlog is None:
+        raise DomainError(Kind.PRECONDITION, "the door log is not configured ([doorlog] in the config file)")
+    return app.config.doorlog
+
+
+def utc_day(t_us: int) -> str:
+    return datetime.fromtimestamp(t_us // 1_000_000, UTC).strftime("%Y-%m-%d")
+
+
+def import_file(app, data: bytes, *, name: str, source: str, actor: Actor) -> ImportResult:
+    cfg = require_config(app)
+    shown = safe_name(name)
+    if len(data) > cfg.max_file_bytes:
+        raise DomainError(Kind.INVALID, f"{shown}: {len(data)} bytes, more than [doorlog] max_file_bytes "
+                                        f"({cfg.max_file_bytes})")
+    sha = hashlib.sha256(data).hexdigest()
+    now = app.clock.now_us()
+    with Session(app.engine) as s, s.begin():
+        if q.file_by_sha(s, sha) is not None:
+            return _finish(s, actor, now, sha, shown, source, "duplicate", 0, 0, 0,
+                           "this file was imported before; nothing added")
+    parsed = csvfile.parse(data, cfg, tz=ZoneInfo(app.config.timezone), now_us=now)
+    if not parsed.ok:
+        with Session(app.engine) as s, s.begin():
+            result = _finish(s, actor, now, sha, shown, source, "rejected", parsed.lines, 0, 0, parsed.report())
+        log.warning("door log: file %s rejected, nothing imported:\n%s", shown, result.report)
+        return result
+    cutoff = now - cfg.retain_days * DAY_US
+    keep = [p for p in parsed.passages if p.at_us > cutoff]
+    expired = len(parsed.passages) - len(keep)
+    with Session(app.engine) as s, s.begin():
+        file_id = q.insert_file(s, sha256=sha, name=shown, source=source, now_us=now, status="imported",
+                                rows=len(parsed.passages), added=0, report="")
+        key_ids = _store(app, s, keep, file_id, now)
+        q.add_doors(s, {p.door_id for p in keep}, now_us=now)
+        added = q.count_entries_of_keys(s, key_ids) - key_ids.before
+        q.set_file_added(s, file_id, added)
+        note = _notes(len(keep) - added, expired, cfg.retain_days)
+        record(s, actor, "doorlog.import", now_us=now, obj=f"doorlog-file:{file_id}",
+               detail=f"file={shown} sha256={sha} source={source} rows={len(parsed.passages)} added={added} "
+                      f"already_stored={len(keep) - added} expired={expired}")
+    log.info("door log: file %s imported: %d passage(s), %d added", shown, len(parsed.passages), added)
+    return ImportResult(file_id, "imported", len(parsed.passages), added, expired, note)
+
+
+class _KeyIds(list):
+    before: int = 0
+
+
+def _store(app, s: Session, passages, file_id: int, now: int) -> _KeyIds:
+    """Seal and insert the passages, by UTC day; returns the day keys used (with the entry count under them
+    before the insert, so the caller learns how many were new)."""
+    keys = DoorlogKeys(app.keys.keyring)
+    by_day: dict[str, list[csvfile.Passage]] = defaultdict(list)
+    for p in passages:
+        by_day[utc_day(p.at_us)].append(p)
+    used = _KeyIds()
+    day_keys = {day: keys.for_day(s, day, now_us=now) for day in sorted(by_day)}
+    used.extend(k.key_id for k in day_keys.values())
+    used.before = q.count_entries_of_keys(s, used)
+    for day, items in by_day.items():
+        key = day_keys[day]
+        kid, digest, seal = key.key_id, key.digest, key.seal
+        for i in range(0, len(items), BATCH):
+            q.insert_entries(s, [{"key_id": kid, "at_us": p.at_us, "door_id": p.door_id,
+                                  "id_hash": digest(p.identifier), "id_sealed": seal(p.identifier),
+                                  "file_id": file_id} for p in items[i:i + BATCH]])
+    return used
+
+
+def _notes(already: int, expired: int, retain_days: int) -> str:
+    notes = []
+    if already:
+        notes.append(f"{already} passage(s) were stored already (from an earlier file) and were skipped")
+    if expired:
+        notes.append(f"{expired} passage(s) older than the retention ({retain_days} days) were not imported")
+    return "; ".join(notes)
+
+
+def _finish(s: Session, actor: Actor, now: int, sha: str, shown: str, source: str, status: str, rows: int,
+            added: int, expired: int, report: str) -> ImportResult:
+    file_id = q.insert_file(s, sha256=sha, name=shown, source=source, now_us=now, status=status, rows=rows,
+                            added=added, report=report)
+    record(s, actor, "doorlog.import", now_us=now, obj=f"doorlog-file:{file_id}", outcome=status,
+           detail=f"file={shown} sha256={sha} source={source} rows={rows} added=0 report={report[:1500]!r}")
+    return ImportResult(file_id, status, rows, added, expired, report)
+
+
+def recent_files(app, limit: int = 50):
+    with Session(app.engine) as s:
+        return q.recent_files(s, limit)
