@@ -34,7 +34,8 @@ def insert_ticket(s: Session, *, requester_id: int, action: str, recipient: str,
         "description": description, "purpose": purpose, "legal_basis": legal_basis, "start_us": start_us,
         "end_us": end_us, "created_us": now_us, "updated_us": now_us,
     }).scalar_one()
-    conn.execute(TicketCamera.__table__.insert(), [{"ticket_id": ticket_id, "camera_id": c} for c in cameras])
+    if cameras:  # a ticket may cover only doors of the door log
+        conn.execute(TicketCamera.__table__.insert(), [{"ticket_id": ticket_id, "camera_id": c} for c in cameras])
     return int(ticket_id)
 
 

@@ -49,6 +49,8 @@ class Action(StrEnum):
     ADMINISTER = "administer"            # user accounts and the cameras and storage overview
     OPS_READ = "ops.read"                # /metrics with credentials
     ACCOUNT_CONFIRM = "account.confirm"  # confirm or reject another administrator's change to an account
+    DOORLOG_LOOKUP = "doorlog.lookup"    # door-log lookups inside a ticket's doors and window
+    DOORLOG_STATUS = "doorlog.status"    # the door log's imported and rejected files (no identifiers)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ RULES: dict[Action, Rule] = {
     Action.OPS_READ: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "metrics are for administrators and auditors"),
     Action.ACCOUNT_CONFIRM: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "a change to an account is confirmed by "
                                                                         "another administrator or the auditor"),
+    Action.DOORLOG_LOOKUP: Rule(_STAFF, "the door log is read only by operators and managers, inside a ticket"),
+    Action.DOORLOG_STATUS: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "the door log's import status is for "
+                                                                         "administrators and auditors"),
 }
 
 # ---------------------------------------------------------------- four eyes on accounts
@@ -277,6 +282,34 @@ def window_refusal(start_us: int, end_us: int, *, now_us: int, legal_max_days: i
         return Refusal(f"end: {iso(end_us, 'seconds')} lies in the future; a ticket's window must end no later "
                        f"than its filing time ({iso(now_us, 'seconds')}); for later footage file another "
                        "ticket once it is recorded", key="window.future_end", kind=Kind.INVALID)
+    return None
+
+
+def door_lookup_refusal(role: str, user_id: int, ticket: TicketScope, doors: tuple[str, ...], door_id_lookup: bool,
+                        wanted_doors: tuple[str, ...], start_us: int, end_us: int, *, by_identifier: bool,
+                        now_us: int) -> Refusal | None:
+    """Why the user may not search the door log at ``wanted_doors`` in [start_us, end_us) under the ticket now
+    (None: they may): the ticket's state and access window as for footage, then its doors, its window, and for a
+    search by CPR or card number the ticket's explicit permission."""
+    refusal = ticket_refusal(role, user_id, Action.DOORLOG_LOOKUP, ticket, now_us=now_us)
+    if refusal is None:
+        refusal = ticket_refusal(role, user_id, Action.FOOTAGE_VIEW, ticket, now_us=now_us)
+    if refusal:
+        return refusal
+    if not doors:
+        return Refusal(f"ticket {ticket.id} covers no doors", key="refused.no_doors")
+    outside = sorted(set(wanted_doors) - set(doors))
+    if not wanted_doors or outside:
+        return Refusal(f"door(s) {', '.join(outside) or '(none)'} are not among ticket {ticket.id}'s doors "
+                       f"({', '.join(doors)})", key="refused.door_outside")
+    if end_us <= start_us:
+        return Refusal("the requested span is empty or reversed", key="window.reversed", kind=Kind.INVALID)
+    if start_us < ticket.start_us or end_us > ticket.end_us:
+        return Refusal(f"the requested span {iso(start_us)} .. {iso(end_us)} lies outside ticket {ticket.id}'s "
+                       f"window {iso(ticket.start_us)} .. {iso(ticket.end_us)}", key="refused.span_outside")
+    if by_identifier and not door_id_lookup:
+        return Refusal(f"ticket {ticket.id} does not allow searching for one CPR or card number; file a ticket "
+                       "that says so", key="refused.no_id_lookup")
     return None
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from storage.sql import auth_store, index
+from storage.sql import doorlog as door_store
 from storage.sql import tickets as store
 from vms.access import policy
 from vms.access.audit import SYSTEM, Actor, audited, record
@@ -68,6 +69,8 @@ class TicketView:
     decision_reason: str | None
     access_until_us: int | None
     closed_us: int | None
+    doors: tuple[str, ...] = ()  # door-log scope (docs/design/doorlog.md); filled by get(), not by listings
+    door_id_lookup: bool = False  # the ticket also allows asking when one CPR or card number passed
 
 
 # ---------------------------------------------------------------- pure rules
@@ -113,11 +116,12 @@ def _view(s: Session, t, cameras: list[str] | None = None, names: dict[int, str]
     if names is None:
         names = auth_store.user_names(s, (t.requester_id, t.decided_by))
     decider = names.get(t.decided_by) if t.decided_by else None
+    doors, id_lookup = door_store.ticket_doors(s, t.id)
     return TicketView(
         t.id, t.state, t.requester_id, names.get(t.requester_id, "?"), t.action, t.recipient, t.description,
         t.purpose, t.legal_basis, t.start_us, t.end_us,
         tuple(cameras if cameras is not None else store.ticket_cameras(s, t.id)), t.created_us, t.updated_us,
-        decider, t.decided_us, t.decision_reason, t.access_until_us, t.closed_us,
+        decider, t.decided_us, t.decision_reason, t.access_until_us, t.closed_us, tuple(doors), id_lookup,
     )
 
 
@@ -171,7 +175,9 @@ def holds(app, principal, ticket_id: int):
 
 
 def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: int, description: str, purpose: str,
-                legal_basis: str, action: str, recipient: str) -> TicketView:
+                legal_basis: str, action: str, recipient: str, doors: list[str] = (),
+                door_id_lookup: bool = False) -> TicketView:
+    """File a ticket for ``cameras`` and/or ``doors`` (the door log's, when configured) in one window."""
     now = app.clock.now_us()
     with audited(app.engine, app.clock, principal.actor, "ticket.file") as (s, entry):
         policy.enforce(policy.role_refusal(principal.role, policy.Action.TICKET_FILE))
@@ -182,20 +188,37 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
         if recipient not in RECIPIENTS:
             raise DomainError(Kind.INVALID, f"recipient: {recipient!r} is not one of {', '.join(RECIPIENTS)}")
         check_window(start_us, end_us, now_us=now, legal_max_days=app.config.legal_max_retain_days)
-        wanted = sorted(set(cameras))
-        if not wanted:
-            raise DomainError(Kind.INVALID, "cameras: at least one camera is required")
+        wanted, wanted_doors = sorted(set(cameras)), sorted(set(doors))
+        if not wanted and not wanted_doors:
+            raise DomainError(Kind.INVALID, "cameras: at least one camera (or door) is required")
         unknown = sorted(set(wanted) - store.known_cameras(s, wanted))
         if unknown:
             raise DomainError(Kind.INVALID, f"cameras: unknown camera(s): {', '.join(unknown)}")
+        _check_doors(app, s, wanted_doors, door_id_lookup)
         ticket_id = store.insert_ticket(s, requester_id=principal.user_id, action=action, recipient=recipient,
                                         start_us=start_us, end_us=end_us, cameras=wanted, now_us=now, **texts)
+        door_store.add_ticket_doors(s, ticket_id, wanted_doors, id_lookup=door_id_lookup)
         entry.ticket_id, entry.obj = ticket_id, f"ticket:{ticket_id}"
         entry.detail = f"cameras={','.join(wanted)} window={start_us}..{end_us} action={action} recipient={recipient}"
+        if wanted_doors:
+            entry.detail += f" doors={','.join(wanted_doors)} door_id_lookup={door_id_lookup}"
     # the ticket as just inserted (storage.sql.tickets.insert_ticket), without reading it back
     return TicketView(ticket_id, "requested", principal.user_id, principal.name, action, recipient, texts["description"],
                       texts["purpose"], texts["legal_basis"], start_us, end_us, tuple(wanted), now, now, None, None,
-                      None, None, None)
+                      None, None, None, tuple(wanted_doors), bool(wanted_doors) and door_id_lookup)
+
+
+def _check_doors(app, s: Session, doors: list[str], id_lookup: bool) -> None:
+    if not doors:
+        if id_lookup:
+            raise DomainError(Kind.INVALID, "door_id_lookup: a ticket without doors has no door log to search")
+        return
+    if app.config.doorlog is None:
+        raise DomainError(Kind.INVALID, "doors: the door log is not configured on this appliance")
+    unknown = sorted(set(doors) - set(door_store.doors(s)))
+    if unknown:
+        raise DomainError(Kind.INVALID, f"doors: unknown door(s): {', '.join(unknown)} (doors are known once a "
+                                        "door log file naming them was imported)")
 
 
 def _move(s: Session, t, target: str, now_us: int, **values) -> None:
@@ -225,7 +248,13 @@ def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> Tic
         cameras = store.ticket_cameras(s, ticket_id)
         for cam in cameras:
             _place_hold(s, cam, t, now)
+        doors, _ = door_store.ticket_doors(s, ticket_id)
+        for door in doors:
+            door_store.add_hold(s, door_id=door, start_us=t.start_us, end_us=t.end_us, reason=f"ticket {t.id}",
+                                now_us=now, ticket_id=t.id)
         entry.detail = f"access_until={until} holds={','.join(cameras)} window={t.start_us}..{t.end_us}"
+        if doors:
+            entry.detail += f" door_holds={','.join(doors)}"
         return get_in(s, ticket_id)
 
 
@@ -250,6 +279,7 @@ def close(app, principal, ticket_id: int, *, reason: str) -> TicketView:
         _move(s, t, "closed", now, closed_us=now)
         release_at = now + app.config.api.hold_grace_days * US_PER_DAY
         released = store.release_holds_of(s, ticket_id, at_us=release_at)
+        released += door_store.release_holds_of(s, ticket_id, at_us=release_at)
         entry.detail = f"reason={reason[:200]!r} holds_released={released} at={release_at}"
         return get_in(s, ticket_id)
 
@@ -320,6 +350,7 @@ def expire_due(app) -> list[int]:
             if not store.move(s, ticket_id, from_state=state, to_state="expired", now_us=now, closed_us=until):
                 continue  # someone else moved it meanwhile
             released = store.release_holds_of(s, ticket_id, at_us=until + grace)
+            released += door_store.release_holds_of(s, ticket_id, at_us=until + grace)
             record(s, SYSTEM, "ticket.expire", now_us=now, obj=f"ticket:{ticket_id}", ticket_id=ticket_id,
                    detail=f"access window ended at {until}; holds_released={released} at={until + grace}")
         done.append(ticket_id)
