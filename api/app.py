@@ -25,6 +25,7 @@ from api.routes import (
     auth,
     deliveries,
     exports,
+    finding,
     footage,
     internal,
     ops,
@@ -82,6 +83,7 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
     api.include_router(account_changes.router)
     api.include_router(tickets.router)
     api.include_router(footage.router)
+    api.include_router(finding.router)
     api.include_router(audit.router)
     api.include_router(ops.router)
     api.include_router(exports.router)

@@ -34,7 +34,7 @@ from storage.format.packets import StreamInfo
 from storage.format.segment import OPEN_SUFFIX, SUFFIX, SegmentSummary, SegmentWriter
 from storage.format.segment_reader import SegmentReader, recover
 from storage.keys.keystore import KeyStore, WriteKeys, day_and_hour
-from storage.sql import index
+from storage.sql import activity, index
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class SegmentStore:
             return self._insert(s, summary)
 
     def _insert(self, s: Session, summary: SegmentSummary) -> int:
-        return index.add_segment(
+        segment_id = index.add_segment(
             s,
             camera_id=summary.camera,
             node_id=self.node_id,
@@ -115,6 +115,9 @@ class SegmentStore:
             path=self.relpath(summary.path),
             recovered=summary.recovered,
         )
+        if summary.activity is not None:
+            activity.put(s, segment_id, summary.activity)
+        return segment_id
 
     def open_files(self, camera_id: str | None = None) -> Iterator[Path]:
         base = self.root / camera_id if camera_id else self.root

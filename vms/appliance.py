@@ -26,6 +26,7 @@ from vms.core.clock import Clock
 from vms.core.config import Config, load_config
 from vms.evidence.delivery import DeliveryState
 from vms.evidence.export_jobs import ExportJobs
+from vms.finding.service import Finding
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Appliance:
     delivery_state: DeliveryState = field(init=False, repr=False, compare=False)
     # export jobs and their runner (vms/evidence/export_jobs.py); threads start with the first job
     export_jobs: ExportJobs = field(init=False, repr=False, compare=False)
+    # activity, thumbnail cache and region searches with their workers (vms/finding/service.py)
+    finding: Finding = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         api = self.config.api
@@ -49,6 +52,7 @@ class Appliance:
                                          lambda: self.clock.monotonic_s())
         self.delivery_state = DeliveryState.for_config(self.config, lambda: self.clock.monotonic_s())
         self.export_jobs = ExportJobs(self)
+        self.finding = Finding(self)
 
     @classmethod
     def open(cls, config_path: Path | str, *, clock: Clock | None = None) -> Appliance:
@@ -76,4 +80,5 @@ class Appliance:
 
     def close(self) -> None:
         self.export_jobs.runner.shutdown(cancel=True, wait=False)
+        self.finding.close()
         self.engine.dispose()

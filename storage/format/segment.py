@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from storage.format import activity
 from storage.format.fsutil import fsync_dir
 from storage.format.packets import Packet, StreamInfo
 
@@ -119,6 +120,7 @@ class SegmentSummary:
     size_bytes: int
     recovered: bool = False
     hour: int | None = None  # None: a version-1 (day-keyed) segment
+    activity: bytes | None = None  # its sealed activity record (storage/format/activity.py), if it has one
 
 
 # ---------------------------------------------------------------- header
@@ -303,6 +305,8 @@ class SegmentWriter:
         )
         self._aes = algorithms.AES(derive_segment_key(data_key, salt, self.header_bytes))
         self.camera, self.day, self.key_id, self.start_us, self.hour = camera, day, key_id, start_us, hour
+        # activity records exist for hour-keyed segments only (their key comes from the hour key)
+        self._activity_key = None if hour is None else activity.activity_key(data_key, camera, day, hour)
         self._monotonic = monotonic
         self._buf: list[Packet] = []
         self._buf_bytes = 0  # plaintext size of the buffered records
@@ -378,8 +382,12 @@ class SegmentWriter:
         self._buf = []
         self._buf_bytes = 0
 
-    def close(self) -> SegmentSummary:
-        """Write the final chunk, fsync, rename to the sealed name."""
+    def close(self, activity_levels: list[int | None] | None = None) -> SegmentSummary:
+        """Write the final chunk, fsync, rename to the sealed name.  ``activity_levels``: one level per
+        second from the second of ``start_us`` on (storage/format/activity.py), sealed into the summary."""
+        record = None
+        if activity_levels and self._activity_key is not None:
+            record = activity.seal(self._activity_key, self.start_us, activity_levels)
         self._seal(last=True)
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -397,6 +405,7 @@ class SegmentWriter:
             chunks=self._counter,
             size_bytes=self.size_bytes,
             hour=self.hour,
+            activity=record,
         )
 
     def abandon(self) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from storage.format.activity import activity_key
 from storage.format.segment import HOURS_PER_DAY, SegmentHeader, derive_segment_key, inspect_header
 from storage.keys import doorlog_keys
 from storage.keys.keyring import (
@@ -39,6 +40,7 @@ from storage.keys.keyring import (
     wrap,
     write_key_file,
 )
+from storage.sql import activity as activity_store
 from storage.sql import index
 from storage.sql.models import DayKey
 
@@ -160,6 +162,20 @@ class KeyStore:
         if row.wrapped is None:
             raise KeyShredded(f"hour key of camera {day.camera_id} for {day.day} {hour:02d}:00 was shredded")
         return unwrap(day_key, row.wrapped, _hour_purpose(day.camera_id, day.day, hour))
+
+    def activity_keys(self, s: Session, key_ids: set[int]) -> dict[tuple[int, int], bytes]:
+        """(day key id, hour) -> the activity-record key (storage/format/activity.py) of every hour of the
+        given day keys whose hour and day keys still exist; shredded hours are absent.  One query."""
+        out: dict[tuple[int, int], bytes] = {}
+        day_keys: dict[int, bytes] = {}
+        for (day_id, hour), w in activity_store.wrapped_hour_keys(s, key_ids).items():
+            if w.day_wrapped is None or w.hour_wrapped is None:
+                continue
+            if day_id not in day_keys:
+                day_keys[day_id] = unwrap(self.keyring.get(w.master_id), w.day_wrapped, _day_purpose(w.camera_id, w.day))
+            hour_key = unwrap(day_keys[day_id], w.hour_wrapped, _hour_purpose(w.camera_id, w.day, hour))
+            out[(day_id, hour)] = activity_key(hour_key, w.camera_id, w.day, hour)
+        return out
 
     def shred_hour(self, s: Session, day_key_id: int, hour: int, *, now_us: int) -> bool:
         """Destroy one hour key (the janitor's, once its hour's footage is gone).  False when it was already

@@ -21,6 +21,7 @@ from storage.sql.models import (
     Hold,
     HourKey,
     Segment,
+    SegmentActivity,
     SegmentKey,
     Ticket,
     User,
@@ -242,6 +243,7 @@ def mark_deleting(s: Session, ids: Sequence[int]) -> None:
 def remove_segments(s: Session, ids: Sequence[int]) -> None:
     if ids:
         s.execute(delete(SegmentKey).where(SegmentKey.segment_id.in_(ids)))
+        s.execute(delete(SegmentActivity).where(SegmentActivity.segment_id.in_(ids)))
         s.execute(delete(Segment).where(Segment.id.in_(ids)))
 
 

@@ -121,6 +121,15 @@ class SegmentKey(Base):
     master_id: Mapped[str] = mapped_column(String(16))
 
 
+class SegmentActivity(Base):
+    """A segment's per-second activity levels (storage/format/activity.py), encrypted under a key derived
+    from the segment's hour key: destroyed with that key, and removed with the segment's row."""
+
+    __tablename__ = "segment_activity"
+    segment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Hold(Base):
     """A legal hold on one camera's footage in [start_us, end_us).  Active while
     ``released_us`` is NULL or in the future."""

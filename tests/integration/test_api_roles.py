@@ -34,6 +34,19 @@ def _play(env):
                                                                     "end": iso(now - 2990_000_000)}}
 
 
+def _finding(env, what: str):
+    t = _approved(env)
+    now = env.clock.now_us()
+    base = f"/api/tickets/{t}/cameras/entrance"
+    if what == "activity":
+        return f"{base}/activity", {"params": {"start": iso(now - 3000_000_000), "end": iso(now - 2990_000_000)}}
+    if what == "thumbnail":
+        return f"{base}/thumbnail", {"params": {"at": iso(now - 3000_000_000)}}
+    if what == "search":
+        return f"{base}/searches", {"json": {"region": {"x": 0.1, "y": 0.1, "w": 0.5, "h": 0.5}}}
+    return f"/api/tickets/{t}/searches/0123456789abcdef{what}", {}  # 404 for those who may ask
+
+
 def _change(env) -> int:
     """A change to an account waiting for a second person, asked for at the console (so neither the admin nor
     the auditor is its requester)."""
@@ -84,6 +97,11 @@ MATRIX = {
     ("GET", "/api/cameras"): (lambda env: ("/api/cameras", {})),
     ("GET", "/api/tickets/{ticket_id}/footage"): (lambda env: (f"/api/tickets/{_approved(env)}/footage", {})),
     ("GET", "/api/tickets/{ticket_id}/cameras/{camera_id}/play"): (_play),
+    ("GET", "/api/tickets/{ticket_id}/cameras/{camera_id}/activity"): (lambda env: _finding(env, "activity")),
+    ("GET", "/api/tickets/{ticket_id}/cameras/{camera_id}/thumbnail"): (lambda env: _finding(env, "thumbnail")),
+    ("POST", "/api/tickets/{ticket_id}/cameras/{camera_id}/searches"): (lambda env: _finding(env, "search")),
+    ("GET", "/api/tickets/{ticket_id}/searches/{search_id}"): (lambda env: _finding(env, "")),
+    ("POST", "/api/tickets/{ticket_id}/searches/{search_id}/cancel"): (lambda env: _finding(env, "/cancel")),
     ("GET", "/api/audit"): (lambda env: ("/api/audit", {})),
     ("GET", "/api/audit/export.csv"): (lambda env: ("/api/audit/export.csv", {})),
     ("GET", "/api/audit/verify"): (lambda env: ("/api/audit/verify", {})),

@@ -2,34 +2,30 @@
 
 Contracts:
 
-* Packets are copied as received (``vms.recording.capture``: OpenCV raw-packet mode), never
-  decoded.  A segment starts on a keyframe and is closed at the first keyframe
-  at least ``segment_seconds`` after its start; a sealed segment is indexed at
-  once (its own transaction).  Packets before a session's first keyframe are
-  counted (``skipped_before_keyframe``) and dropped: they cannot be decoded.
+* Packets are copied as received (``vms.recording.capture``: OpenCV raw-packet mode), never decoded.  A
+  segment starts on a keyframe and is closed at the first keyframe at least ``segment_seconds`` after its
+  start; a sealed segment is indexed at once (its own transaction), with its activity record
+  (``vms.recording.activity``: levels from packet sizes).  Packets before a session's first keyframe
+  are counted (``skipped_before_keyframe``) and dropped: they cannot be decoded.
 * Stamps come from the capture (pts/dts in the camera's frame order, B-frames included; a
   stream whose order cannot be kept is the camera's ``stream_problem``) and its wall clock,
   the camera's :class:`~vms.recording.capture.CameraClock`: never backwards, following a
   forward step of the system clock only where a new segment starts, raised past each sealed
   segment and, at start, past the newest indexed one (an NTP step never overlaps segments).
-* A camera that fails (never answers, stream lost or ended, garbage bytes)
-  gets a gap row (one per outage: it stays open across failed reconnects) and
-  a reconnect with exponential back-off (``recorder.backoff_initial_s`` doubling
-  up to ``backoff_max_s``); it never disturbs the other cameras, and the
-  process never exits because of one camera.
-* One housekeeping thread seals chunks that have waited a second (``SegmentWriter.flush_due``)
-  and saves every camera's state every ``recorder.state_interval_s``.
-* :meth:`Recorder.stop` seals every open segment under the camera's lock and
-  returns within about the given timeout even if a capture is blocked in the
-  network (capture threads are daemons).
-* Disk full (ENOSPC): the open segment is abandoned as ``.open`` (its sealed
-  chunks stay authenticated), ``on_disk_full(camera_id)`` asks the retention
-  side for space, the session ends with a gap, the camera retries with
-  back-off, and the abandoned file is recovered (sealed) before recording
-  resumes.  A sealed segment is never left half-written: sealing is a rename
-  after fsync.
-Source URLs may carry credentials: only ``cam.id`` and capture messages (redacted) are
-logged or stored; anything else is scrubbed.
+* A camera that fails (never answers, stream lost or ended, garbage bytes) gets a gap row (one per
+  outage: it stays open across failed reconnects) and a reconnect with exponential back-off
+  (``recorder.backoff_initial_s`` doubling up to ``backoff_max_s``); it never disturbs the other
+  cameras, and the process never exits because of one camera.
+* One housekeeping thread seals chunks that have waited a second (``SegmentWriter.flush_due``) and saves
+  every camera's state every ``recorder.state_interval_s``.
+* :meth:`Recorder.stop` seals every open segment under the camera's lock and returns within about the
+  given timeout even if a capture is blocked in the network (capture threads are daemons).
+* Disk full (ENOSPC): the open segment is abandoned as ``.open`` (its sealed chunks stay authenticated),
+  ``on_disk_full(camera_id)`` asks the retention side for space, the session ends with a gap, the camera
+  retries with back-off, and the abandoned file is recovered (sealed) before recording resumes.  A sealed
+  segment is never left half-written: sealing is a rename after fsync.
+Source URLs may carry credentials: only ``cam.id`` and capture messages (redacted) are logged or stored;
+anything else is scrubbed.
 """
 
 from __future__ import annotations
@@ -58,6 +54,7 @@ from storage.format.segment import (
 from storage.sql import index
 from vms.core.clock import Clock
 from vms.core.config import CameraConfig
+from vms.recording.activity import ActivityMeter
 from vms.recording.capture import CameraClock, Capture, CaptureError, scrub_secrets
 from vms.recording.reconnect import wait_before_retry
 from vms.recording.stamps import ORDER_CLEAN_PACKETS, order_problem
@@ -105,6 +102,7 @@ class CameraRecorder:
         self.lock = threading.Lock()
         self.camera_clock = CameraClock(clock)
         self.stats = CameraStats()
+        self.activity = ActivityMeter()  # per-second activity from packet sizes (vms/recording/activity.py)
         self.writer: SegmentWriter | None = None
         self._stream: StreamInfo | None = None
         self._segment_us = cam.segment_seconds * 1_000_000
@@ -205,6 +203,7 @@ class CameraRecorder:
                                     "segment on", self.cam.id, jump_us / 1e6)
                     self._start_segment(pkt)
                 self.writer.write(pkt)
+                self.activity.add(pkt.wall_us, len(pkt.data), pkt.keyframe)
             except DiskFull:
                 return "disk full"
             except OSError as exc:
@@ -240,6 +239,7 @@ class CameraRecorder:
         try:
             self.writer = self.app.store.open_writer(self.cam.id, self._stream, pkt.wall_us,
                                                      now_us=self.clock.now_us())
+            self.activity.start(pkt.wall_us)
         except OSError as exc:  # a header cut short by ENOSPC is removed by _recover
             if exc.errno == errno.ENOSPC:
                 self._disk_full()
@@ -252,7 +252,7 @@ class CameraRecorder:
         if writer is None:
             return
         try:
-            summary = writer.close()
+            summary = writer.close(self.activity.finish())
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
