@@ -26,7 +26,10 @@ problem's ``instance`` (it reads ``/d/{token}``); unexpected errors are logged
 by class name only.  The web UI may render the recipient's pages: when the
 request prefers HTML and ``app.state.delivery_page`` is set, it is called as
 ``delivery_page(request, token=..., info=LinkInfo|None, error=DomainError|None)``
-and its response is returned instead of JSON.
+and its response is returned instead of JSON; beside a refusal ``info`` is the link's facts
+(:func:`vms.evidence.download.link_facts`) when the token is known, so the page can keep them.  A download
+sets the cookie ``vms_downloaded`` (the link's number and download count, path ``/d/``) by which the page
+notices that its download started.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ PackageId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="package 
 DeliveryId = Annotated[int, Path(ge=1, le=2**62, description="delivery link id")]
 Token = Annotated[str, Path(max_length=200, description="the link's token (as sent to the recipient)")]
 LINK_INSTANCE = "/d/{token}"
+DOWNLOADED_COOKIE = "vms_downloaded"
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow",
             "X-Content-Type-Options": "nosniff"}
 
@@ -168,8 +172,9 @@ def _wants_html(request: Request) -> bool:
 
 def _link_problem(request: Request, exc: DomainError) -> Response:
     if _wants_html(request):
-        return request.app.state.delivery_page(request, token=request.path_params.get("token", ""), info=None,
-                                               error=exc)
+        token = request.path_params.get("token", "")
+        info = None if isinstance(exc, LockedOut) else downloads.link_facts(request.app.state.appliance, token)
+        return request.app.state.delivery_page(request, token=token, info=info, error=exc)
     if isinstance(exc, LockedOut):
         return problem(429, exc.message, kind="too-many-attempts", instance=LINK_INSTANCE,
                        headers={"Retry-After": str(exc.retry_after_s), **NO_STORE})
@@ -265,4 +270,9 @@ async def download(token: Token, request: Request, app: deps.ApplianceDep) -> Re
                                   client=deps.client_address(request))
     headers = {**NO_STORE, "Content-Length": str(got.info.size_bytes),
                "Content-Disposition": f'attachment; filename="{got.info.filename}"'}
-    return StreamingResponse(got.chunks, media_type="application/zip", headers=headers)
+    response = StreamingResponse(got.chunks, media_type="application/zip", headers=headers)
+    # tells the recipient's page (static/delivery.js) that the download started, so that it shows the link's
+    # new state; the link's number and count only (no token), for this site's /d/ pages
+    response.set_cookie(DOWNLOADED_COOKIE, f"{got.info.delivery_id}.{got.info.downloads}", max_age=600, path="/d/",
+                        secure=request.url.scheme == "https", httponly=False, samesite="strict")
+    return response

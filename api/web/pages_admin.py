@@ -63,7 +63,7 @@ def user_change(request: Request, principal: Administrator, form: FormDep):
             return users_page(request, issued={"name": name, "password": password, "added": True},
                               how=account_changes.state_of(app.engine, name))
         if op == "reset":
-            password = users.reset_password(app.engine, app.clock, principal.actor, name)
+            password = users.reset_password(app.engine, app.clock, principal.actor, name, by_user_id=principal.user_id)
             return users_page(request, issued={"name": name, "password": password, "added": False},
                               how=account_changes.state_of(app.engine, name))
         if op == "role":

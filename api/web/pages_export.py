@@ -12,7 +12,9 @@ The recipient (no account) opens ``/d/{token}``: the API's delivery route
 calls :func:`delivery_page` (``app.state.delivery_page``) when a browser asks,
 which shows what the link gives, asks for the passcode if one was set, and
 offers the download (a form posting back to the same address, where the API
-streams the ZIP) and how to verify the package with stock tools.
+streams the ZIP) and how to verify the package (verify.html in the package,
+Windows, macOS and Linux tools).  After a download the page shows when it
+was downloaded and how many downloads are left, and keeps the instructions.
 
 The domain decides everything (vms.evidence.export_jobs, vms.evidence.delivery): the same calls
 as api/routes/exports.py and api/routes/deliveries.py, with their audit entries.
@@ -170,7 +172,13 @@ LINK_STATUS = {Kind.INVALID: 422, Kind.NOT_FOUND: 404, Kind.FORBIDDEN: 403, Kind
 
 
 def delivery_page(request: Request, *, token: str, info, error: DomainError | None):
-    """The recipient's page (``app.state.delivery_page``; called by api/routes/deliveries.py)."""
+    """The recipient's page (``app.state.delivery_page``; called by api/routes/deliveries.py).
+
+    It keeps what the recipient needs across a refusal and after a download: beside a wrong or missing passcode
+    the link's facts and the download form stay; once the link has been used (``info.downloads``) the page says
+    when it was last downloaded and how many downloads are left, and the instructions for checking the package
+    stay, also after the last download; an error is shown only on the answer it belongs to (a later GET has
+    none, and /static/delivery.js removes it when the form is sent again)."""
     lang = request.query_params.get("lang")
     if error is None:
         status = 200
@@ -180,8 +188,13 @@ def delivery_page(request: Request, *, token: str, info, error: DomainError | No
         status = 410
     else:
         status = LINK_STATUS.get(error.kind, 400)
-    ctx = {"info": info, "error": error.message if error else "", "status": status, "recipient_page": True,
-           "passcode_wrong": status in (401, 403)}
+    passcode_wrong = status in (401, 403)
+    if info is not None and not (error is None or passcode_wrong or info.downloads > 0):
+        info = None  # a dead link nobody downloaded from: nothing to keep
+    used_up = info is not None and info.state == "exhausted"
+    ctx = {"info": info, "error": "" if error is None or used_up else error.message, "status": status,
+           "recipient_page": True, "passcode_wrong": passcode_wrong, "used_up": used_up,
+           "can_download": info is not None and info.state == "live" and (error is None or passcode_wrong)}
     if lang in ("da", "en"):
         ctx["lang"], ctx["t"] = lang, translator(lang)
     response = render(request, "delivery.html", ctx, status=status)

@@ -4,8 +4,10 @@ Times are UTC microseconds inside; on screen they are shown in the appliance's
 time zone (``config.timezone``, Europe/Copenhagen by default) and typed into
 ``datetime-local`` inputs in that zone (:func:`parse_local`).  Every page gets
 ``t`` (the message catalogue of the chosen language), ``lang``, ``user`` (the
-signed-in principal or None), ``csrf`` (the session's CSRF token for forms)
-and ``path``.
+signed-in principal or None), ``csrf`` (the session's CSRF token for forms),
+``path``, and the policy's answers ``can(action, obj)``, ``refusal(action, obj)``
+and ``who(action)`` (api/web/controls.py): a template shows a control only
+when ``can`` says yes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from api import deps
 from api.web import i18n
+from api.web.controls import Controls, who
 from vms.access import auth, policy
 from vms.core.numbers import id_number
 from vms.core.times import iso
@@ -95,12 +98,18 @@ def render(request: Request, name: str, context: dict | None = None, *, status: 
     app = request.app.state.appliance
     lang = lang_of(request)
     principal = getattr(request.state, "principal", None)
+    controls = Controls(principal, app.clock.now_us())
+    t = i18n.translator(lang)
     ctx = {
-        "t": i18n.translator(lang),
+        "t": t,
         "lang": lang,
         "user": principal,
-        # the policy decides what a page offers: a button or link only when the action is allowed
-        "may": lambda action: principal is not None and policy.may(principal.role, policy.Action(action)),
+        # the policy decides what a page offers: a button, link or form only when the action is allowed for this
+        # user and this object (api/web/controls.py); ``who`` names the roles that can, for the notes
+        "can": controls.can,
+        "refusal": controls.refusal,
+        "may": controls.can,  # the older name, for templates not yet moved to ``can``
+        "who": lambda action: who(t, action),
         "own_tickets_only": principal is not None and policy.own_tickets_only(principal.role),
         "csrf": csrf_of(request),
         "path": request.url.path,

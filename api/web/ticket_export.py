@@ -26,7 +26,8 @@ def ticket_sections(request: Request, principal, view) -> dict:
         jobs = export_jobs.jobs_of_ticket(app, principal, view.id)
         packages = export_jobs.packages_of_ticket(app, principal, view.id)
     except DomainError as exc:
-        return {"exports": {"error": exc.message, "jobs": [], "packages": [], "can_start": False}}
-    return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)), "can_start": refusal is None,
+        return {"exports": {"error": exc.message, "jobs": [], "packages": []}}
+    # which of its forms the section offers is the template's question to the policy (can('export', ticket) ...)
+    return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)),
                         "running": any(j.state in ("queued", "running") for j in jobs), "error": "",
                         "policy": delivery.policy(app)}}

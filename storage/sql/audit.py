@@ -149,10 +149,13 @@ def head(conn: Connection | Session) -> tuple[int, str] | None:
     return last_seq, row[1] if isinstance(row[1], str) else ""
 
 
-def latest(conn: Connection | Session, *, action: str, object: str) -> AuditRow | None:
-    """The newest entry with this ``action`` and ``object`` (index ``ix_audit_log_action``)."""
-    q = (select(*_COLS).where(AuditEntry.action == action, AuditEntry.object == object)
-         .order_by(AuditEntry.seq.desc()).limit(1))
+def latest(conn: Connection | Session, *, action: str, object: str, outcome: str | None = None) -> AuditRow | None:
+    """The newest entry with this ``action`` and ``object`` (and ``outcome``, when given; index
+    ``ix_audit_log_action``)."""
+    q = select(*_COLS).where(AuditEntry.action == action, AuditEntry.object == object)
+    if outcome is not None:
+        q = q.where(AuditEntry.outcome == outcome)
+    q = q.order_by(AuditEntry.seq.desc()).limit(1)
     row = conn.execute(q).one_or_none()
     return None if row is None else AuditRow(*row)
 

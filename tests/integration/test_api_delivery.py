@@ -35,7 +35,8 @@ def test_recipient_downloads_a_package_that_stock_tools_verify(export_env, tmp_p
     assert len(token) >= 43 and passcode and created["url"].endswith(f"/d/{token}")
     d = created["delivery"]
     assert (d["state"], d["downloads_left"], d["passcode_required"], d["created_by"]) == ("live", 2, True, "mia")
-    assert x.env.client("olga").get(f"/api/tickets/{x.ticket['id']}").json()["state"] == "delivered"
+    # a link is not a delivery: the ticket becomes delivered when the recipient has downloaded
+    assert x.env.client("olga").get(f"/api/tickets/{x.ticket['id']}").json()["state"] == "exported"
     # the token is shown once: the listing has no token
     listed = x.env.client("mia").get(f"/api/packages/{package_id}/deliveries").json()
     assert [e["id"] for e in listed] == [d["id"]] and token not in json.dumps(listed)
@@ -57,6 +58,7 @@ def test_recipient_downloads_a_package_that_stock_tools_verify(export_env, tmp_p
     assert int(r.headers["content-length"]) == len(r.content) == pkg.size_bytes
     zip_path = tmp_path / pkg.filename
     zip_path.write_bytes(r.content)
+    assert x.env.client("olga").get(f"/api/tickets/{x.ticket['id']}").json()["state"] == "delivered"
 
     folder = unpack(zip_path, tmp_path / "unpacked")
     check = sha256sum_check(folder)
@@ -94,7 +96,8 @@ def test_recipient_downloads_a_package_that_stock_tools_verify(export_env, tmp_p
     assert [e.outcome for e in x.audit("delivery.open")] == ["ok"]
     refused = [e for e in x.audit("delivery.download") if e.outcome != "ok"]
     assert [e.outcome for e in refused] == ["refused: this link needs the passcode the sender gave you separately"]
-    assert x.audit("ticket.delivered")[0].outcome == "ok"
+    (delivered,) = x.audit("ticket.delivered")
+    assert (delivered.outcome, delivered.actor, delivered.role) == ("ok", f"link:{d['id']}", "recipient")
 
     # the token (and the passcode) never reach the appliance's log, an audit entry or a file on the appliance
     # (httpx is the test's HTTP client, i.e. the recipient's side: it logs the URLs it fetches)
@@ -165,7 +168,11 @@ def test_web_ui_hook_renders_the_recipient_page(sqlite_export_env):
     assert r.status_code == 200 and r.text == "<p>page</p>"
     assert calls[-1][0] == link["token"] and calls[-1][1].passcode_required and calls[-1][2] is None
     r = anon.post(token_path(link["url"]), data={"passcode": "wrong one!"}, headers=html)
-    assert r.status_code == 410 and calls[-1][1] is None and calls[-1][2].message == "the passcode is wrong"
+    # beside the refusal the page gets the link's facts, so that it keeps them (and its instructions)
+    assert r.status_code == 410 and calls[-1][2].message == "the passcode is wrong"
+    assert calls[-1][1].state == "live" and calls[-1][1].downloads == 0 and calls[-1][1].downloaded_us is None
     assert anon.get(token_path(link["url"])).headers["content-type"] == "application/json"  # API clients: JSON
     r = anon.post(token_path(link["url"]), data={"passcode": "sent separately"}, headers=html)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"  # the download itself
+    assert r.cookies.get("vms_downloaded") == f"{link['delivery']['id']}.1"  # the page's sign that it started
+    assert link["token"] not in r.headers.get("set-cookie", "")

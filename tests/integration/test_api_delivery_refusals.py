@@ -162,8 +162,9 @@ def test_no_link_once_the_ticket_is_closed(sqlite_package):
     assert r.status_code == 200
     r = x.env.client("mia").post(f"/api/packages/{package_id}/deliveries", json={"recipient": "Politi"})
     assert r.status_code == 409 and "closed" in r.json()["detail"], r.text
-    (refusal,) = [e for e in x.audit("ticket.delivered")]
-    assert refusal.outcome.startswith("refused") and refusal.actor == "mia"
+    (refusal,) = [e for e in x.audit("delivery.create") if e.outcome.startswith("refused")]
+    assert refusal.actor == "mia" and "closed" in refusal.outcome and refusal.ticket_id == x.ticket["id"]
+    assert x.audit("ticket.delivered") == []
 
 
 def test_download_limit_holds_under_concurrency(package):

@@ -118,3 +118,35 @@ def test_a_window_lies_wholly_before_the_filing_time(start, end, key):
     assert (refusal and refusal.key) == key or (refusal is None and key is None)
     if refusal:
         assert refusal.kind == Kind.INVALID and refusal.message.split(":")[0] in ("start", "end")
+
+
+@pytest.mark.parametrize("state, action, until, key", [
+    ("exported", "export", NOW + HOUR, None),
+    ("delivered", "export", NOW + HOUR, None),
+    ("approved", "export", NOW + HOUR, "refused.not_exported"),
+    ("requested", "export", None, "refused.not_exported"),
+    ("closed", "export", NOW + HOUR, "refused.final"),
+    ("exported", "export", NOW, "refused.window_over"),
+    ("exported", "view", NOW + HOUR, "refused.view_only"),
+])
+def test_a_delivery_link_only_for_an_exported_ticket_inside_its_window(state, action, until, key):
+    scope = ticket(state, action=action, until=until)
+    refusal = policy.ticket_refusal("manager", MIA, Action.DELIVERY_MANAGE, scope, now_us=NOW)
+    assert (refusal.key if refusal else None) == key
+    assert policy.ticket_refusal("operator", OLGA, Action.DELIVERY_MANAGE, scope, now_us=NOW).key == "refused.role"
+
+
+def test_nobody_changes_their_own_account_on_the_administrators_page():
+    for change in policy.ACCOUNT_CHANGES:
+        refusal = policy.account_refusal(5, 5, change)
+        assert refusal.key == "refused.own_account" and refusal.kind == Kind.CONFLICT
+        assert "another administrator" in refusal.message
+        assert policy.account_refusal(5, 6, change) is None
+        assert policy.account_refusal(None, 5, change) is None  # the console (vms user ...) is nobody's account
+
+
+def test_only_a_live_link_is_offered_for_revoking():
+    assert policy.link_refusal("manager", "live") is None
+    for state in ("revoked", "expired", "exhausted"):
+        assert policy.link_refusal("manager", state).key == "refused.link_ended"
+    assert policy.link_refusal("operator", "live").key == "refused.role"

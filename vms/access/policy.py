@@ -8,7 +8,14 @@ answer is yes), the CLI and the domain services alike:
 * :func:`ticket_refusal` -- may this principal do this action on this ticket now?  The role rule first, then
   the object's rules: an operator acts only on their own tickets; a manager decides only tickets filed by
   someone else (four-eyes) and only while they are requested; footage and exports only while the ticket is
-  approved (or exported/delivered) and its access window lasts, and exports only for export tickets.
+  approved (or exported/delivered) and its access window lasts, and exports only for export tickets; a
+  delivery link only once the ticket is exported and while its window lasts.
+* the other objects' rules: :func:`account_refusal` (nobody changes their own account through the
+  administrator's page), :func:`confirm_refusal` (four eyes on accounts), :func:`link_refusal` (only a live
+  link is revoked), :func:`export_job_visible`.
+
+The web pages ask the same functions through one helper, ``can(action, obj)`` (api/web/controls.py), so a
+button is shown exactly when pressing it would be allowed.
 
 Administrators and auditors never see footage.  Every refusal is a :class:`Refusal` whose message a person
 can act on (English, as the domain words it; the web pages translate the ``key``), with the kind of error the
@@ -225,6 +232,8 @@ def ticket_refusal(role: str, user_id: int, action: Action, ticket: TicketScope,
     elif action == Action.TICKET_CLOSE:
         if ticket.state in FINAL_STATES:
             return Refusal(transition_problem(ticket.state, "closed"), key="refused.final", kind=Kind.CONFLICT)
+    elif action == Action.DELIVERY_MANAGE:
+        return _delivery_refusal(ticket, now_us)
     elif action in (Action.FOOTAGE_VIEW, Action.EXPORT):
         if action == Action.EXPORT and ticket.action != "export":
             return Refusal(f"ticket {ticket.id} asks only to view footage; file an export ticket to export",
@@ -235,6 +244,23 @@ def ticket_refusal(role: str, user_id: int, action: Action, ticket: TicketScope,
                            kind=Kind.CONFLICT if ticket.state in FINAL_STATES else Kind.PRECONDITION)
         if now_us is None or ticket.access_until_us is None or now_us >= ticket.access_until_us:
             return Refusal(f"the access window of ticket {ticket.id} has ended", key="refused.window_over")
+    return None
+
+
+def _delivery_refusal(ticket: TicketScope, now_us: int | None) -> Refusal | None:
+    """A delivery link for a ticket's package: an export ticket, exported, inside its access window.  The
+    ticket becomes ``delivered`` only when a recipient has downloaded (vms/evidence/download.py)."""
+    if ticket.action != "export":
+        return Refusal(f"ticket {ticket.id} asks only to view footage; file an export ticket to export",
+                       key="refused.view_only")
+    if ticket.state in ("requested", "approved"):
+        return Refusal(f"ticket {ticket.id} has not been exported yet; export it before delivering",
+                       key="refused.not_exported", kind=Kind.CONFLICT)
+    if ticket.state not in OPEN_STATES:
+        return Refusal(f"ticket {ticket.id} is {ticket.state}; a delivery link needs an exported ticket whose "
+                       "access window lasts", key="refused.final", kind=Kind.CONFLICT)
+    if now_us is None or ticket.access_until_us is None or now_us >= ticket.access_until_us:
+        return Refusal(f"the access window of ticket {ticket.id} has ended", key="refused.window_over")
     return None
 
 
@@ -310,6 +336,36 @@ def door_lookup_refusal(role: str, user_id: int, ticket: TicketScope, doors: tup
     if by_identifier and not door_id_lookup:
         return Refusal(f"ticket {ticket.id} does not allow searching for one CPR or card number; file a ticket "
                        "that says so", key="refused.no_id_lookup")
+    return None
+
+
+ACCOUNT_CHANGES = ("role", "disable", "enable", "reset")
+
+
+def account_refusal(actor_user_id: int | None, subject_user_id: int, change: str) -> Refusal | None:
+    """Why the acting administrator may not make ``change`` to the account ``subject_user_id`` (None: they
+    may).  Nobody changes their own account through the administrator's page: not its role, not disabling it,
+    not a one-time password (their own password is changed on the password page); another administrator
+    does."""
+    if actor_user_id is not None and actor_user_id == subject_user_id and change in ACCOUNT_CHANGES:
+        what = {"role": "change your own role", "disable": "disable your own account",
+                "enable": "enable your own account", "reset": "reset your own password"}[change]
+        return Refusal(f"you cannot {what}; ask another administrator" +
+                       ("; your own password is changed on the password page" if change == "reset" else ""),
+                       key="refused.own_account", kind=Kind.CONFLICT)
+    return None
+
+
+def link_refusal(role: str, link_state: str) -> Refusal | None:
+    """Why a delivery link in ``link_state`` is not offered for revoking (None: it is; only a live link is).
+    Revoking an expired or used-up link changes nothing a recipient can do, so the pages do not offer it; the
+    API still accepts it (and refuses only a link revoked already)."""
+    refusal = role_refusal(role, Action.DELIVERY_MANAGE)
+    if refusal:
+        return refusal
+    if link_state != "live":
+        return Refusal(f"the link is {link_state} already; only a live link is revoked", key="refused.link_ended",
+                       kind=Kind.CONFLICT)
     return None
 
 

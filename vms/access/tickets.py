@@ -304,11 +304,21 @@ def mark_exported(app, actor: Actor, ticket_id: int, *, detail: str = "") -> Tic
 
 
 def mark_delivered(app, actor: Actor, ticket_id: int, *, detail: str = "") -> TicketView:
-    """Record that a delivery link was created (called by the export service)."""
+    """Record that a recipient downloaded the ticket's package (called by the download service)."""
     view = get_unchecked(app, ticket_id)
     if view.state == "approved":
         raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} has not been exported yet; export it before delivering")
     return _mark(app, actor, ticket_id, "delivered", detail)
+
+
+def delivery_check(app, principal, ticket_id: int) -> TicketView:
+    """The ticket, if ``principal`` may make a delivery link for its package now (the policy's
+    ``Action.DELIVERY_MANAGE`` on the ticket); otherwise a DomainError saying why."""
+    expire_due(app)
+    with Session(app.engine) as s:
+        t = _load(s, ticket_id)
+        _enforce(principal, policy.Action.DELIVERY_MANAGE, t, app.clock.now_us())
+        return _view(s, t)
 
 
 def check_open(t, now_us: int) -> None:

@@ -108,8 +108,7 @@ def set_disabled(engine: Engine, clock: Clock, actor: Actor, name: str, disabled
     action = "user.disable" if disabled else "user.enable"
     with audited(engine, clock, actor, action, obj=f"user:{name[:64]}") as (s, entry):
         user = _target(s, name)
-        if disabled and user.id == by_user_id:
-            raise DomainError(Kind.CONFLICT, "you cannot disable your own account; ask another administrator")
+        policy.enforce(policy.account_refusal(by_user_id, user.id, "disable" if disabled else "enable"))
         how = DONE if disabled else _four_eyes(s, actor, entry, "enable", name, old_role=user.role, new_role=None,
                                                detail={})
         if how != PENDING:
@@ -119,13 +118,14 @@ def set_disabled(engine: Engine, clock: Clock, actor: Actor, name: str, disabled
     return how
 
 
-def reset_password(engine: Engine, clock: Clock, actor: Actor, name: str) -> str:
+def reset_password(engine: Engine, clock: Clock, actor: Actor, name: str, *, by_user_id: int | None = None) -> str:
     """A new one-time password (returned, shown once); unlocks the account and ends its sessions and tokens.
     For a manager or an administrator the account stays disabled until a second person confirms."""
     password = one_time_password()
     password_hash = hash_password(password)
     with audited(engine, clock, actor, "user.reset-password", obj=f"user:{name[:64]}") as (s, entry):
         user = _target(s, name)
+        policy.enforce(policy.account_refusal(by_user_id, user.id, "reset"))
         auth_store.set_password(s, user.id, password_hash, must_change=True)
         auth_store.clear_failed_logins(s, user.id)
         auth_store.revoke_all_of_user(s, user.id, clock.now_us())
@@ -142,8 +142,7 @@ def set_role(engine: Engine, clock: Clock, actor: Actor, name: str, role: str, *
         if role not in ROLES:
             raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}")
         user = _target(s, name)
-        if user.id == by_user_id:
-            raise DomainError(Kind.CONFLICT, "you cannot change your own role; ask another administrator")
+        policy.enforce(policy.account_refusal(by_user_id, user.id, "role"))
         how = _four_eyes(s, actor, entry, "role", name, old_role=user.role, new_role=role,
                          detail={"from": user.role, "to": role})
         if how != PENDING:

@@ -38,10 +38,11 @@ runs, :class:`PackageExpiryTimer`) deletes what is due and audits each
 deletion (``package.delete``, actor ``system``).
 
 Transactions: each use case writes its rows and its audit entry in one
-transaction.  :func:`create_link` first moves the ticket to ``delivered``
-through :func:`vms.access.tickets.mark_delivered` (its own audited transaction) and
-then inserts the link; if the insert failed, the ticket would say delivered
-without a link, which is harmless (a second attempt succeeds).
+transaction.  :func:`create_link` asks the policy (``Action.DELIVERY_MANAGE`` on
+the ticket: exported, inside its access window) and inserts the link; the
+ticket stays ``exported``.  It becomes ``delivered`` only when a recipient has
+downloaded the package (:func:`vms.evidence.download.open_download` through
+:func:`vms.access.tickets.mark_delivered`, audited with the link as the actor).
 """
 
 from __future__ import annotations
@@ -153,6 +154,9 @@ class LinkInfo:
     passcode_required: bool
     key_fingerprint: str
     manifest_sha256: str
+    downloads: int = 0  # used so far
+    downloaded_us: int | None = None  # the newest successful download (None: not downloaded yet)
+    state: str = "live"  # live | expired | revoked | exhausted
 
 
 @dataclass
@@ -339,7 +343,11 @@ def create_link(app, principal, package_id: str, *, recipient: str, expires_h: i
         raise
     detail = (f"package={package_id} recipient={recipient[:100]!r} expires_hours={expires_h} "
               f"max_downloads={max_downloads} passcode={'yes' if passcode else 'no'}")
-    tickets.mark_delivered(app, principal.actor, ticket_id, detail=detail)  # audited (and refusals too)
+    try:
+        tickets.delivery_check(app, principal, ticket_id)
+    except DomainError as exc:
+        _refusal(app, principal.actor, "delivery.create", f"package:{package_id}", ticket_id, exc)
+        raise
     passcode_hash = users.hash_password(passcode) if passcode else None  # slow on purpose: outside the transaction
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with audited(app.engine, app.clock, principal.actor, "delivery.create", ticket_id=ticket_id) as (s, entry):

@@ -2,7 +2,8 @@
 
 Every refusal is audited (never the passcode), wrong guesses are counted per client address and per link
 (:class:`vms.evidence.delivery.GuessGuard`, held by the appliance), and a download is audited when it
-starts and when it ends.  Links are made, listed and revoked by managers in :mod:`vms.evidence.delivery`.
+starts and when it ends.  The first download makes the ticket ``delivered``.  Links are made, listed and
+revoked by managers in :mod:`vms.evidence.delivery`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterator
 from sqlalchemy.orm import Session
 
 from storage.format.blobs import BlobError
+from storage.sql import audit as audit_store
 from storage.sql import deliveries as store
-from vms.access import users
+from vms.access import tickets, users
 from vms.access.audit import Actor, record
 from vms.access.auth import LockedOut, hash_secret
 from vms.core.errors import DomainError, Kind
@@ -83,10 +85,20 @@ def _failed_attempt(app, client: str, actor: Actor, action: str, obj: str, ticke
     raise exc
 
 
-def _info(row: store.DeliveryRow, pkg: PackageInfo) -> LinkInfo:
-    return LinkInfo(row.id, row.recipient, pkg.filename, pkg.size_bytes, row.created_us, row.expires_us,
-                    max(0, row.max_downloads - row.downloads), row.passcode_hash is not None, pkg.key_fingerprint,
-                    pkg.manifest_sha256)
+def _info(row: store.DeliveryRow, pkg: PackageInfo, downloaded_us: int | None = None,
+          state: str = "live") -> LinkInfo:
+    left = max(0, row.max_downloads - row.downloads) if state in ("live", "exhausted") else 0
+    return LinkInfo(row.id, row.recipient, pkg.filename, pkg.size_bytes, row.created_us, row.expires_us, left,
+                    row.passcode_hash is not None, pkg.key_fingerprint, pkg.manifest_sha256, row.downloads,
+                    downloaded_us, state)
+
+
+def _last_download_us(s: Session, row: store.DeliveryRow) -> int | None:
+    """When the link was last used for a download (its audit entry; None before the first)."""
+    if row.downloads == 0:
+        return None
+    entry = audit_store.latest(s, action="delivery.download", object=f"delivery:{row.id}", outcome="ok")
+    return entry.at_us if entry else None
 
 
 def _package(app, row: store.DeliveryRow, client: str, action: str) -> PackageInfo:
@@ -105,7 +117,27 @@ def link_info(app, token: str, *, client: str) -> LinkInfo:
     with Session(app.engine) as s, s.begin():
         record(s, _recipient(row, client), "delivery.open", now_us=app.clock.now_us(), obj=f"delivery:{row.id}",
                ticket_id=row.ticket_id, detail=f"package={row.package_id}")
-    return _info(row, pkg)
+        downloaded_us = _last_download_us(s, row)
+    return _info(row, pkg, downloaded_us)
+
+
+def link_facts(app, token: str) -> LinkInfo | None:
+    """The facts of the link ``token`` in any state (None for an unknown token or a deleted package), for the
+    recipient's page beside a refusal that was audited already: after a wrong passcode the page keeps what the
+    link gives, and after the last download it keeps when it was downloaded.  No audit entry, no throttling:
+    the caller has just been through :func:`_find`'s."""
+    if not (isinstance(token, str) and _TOKEN.match(token)):
+        return None
+    with Session(app.engine) as s:
+        row = store.by_token_hash(s, hash_secret(token))
+        if row is None:
+            return None
+        downloaded_us = _last_download_us(s, row)
+    try:
+        pkg = package_store(app).info(row.package_id)
+    except DomainError:
+        return None
+    return _info(row, pkg, downloaded_us, link_state(row, app.clock.now_us()))
 
 
 def open_download(app, token: str, *, passcode: str | None, client: str) -> Download:
@@ -150,8 +182,20 @@ def open_download(app, token: str, *, passcode: str | None, client: str) -> Down
         raise LinkGone("this download link was used up meanwhile; ask the sender for a new link")
     if used >= row.max_downloads:
         refresh_package_expiry(app, row.package_id)
+    _delivered(app, actor, row, used)
     left = row._replace(downloads=used)
-    return Download(_info(left, pkg), _stream(app, first, chunks, actor, obj, row.ticket_id))
+    return Download(_info(left, pkg, now), _stream(app, first, chunks, actor, obj, row.ticket_id))
+
+
+def _delivered(app, actor: Actor, row: store.DeliveryRow, used: int) -> None:
+    """The first download through any link makes the ticket ``delivered`` (audited, the link as the actor).  A
+    ticket closed or expired meanwhile stays as it is: the download itself was the link's to give."""
+    try:
+        if tickets.get_unchecked(app, row.ticket_id).state == "exported":
+            tickets.mark_delivered(app, actor, row.ticket_id,
+                                   detail=f"package={row.package_id} delivery={row.id} download={used}")
+    except DomainError as exc:
+        log.info("delivery %s: ticket %s stays as it is (%s)", row.id, row.ticket_id, exc.kind.value)
 
 
 def _stream(app, first: bytes, rest: Iterator[bytes], actor: Actor, obj: str, ticket_id: int) -> Iterator[bytes]:

@@ -322,6 +322,8 @@ def readme_text(
         if cam.gaps:
             footage.append(f"  {cam.camera_id}: {len(cam.gaps)} hul(ler) i optagelsen / gap(s) in the recording "
                            "(manifest.json, 'gaps')")
+    ps_all = ("Get-Content SHA256SUMS | ForEach-Object { $h, $f = $_ -split '  ', 2; if ((Get-FileHash -Algorithm "
+              "SHA256 -LiteralPath $f).Hash -eq $h) { \"OK  $f\" } else { \"FEJL/FAILED  $f\" } }")
     sig_cmds = [f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {MANIFEST} -sigfile {MANIFEST_SIG}",
                 f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {SUMS} -sigfile {SUMS_SIG}"]
     lines = [
@@ -345,7 +347,9 @@ def readme_text(
         "Den skriver \"Intakt, signeret af anlægget med fingeraftryk ...\" eller hvilken fil der er ændret.",
         "",
         "Med styresystemets egne værktøjer (i den udpakkede mappe):",
-        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FIL   og sammenlign med linjen i {SUMS}",
+        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FIL   og sammenlign med linjen i {SUMS},",
+        "    eller alle filer på én gang (hver linje skal begynde med OK):",
+        f"    {ps_all}",
         "  Windows (kommandoprompt):  certutil -hashfile FIL SHA256",
         f"  macOS:  shasum -a 256 -c {SUMS}        Linux:  sha256sum -c {SUMS}   (hver linje skal ende på OK)",
         "  Signaturerne (OpenSSL 3, macOS/Linux; på Windows brug verify.html):",
@@ -363,7 +367,9 @@ def readme_text(
         "\"Intact, signed by the appliance with fingerprint ...\" or names the file that was changed.",
         "",
         "With the operating system's own tools (in the unpacked folder):",
-        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FILE   and compare with its line in {SUMS}",
+        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FILE   and compare with its line in {SUMS},",
+        "    or every file at once (each line must begin with OK):",
+        f"    {ps_all}",
         "  Windows (Command Prompt):  certutil -hashfile FILE SHA256",
         f"  macOS:  shasum -a 256 -c {SUMS}        Linux:  sha256sum -c {SUMS}   (each line must end in OK)",
         "  The signatures (OpenSSL 3.0 or newer, macOS/Linux; on Windows use verify.html):",
