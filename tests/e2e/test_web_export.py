@@ -83,10 +83,16 @@ def test_link_without_passcode_and_refusals_on_the_recipient_page(web, browser):
     with zipfile.ZipFile(download.value.path()) as z:
         assert "manifest.json" in z.namelist()
 
-    response = recipient.goto(url)  # one download allowed: used up
+    # one download allowed: the page comes back by itself saying when it was downloaded, that the link is used
+    # up, and keeps the instructions for checking the package; no download form, no error
+    expect(recipient.locator("#downloaded")).to_contain_text("used as many times")
+    assert recipient.locator("#downloads-left").inner_text() == "0"
+    assert recipient.locator("#verify-howto").count() == 1 and recipient.locator("#download-form").count() == 0
+    response = recipient.goto(url)  # opened again later: the same, answered 410
     assert response.status == 410
     assert response.headers["content-type"].startswith("text/html")
-    assert recipient.locator("#link-error").count() == 1
+    assert recipient.locator("#link-error").count() == 0 and recipient.locator("#downloaded").count() == 1
+    assert recipient.locator("#verify-howto").count() == 1
 
     response = recipient.goto(web.url("/d/" + "A" * 43))  # a guessed link
     assert response.status == 404
