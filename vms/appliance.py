@@ -27,6 +27,7 @@ from vms.core.config import Config, load_config
 from vms.evidence.delivery import DeliveryState
 from vms.evidence.export_jobs import ExportJobs
 from vms.finding.service import Finding
+from vms.evidence.plays import Plays
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Appliance:
     export_jobs: ExportJobs = field(init=False, repr=False, compare=False)
     # activity, thumbnail cache and region searches with their workers (vms/finding/service.py)
     finding: Finding = field(init=False, repr=False, compare=False)
+    # the continuous player's plays (vms/evidence/plays.py): one audited play, many fragments
+    plays: Plays = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         api = self.config.api
@@ -53,6 +56,7 @@ class Appliance:
         self.delivery_state = DeliveryState.for_config(self.config, lambda: self.clock.monotonic_s())
         self.export_jobs = ExportJobs(self)
         self.finding = Finding(self)
+        self.plays = Plays(lambda: self.clock.monotonic_s())
 
     @classmethod
     def open(cls, config_path: Path | str, *, clock: Clock | None = None) -> Appliance:

@@ -58,6 +58,17 @@ def _change(env) -> int:
     return next(c.seq for c in account_changes.open_changes(env.app.engine) if c.user == name)
 
 
+def _plays(env):
+    return f"/api/tickets/{_approved(env)}/plays", {"json": {"cameras": ["entrance"]}}
+
+
+def _fragment(env):
+    t = _approved(env)
+    now = env.clock.now_us()
+    return f"/api/tickets/{t}/cameras/entrance/fragment", {"params": {"play": "p" * 22,
+                                                                       "at": iso(now - 3000_000_000)}}
+
+
 # (method, path template) -> request builder returning (url, httpx kwargs)
 MATRIX = {
     ("GET", "/api/health"): (lambda env: ("/api/health", {})),
@@ -102,6 +113,8 @@ MATRIX = {
     ("POST", "/api/tickets/{ticket_id}/cameras/{camera_id}/searches"): (lambda env: _finding(env, "search")),
     ("GET", "/api/tickets/{ticket_id}/searches/{search_id}"): (lambda env: _finding(env, "")),
     ("POST", "/api/tickets/{ticket_id}/searches/{search_id}/cancel"): (lambda env: _finding(env, "/cancel")),
+    ("POST", "/api/tickets/{ticket_id}/plays"): (_plays),
+    ("GET", "/api/tickets/{ticket_id}/cameras/{camera_id}/fragment"): (_fragment),
     ("GET", "/api/audit"): (lambda env: ("/api/audit", {})),
     ("GET", "/api/audit/export.csv"): (lambda env: ("/api/audit/export.csv", {})),
     ("GET", "/api/audit/verify"): (lambda env: ("/api/audit/verify", {})),

@@ -178,6 +178,17 @@ def footage(app, principal, ticket_id: int) -> list[CameraFootage]:
 # ---------------------------------------------------------------- playback
 
 
+def authorize_footage(app, principal, ticket_id: int) -> access.TicketScope:
+    """Raise FORBIDDEN (audited as a refused play) unless the principal may see the ticket's footage now."""
+    tickets.expire_due(app)
+    with Session(app.engine) as s:
+        scope = _existing(s, ticket_id, principal)
+    problem = access.footage_refusal(principal.role, principal.user_id, scope, now_us=app.clock.now_us())
+    if problem:
+        _refuse(app, principal, "footage.play", ticket_id, f"ticket:{ticket_id}", problem)
+    return scope
+
+
 def authorize_play(app, principal, ticket_id: int, camera_id: str, start_us: int,
                    end_us: int) -> access.TicketScope:
     """Raise FORBIDDEN (audited) unless the principal may play this span now; the ticket's scope."""
