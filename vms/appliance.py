@@ -26,8 +26,8 @@ from vms.core.clock import Clock
 from vms.core.config import Config, load_config
 from vms.evidence.delivery import DeliveryState
 from vms.evidence.export_jobs import ExportJobs
-from vms.finding.service import Finding
 from vms.evidence.plays import Plays
+from vms.finding.service import Finding
 
 
 @dataclass
