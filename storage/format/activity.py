@@ -52,9 +52,9 @@ def pack_levels(levels: list[int | None]) -> bytes:
     """Two levels (0..14, None: nothing recorded) per byte, high nibble first."""
     if len(levels) > MAX_SECONDS:
         raise ValueError(f"{len(levels)} seconds of activity: at most {MAX_SECONDS} per record")
-    nib = [NONE if v is None else v for v in levels]
-    if any(not 0 <= v <= MAX_LEVEL for v in nib if v != NONE):
+    if any(v is not None and (type(v) is not int or not 0 <= v <= MAX_LEVEL) for v in levels):
         raise ValueError(f"activity levels are 0..{MAX_LEVEL} or None")
+    nib = [NONE if v is None else v for v in levels]
     if len(nib) % 2:
         nib.append(NONE)
     return bytes((nib[i] << 4) | nib[i + 1] for i in range(0, len(nib), 2))

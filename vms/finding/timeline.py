@@ -9,7 +9,8 @@ Where a record cannot be opened its seconds are None: the hour key is shredded (
 footage is gone too), or the segment has no record (recovered after a crash, or recorded before records
 existed).  A held segment whose hour key is shredded keeps its own key; its levels are computed again from
 its packets' sizes (decrypted in memory, never decoded) and kept in memory for the process's lifetime
-(bounded), since decrypting a segment costs far more than opening a record.
+(bounded), since decrypting a segment costs far more than opening a record.  The recomputing meter's
+baseline starts at the first such segment of a request, so its first seconds read as still.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from storage.keys.keyring import KeyShredded
 from storage.sql import activity as activity_store
 from storage.sql import index
 from vms.core.errors import DomainError, Kind
-from vms.recording.activity import MAX_LEVEL, levels_of
+from vms.recording.activity import MAX_LEVEL, ActivityMeter
 
 US = 1_000_000
 MAX_STEPS = 200_000  # a day at one step per second fits twice
@@ -75,15 +76,17 @@ def levels(app, camera_id: str, start_us: int, end_us: int, step_s: int,
     with Session(app.engine) as s:
         rows = activity_store.rows(s, camera_id, start_us, end_us, max_segment_us=MAX_SEGMENT_US)
         keys = app.keys.activity_keys(s, {r.key_id for r in rows if r.record is not None})
-    for row in rows:
-        if row.status != "sealed":
-            continue
-        lv = _open(app, row, keys, held)
+    rows = [r for r in rows if r.status == "sealed"]
+    meter = ActivityMeter()  # carried across held segments recomputed in this call (their baseline)
+    for k, row in enumerate(rows):
+        lv = _open(app, row, keys, held, meter)
         if not lv:
             continue
         first_s = row.start_us // US
+        # the second a segment ends in is provisional when the next segment starts in it (that one gives it whole)
+        cut = 1 if k + 1 < len(rows) and rows[k + 1].start_us // US == first_s + len(lv) - 1 else 0
         lo = max(0, -(-start_us // US) - first_s)  # the first second wholly inside the span
-        hi = min(len(lv), end_us // US - first_s)  # one past the last
+        hi = min(len(lv) - cut, end_us // US - first_s)  # one past the last
         for i in range(lo, hi):
             v = lv[i]
             if v is not None:
@@ -93,7 +96,8 @@ def levels(app, camera_id: str, start_us: int, end_us: int, step_s: int,
     return [None if v < 0 else round(v * 100 / MAX_LEVEL) for v in out]
 
 
-def _open(app, row: activity_store.ActivityRow, keys: dict, held: HeldLevels | None) -> list[int | None] | None:
+def _open(app, row: activity_store.ActivityRow, keys: dict, held: HeldLevels | None,
+          meter: ActivityMeter) -> list[int | None] | None:
     hour = (row.start_us % 86_400_000_000) // 3_600_000_000
     key = keys.get((row.key_id, hour))
     if row.record is not None and key is not None:
@@ -105,20 +109,24 @@ def _open(app, row: activity_store.ActivityRow, keys: dict, held: HeldLevels | N
         return None  # shredded (or never recorded): nothing to show
     if held is not None and (cached := held.get(row.segment_id)) is not None:
         return cached
-    lv = _from_packets(app, row)
+    lv = _from_packets(app, row, meter)
     if lv is not None and held is not None:
         held.put(row.segment_id, lv)
     return lv
 
 
-def _from_packets(app, row: activity_store.ActivityRow) -> list[int | None] | None:
-    """A held segment's levels from its packets' sizes (decrypted in memory with its own key)."""
+def _from_packets(app, row: activity_store.ActivityRow, meter: ActivityMeter) -> list[int | None] | None:
+    """A held segment's levels from its packets' sizes (decrypted in memory with its own key), by a meter
+    carried over from the previous held segment (a first segment's first seconds only set the baseline)."""
     with Session(app.engine) as s:
         ref = index.segment_by_id(s, row.segment_id)
         if ref is None:
             return None
         try:
             reader = app.store.reader(s, ref)
-            return levels_of(reader.packets(), reader.header.start_us)
+            meter.start(reader.header.start_us)
+            for p in reader.packets():
+                meter.add(p.wall_us, len(p.data), p.keyframe)
+            return meter.finish()
         except (FileNotFoundError, KeyShredded, SegmentError):
             return None

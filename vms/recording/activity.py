@@ -42,9 +42,13 @@ class ActivityMeter:
         self._warm = 0  # seconds measured so far, up to WARM_S
 
     def start(self, wall_us: int) -> None:
-        """A new segment starts with the packet stamped ``wall_us``."""
+        """A new segment starts with the packet stamped ``wall_us``.  A second the previous segment ended in
+        goes on being counted: the new segment's record gives it in full (the previous one's last level was
+        provisional)."""
         self.levels = []
-        self._sec, self._sum, self._n, self._seen = wall_us // 1_000_000, 0, 0, False
+        sec = wall_us // 1_000_000
+        if sec != self._sec:
+            self._sec, self._sum, self._n, self._seen = sec, 0, 0, False
 
     def add(self, wall_us: int, size: int, keyframe: bool) -> None:
         sec = wall_us // 1_000_000
@@ -56,10 +60,11 @@ class ActivityMeter:
             self._n += 1
 
     def finish(self) -> list[int | None]:
-        """The open segment's levels, the current (partial) second included."""
+        """The open segment's levels; the second it ends in is given provisionally (counted on, and given
+        in full by the next segment's record if that starts in the same second)."""
         if self._sec is not None and self._seen:
-            self.levels.append(self._level())
-        levels, self.levels, self._sec = self.levels, [], None
+            self.levels.append(self._level(provisional=True))
+        levels, self.levels = self.levels, []
         while levels and levels[-1] is None:
             levels.pop()
         return levels
@@ -73,26 +78,29 @@ class ActivityMeter:
             self.levels.extend([None] * min(sec - self._sec - 1, 7200))
         self._sec, self._sum, self._n, self._seen = sec, 0, 0, False
 
-    def _level(self) -> int:
+    def _level(self, provisional: bool = False) -> int:
         if not self._n:
             return 0  # only a keyframe in this second: nothing to compare
         mean = self._sum / self._n
         base = self.baseline
+        if provisional:  # part of a second: compare, but leave the baseline to the whole second
+            return 0 if not base or self._warm < WARM_S else _scale(mean / base)
         if self._warm < WARM_S or not base:
             self._warm += 1
             self.baseline = mean if base is None else base + (mean - base) / self._warm
             return 0
         self.baseline = base + (mean - base) * (FALL if mean < base else RISE)
-        ratio = mean / base
-        if ratio <= STILL_RATIO:
-            return 0
-        return min(MAX_LEVEL, round(_SCALE * math.log2(ratio)))
+        return _scale(mean / base)
 
 
-def levels_of(packets, start_us: int, meter: ActivityMeter | None = None) -> list[int | None]:
-    """The levels of a run of packets (``wall_us``, ``data``, ``keyframe``) starting at ``start_us``: what
-    the recorder would have sealed, for a segment that has no record (recovered, or recorded before)."""
-    meter = meter or ActivityMeter()
+def _scale(ratio: float) -> int:
+    return 0 if ratio <= STILL_RATIO else min(MAX_LEVEL, round(_SCALE * math.log2(ratio)))
+
+
+def levels_of(packets, start_us: int) -> list[int | None]:
+    """The levels of a run of packets (``wall_us``, ``data``, ``keyframe``) starting at ``start_us``, by a
+    meter of its own: what the recorder would have sealed, for a segment without a record."""
+    meter = ActivityMeter()
     meter.start(start_us)
     for p in packets:
         meter.add(p.wall_us, len(p.data), p.keyframe)
