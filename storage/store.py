@@ -69,6 +69,9 @@ class SegmentStore:
         self.node_id = node_id
         #: fetches the encrypted bytes of another node's segment (None: single node)
         self.remote_fetch: Callable[[index.SegmentRef], bytes] | None = None
+        #: the encrypted bytes of an archived segment from the S3 archive, or None when it is not
+        #: archived (set by the composition root from ``[archive]``; None: no archive)
+        self.archive_fetch: Callable[[index.SegmentRef], bytes | None] | None = None
         #: camera -> the keys of the day of the segment last opened for writing (memory only)
         self._write_keys: dict[str, WriteKeys] = {}
 
@@ -164,8 +167,18 @@ class SegmentStore:
         return SegmentReader(path, lambda _h: key, data=data)
 
     def _source(self, ref: index.SegmentRef) -> tuple[Path, bytes | None]:
+        """Where a segment's bytes come from: this node's disk, else the archive (any node's segment
+        once archived; its node may be down), else the recording node (``remote_fetch``)."""
         if ref.node_id == self.node_id:
-            return self.abspath(ref.path), None
+            path = self.abspath(ref.path)
+            if self.archive_fetch is None or path.is_file():
+                return path, None
+        if self.archive_fetch is not None:
+            data = self.archive_fetch(ref)
+            if data is not None:
+                return Path(ref.path), data
+            if ref.node_id == self.node_id:
+                raise SegmentUnavailable(ref.path, "its file is not on this node's disk and it is not archived")
         if self.remote_fetch is None:
             raise SegmentUnavailable(ref.path, f"recorded on node {ref.node_id!r}, and no [cluster] peer is "
                                                "configured to fetch it from")

@@ -64,6 +64,16 @@ class Services:
         from vms.ops import cluster
 
         cluster.install(app)  # other nodes' footage is fetched from them ([cluster]); no-op on one node
+        self.archive = None
+        if app.config.archive is not None:
+            from vms.archive import reading
+
+            reading.install(app)  # archived footage is read from the bucket when no disk here has it
+            if recorder or janitor:  # a node with footage of its own copies it to the bucket
+                from vms.archive.worker import ArchiveWorker
+
+                self.archive = ArchiveWorker(app, on_alarm=lambda kind, message: self.alarms.raise_alarm(kind, message),
+                                             on_clear=lambda kind: self.alarms.clear(kind))
         if api:
             from api.app import create_app
 
@@ -83,8 +93,12 @@ class Services:
         if self.recorder:
             self.recorder.start()
             self.camera_watch.start()
+        if self.archive:
+            self.archive.start()
 
     def stop(self) -> None:
+        if self.archive:
+            self.archive.stop()
         if self.recorder:
             self.camera_watch.stop()
             self.recorder.stop(timeout_s=4.0)

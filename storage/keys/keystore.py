@@ -18,6 +18,7 @@ On PostgreSQL the old row version lives until VACUUM; the janitor runs
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from storage.format.activity import activity_key
-from storage.format.segment import HOURS_PER_DAY, SegmentHeader, derive_segment_key, inspect_header
+from storage.format.segment import (
+    HOURS_PER_DAY,
+    SegmentHeader,
+    derive_segment_key,
+    inspect_header,
+    read_header,
+)
 from storage.keys import doorlog_keys
 from storage.keys.keyring import (
     KEY_BYTES,
@@ -182,11 +189,15 @@ class KeyStore:
         destroyed.  Held segments of that hour keep their own keys (:meth:`keep_segment_key`)."""
         return index.shred_hour_key(s, day_key_id, hour, now_us=now_us)
 
-    def keep_segment_key(self, s: Session, segment_id: int, segment_file: Path) -> None:
-        """Give a held segment its own wrapped key so shredding its day spares it."""
+    def keep_segment_key(self, s: Session, segment_id: int, segment_file: Path,
+                         header_bytes: Callable[[], bytes | None] | None = None) -> None:
+        """Give a held segment its own wrapped key so shredding its day spares it.  ``header_bytes``:
+        where the segment's bytes come from when its file is not on this disk (the archive)."""
         if index.segment_key(s, segment_id) is not None:
             return
-        seg_key = self._derive(s, inspect_header(segment_file))
+        data = header_bytes() if header_bytes is not None and not segment_file.is_file() else None
+        header = read_header(io.BytesIO(data), segment_file) if data is not None else inspect_header(segment_file)
+        seg_key = self._derive(s, header)
         wrapped = wrap(self.keyring.current, seg_key, _segment_purpose(segment_id))
         index.put_segment_key(s, segment_id, wrapped=wrapped, master_id=self.keyring.current_id)
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.sql import archive_queries
 from storage.sql.models import (
     Camera,
     CameraState,
@@ -241,7 +242,9 @@ def mark_deleting(s: Session, ids: Sequence[int]) -> None:
 
 
 def remove_segments(s: Session, ids: Sequence[int]) -> None:
+    """Remove the rows (and held segments' own keys); archived copies become due for deletion from the bucket."""
     if ids:
+        archive_queries.expire(s, ids)
         s.execute(delete(SegmentKey).where(SegmentKey.segment_id.in_(ids)))
         s.execute(delete(SegmentActivity).where(SegmentActivity.segment_id.in_(ids)))
         s.execute(delete(Segment).where(Segment.id.in_(ids)))

@@ -411,3 +411,28 @@ class TicketDoor(Base):
     ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     door_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id_lookup: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class ArchiveObject(Base):
+    """Where a segment lives beyond its node's disk: its copy in the S3 archive (docs/design/archive.md).
+
+    One row per segment of a node with ``[archive]``: ``state`` is ``queued`` (waiting for upload, also
+    the persistent queue: ``next_try_us`` and ``attempts`` are its back-off), ``archived`` (the object
+    exists; ``local`` says whether the file is also still on the node's disk) or ``expired`` (the segment
+    row is gone; every version of the object is still to be deleted from the bucket).  No foreign key:
+    an ``expired`` row outlives its segment.  ``held``: an S3 legal hold is on the object's versions."""
+
+    __tablename__ = "archive_objects"
+    segment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    node_id: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(10))
+    local: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    held: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_try_us: Mapped[int] = mapped_column(BigInteger)
+    queued_us: Mapped[int] = mapped_column(BigInteger)
+    archived_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    __table_args__ = (Index("ix_archive_objects_node_state", "node_id", "state", "next_try_us"),)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vms.core.doorlog_config import DoorlogConfig, retention_problem
+from vms.core.archive_config import ArchiveConfig
 
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
@@ -292,6 +293,7 @@ class Config(Strict):
     cluster: ClusterConfig | None = None
     delivery: DeliveryConfig = DeliveryConfig()
     doorlog: DoorlogConfig | None = None  # the door access log (vms/core/doorlog_config.py)
+    archive: ArchiveConfig | None = None
 
     @field_validator("node_id")
     @classmethod
@@ -381,6 +383,8 @@ def _absolute(cfg: Config, base: Path) -> Config:
         data["cluster"]["secret_file"] = fix(cfg.cluster.secret_file)
     if cfg.doorlog is not None:
         data["doorlog"]["inbox"] = fix(cfg.doorlog.inbox)
+    if cfg.archive is not None:
+        data["archive"]["credentials_file"] = fix(cfg.archive.credentials_file)
     for cam, raw in zip(cfg.cameras, data["cameras"], strict=True):
         if cam.is_file and not cam.source.startswith("file:"):
             raw["source"] = str(fix(Path(cam.source)))
@@ -472,6 +476,8 @@ def check_paths(cfg: Config, file: Path | str) -> None:
         _check_secret_file(cfg.mqtt.password_file, "mqtt.password_file", file)
     if cfg.cluster is not None:
         _check_secret_file(cfg.cluster.secret_file, "cluster.secret_file", file)
+    if cfg.archive is not None:
+        _check_secret_file(cfg.archive.credentials_file, "archive.credentials_file", file)
     if cfg.api.tls_key is not None:
         _check_secret_file(cfg.api.tls_key, "api.tls_key", file)
         if not cfg.api.tls_cert.is_file():

@@ -11,7 +11,8 @@ footage read.  Messages never hold passwords, key bytes or URL credentials
 Checks, in order (docs/design/operations-internals.md explains each):
 ``config``, ``permissions``, ``key_file``, ``signing_key``, ``database``,
 ``schema``, ``storage_root``, ``disk``, ``cameras``, ``clock``, ``tls``,
-``mqtt``, ``janitor``.  A config that cannot be parsed stops the run after
+``mqtt``, ``janitor``, and with ``[archive]`` ``archive``, ``archive_versioning``, ``archive_object_lock``,
+``archive_queue`` (:mod:`vms.archive.health`).  A config that cannot be parsed stops the run after
 ``config``; every other failure leaves the remaining checks to run.
 
 Each check imports what it needs when it runs (OpenCV for the camera check, Alembic for the schema),
@@ -36,7 +37,8 @@ from pathlib import Path
 from vms.core.config import Config, ConfigError, check_paths, load_config
 
 CHECKS = ("config", "permissions", "key_file", "signing_key", "database", "schema", "storage_root", "disk",
-          "cameras", "clock", "tls", "mqtt", "janitor")
+          "cameras", "clock", "tls", "mqtt", "janitor", "archive", "archive_versioning", "archive_object_lock",
+          "archive_queue")
 GB = 1e9
 DISK_WARN_RATIO = 0.9
 TYPICAL_BITRATE_BPS = 4_000_000  # 1080p15 H.264, as measured in DESIGN.md
@@ -88,6 +90,12 @@ def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozens
         _mqtt(cfg, add)
     if engine is not None:
         _janitor(cfg, engine, add)
+    if "archive" not in skip:
+        from vms.archive.health import doctor_findings
+
+        for finding in doctor_findings(cfg, engine):
+            add(*finding)
+    if engine is not None:
         engine.dispose()
     return out
 

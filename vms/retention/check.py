@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from storage.format.segment import SegmentError
 from storage.format.segment_reader import SegmentReader
 from storage.keys.keyring import KeyError_
-from storage.sql import index
+from storage.sql import archive_queries, index
 from storage.sql import retention_queries as rq
 from vms.retention import rules
 from vms.retention.deletion import delete_segments, finish_deleting, index_found_file
@@ -51,6 +51,10 @@ REPAIRS = {
     "unindexed": "authenticate and index it; quarantine it if it is not a segment of this appliance",
     "unknown": "move it to the quarantine folder",
     "deleting": "finish the interrupted deletion",
+    "archive-missing": "upload it again while the local file is there; otherwise left for a person",
+    "archive-size": "upload it again while the local file is there; otherwise left for a person",
+    "archive-unknown": "left for a person to look at (never deleted by the appliance)",
+    "archive-unreachable": "none: fix the store or [archive] (see 'vms doctor'), then check again",
 }
 
 
@@ -96,11 +100,24 @@ def check(app, *, full: bool = False, repair: bool = False, now_us: int | None =
         cameras = sorted(set(disk_cameras) | {c.camera_id for c in rq.camera_retention(s)})
     for camera in cameras:
         check_camera(app, camera, report, full=full)
+    if app.config.archive is not None:
+        report.problems += _bucket_problems(app)
     if repair:
         for problem in report.problems:
             why = _repair(app, problem, now_us)
             (report.unrepaired.append((problem, why)) if why else report.repaired.append(problem))
     return report
+
+
+def _bucket_problems(app) -> list[Problem]:
+    """The index against the archive's bucket (this node's objects)."""
+    from storage.objectstore import StoreError
+    from vms.archive import health
+
+    try:
+        return [Problem(p.kind, p.key, p.detail, p.segment_id) for p in health.compare(app)]
+    except StoreError as exc:
+        return [Problem("archive-unreachable", app.config.archive.bucket, str(exc))]
 
 
 def _what(e: Entry) -> str:
@@ -112,6 +129,8 @@ def check_camera(app, camera: str, report: CheckReport, *, full: bool = False) -
     root = app.store.root
     with Session(app.engine) as s:
         rows = rq.segment_files(s, camera, app.config.node_id)
+        for rel in archive_queries.archive_only_paths(s, camera, app.config.node_id):
+            rows.pop(rel, None)  # removed from disk after archiving: the bucket check covers it
     seen: set[str] = set()
     for e in scan_camera(root, camera):
         if e.kind == "open":
@@ -164,6 +183,13 @@ def _held(app, segment_id: int, now_us: int) -> bool:
 def _repair(app, p: Problem, now_us: int) -> str | None:
     """Carry out one repair; returns why it could not be done, or None."""
     root = app.store.root
+    if p.kind.startswith("archive-"):
+        with Session(app.engine) as s, s.begin():
+            ref = index.segment_by_id(s, p.segment_id) if p.segment_id is not None else None
+            if p.kind in ("archive-missing", "archive-size") and ref is not None and (root / ref.path).is_file():
+                archive_queries.requeue(s, p.segment_id)
+                return None
+        return "left for a person: " + REPAIRS[p.kind]
     try:
         if p.kind == "unknown":
             quarantine(root, p.path, now_us)

@@ -55,6 +55,7 @@ from vms.core.clock import Clock
 from vms.doorlog import retention as doorlog_retention
 from vms.retention import check, deletion, layout, planner, state
 from vms.retention import rules as retention
+from vms.retention.archived_copies import ArchivedCopies
 from vms.retention.space import SpaceKeeping
 from vms.retention.state import SweepResult
 from vms.retention.upkeep import INDEX_GRACE_S, Upkeep  # noqa: F401 (the grace is part of the janitor's contract)
@@ -80,7 +81,7 @@ def log_alarm(kind: str, message: str) -> None:
     log.warning("ALARM %s: %s", kind, message)
 
 
-class Janitor(StorageWatch, SpaceKeeping, Upkeep):
+class Janitor(StorageWatch, SpaceKeeping, Upkeep, ArchivedCopies):
     """``disk_usage(root) -> (total, free)`` is injectable because tests cannot fill
     a real disk: they pass a function that counts the files under the root against
     a pretend capacity, so deleting a file really frees space.  ``remove_file`` is
@@ -165,6 +166,7 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
         touched: set[tuple[int, int]] = set()  # (day key id, hour start) of deleted segments
         for camera_id, cutoff in planner.age_cutoffs(due, now):
             self._evict(self._pages(camera_id, max_start_us=cutoff), holds, "age", now, res, touched)
+        self.drop_archived_copies(now)  # [archive] keep_local_days (vms/retention/archived_copies.py)
         self._quota_pass(holds, now, res, touched)
         self._watermark_pass([c.camera_id for c in cameras], holds, now, res, touched)
         self._shred(touched, now, res)
@@ -198,6 +200,8 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
                touched: set[tuple[int, int]], need_bytes: int | None = None) -> int:
         """Carry out the planner's steps for ``refs`` (vms/retention/planner.py).  Returns the bytes freed."""
         freed = 0
+        if reason != "age":  # quota and space: footage only in the archive frees nothing here
+            refs = self._local_only(refs)
         for step in planner.evictions(refs, holds, batch=self.batch, need_bytes=need_bytes):
             if isinstance(step, planner.Keep):
                 self._keep_key(step.ref, res)
@@ -231,8 +235,9 @@ class Janitor(StorageWatch, SpaceKeeping, Upkeep):
         path = layout.safe_abspath(self.root, ref.path)
         try:
             with Session(self.app.engine) as s, s.begin():
-                if path is not None:
-                    self.app.keys.keep_segment_key(s, ref.id, path)
+                if path is not None:  # a segment only in the archive: its header comes from there
+                    fetch = self.app.store.archive_fetch
+                    self.app.keys.keep_segment_key(s, ref.id, path, (lambda: fetch(ref)) if fetch else None)
             self._keys_kept.add(ref.id)
         except (OSError, SegmentError, KeyError_) as exc:
             self.alarm("tamper", f"held segment {layout.shown(ref.path)} cannot be read to keep its own key "

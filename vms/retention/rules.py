@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from storage.sql import archive_queries
 from storage.sql import retention_queries as rq
 from vms.core.times import iso
 from vms.retention import state
@@ -151,6 +152,7 @@ class RetentionReport:
     last_sweep: dict[str, dict] = field(default_factory=dict)  # node id -> last sweep summary
     cameras: list[CameraReport] = field(default_factory=list)
     held_beyond_legal: list[rq.HeldBeyond] = field(default_factory=list)  # kept past the legal maximum by a hold
+    archive: list[dict] = field(default_factory=list)  # the S3 archive tier, by state (all nodes)
 
     @property
     def violations(self) -> int:
@@ -164,6 +166,7 @@ class RetentionReport:
             "last_sweep": self.last_sweep,
             "cameras": [asdict(c) for c in self.cameras],
             "held_beyond_legal_max": [h._asdict() for h in self.held_beyond_legal],
+            "archive": self.archive,
         }
 
 
@@ -179,6 +182,7 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
         legal_cutoff = cutoff_us(now_us, config.legal_max_retain_days)
         report.held_beyond_legal = rq.held_beyond(s, legal_cutoff, now_us, grace)
         report.last_sweep = {node: sweep.to_json() for node, sweep in state.last_sweeps(s).items()}
+        report.archive = _archive_part(s)
         for cam in rq.camera_retention(s):
             oldest = rq.oldest_start(s, cam.camera_id)
             limit = cutoff_us(now_us, cam.retain_days) - VIOLATION_GRACE_US
@@ -198,6 +202,27 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
                 violations=overdue - overdue_held,
             ))
     return report
+
+
+ARCHIVE_STATES = {("queued", True): "waiting for upload (on local disk)",
+                  ("archived", True): "archived, also on local disk",
+                  ("archived", False): "archived only (local copy removed)",
+                  ("expired", True): "expired: every version to be deleted from the bucket (key shredded)",
+                  ("expired", False): "expired: every version to be deleted from the bucket (key shredded)"}
+
+
+def _archive_part(s: Session) -> list[dict]:
+    """Segments' copies in the S3 archive by state: what is there, what waits, what is still to be deleted.
+    Their age is in the camera lines (an archived segment is an indexed segment until it expires)."""
+    out: dict[str, dict] = {}
+    for c in archive_queries.counts(s):
+        what = ARCHIVE_STATES.get((c.state, c.local), c.state)
+        row = out.setdefault(what, {"state": what, "objects": 0, "size_bytes": 0, "oldest_us": None})
+        row["objects"] += c.objects
+        row["size_bytes"] += c.size_bytes
+        if c.oldest_us is not None and c.state != "archived":
+            row["oldest_us"] = min(x for x in (row["oldest_us"], c.oldest_us) if x is not None)
+    return list(out.values())
 
 
 def _iso(t_us: int | None) -> str:
@@ -229,6 +254,9 @@ def render_text(report: RetentionReport) -> str:
         ticket = f"ticket {h.ticket_id}" if h.ticket_id is not None else "placed by hand"
         lines.append(f"HELD beyond the legal maximum: {h.camera_id}, {h.segments} segment(s) from "
                      f"{_iso(h.oldest_start_us)}, hold {h.hold_id} ({ticket}): {h.reason!r}")
+    for a in report.archive:
+        since = f", oldest since {_iso(a['oldest_us'])}" if a["oldest_us"] else ""
+        lines.append(f"archive: {a['objects']} object(s), {a['size_bytes']} bytes {a['state']}{since}")
     if report.violations:
         lines.append(f"VIOLATION: {report.violations} segment(s) older than allowed and not held")
     else:

@@ -67,6 +67,8 @@ class SpaceKeeping:
             if need == 0:
                 self.clear_alarm("space")
                 return
+            if self.drop_archived_copies(now, need_bytes=need):  # archived footage leaves the disk first
+                continue
             merged = heapq.merge(*(self._pages(c, limit=200) for c in cameras), key=lambda r: (r.start_us, r.id))
             if self._evict(merged, holds, "space", now, res, touched, need_bytes=need) == 0:
                 break

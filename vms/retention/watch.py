@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from storage.sql import index
+from storage.sql import archive_queries, index
 from storage.sql import retention_queries as rq
 from vms.retention import check, layout
 
@@ -57,8 +57,9 @@ class StorageWatch:
                 else:
                     ref = index.segment_by_path(s, rel) if what == "segment" else None
                     refs = [ref] if ref else []
+                remote = archive_queries.archive_only(s, [r.id for r in refs])  # removed after archiving
             for ref in refs:
-                if ref.status == "sealed" and not (self.root / ref.path).is_file():
+                if ref.status == "sealed" and ref.id not in remote and not (self.root / ref.path).is_file():
                     self._on_problem(check.Problem("missing", ref.path, "vanished", ref.id))
             return
         path = self.root / rel
