@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vms.core.doorlog_config import DoorlogConfig, retention_problem
 from vms.core.archive_config import ArchiveConfig
+from vms.core.doorlog_config import DoorlogConfig, retention_problem
 
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
