@@ -28,6 +28,7 @@ from api.routes import (
     finding,
     footage,
     internal,
+    live,
     ops,
     player,
     tickets,
@@ -86,6 +87,7 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
     api.include_router(footage.router)
     api.include_router(finding.router)
     api.include_router(player.router)  # the continuous player: plays and their fragments
+    api.include_router(live.router)
     api.include_router(audit.router)
     api.include_router(ops.router)
     api.include_router(exports.router)

@@ -28,6 +28,7 @@ from vms.evidence.delivery import DeliveryState
 from vms.evidence.export_jobs import ExportJobs
 from vms.evidence.plays import Plays
 from vms.finding.service import Finding
+from vms.recording.live import LiveHub
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Appliance:
     finding: Finding = field(init=False, repr=False, compare=False)
     # the continuous player's plays (vms/evidence/plays.py): one audited play, many fragments
     plays: Plays = field(init=False, repr=False, compare=False)
+    # live view: the recorder's packets for the browsers watching (vms/recording/live.py)
+    live: LiveHub = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         api = self.config.api
@@ -57,6 +60,7 @@ class Appliance:
         self.export_jobs = ExportJobs(self)
         self.finding = Finding(self)
         self.plays = Plays(lambda: self.clock.monotonic_s())
+        self.live = LiveHub(lambda: self.config)
 
     @classmethod
     def open(cls, config_path: Path | str, *, clock: Clock | None = None) -> Appliance:

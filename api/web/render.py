@@ -30,9 +30,10 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 TEMPLATES.env.globals["id_number"] = id_number  # a package's ticket id links to the ticket only when it is one
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LANG_COOKIE = "vms_lang"
-#: pages load only their own CSS and /static/web.js; inline style attributes place the timeline bars
+#: pages load only their own CSS and scripts; inline style attributes place the timeline bars; media from blob:
+#: is a Media Source Extensions buffer the page's own script fills (live view)
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "media-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+       "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def zone(app) -> ZoneInfo:
@@ -119,6 +120,7 @@ def render(request: Request, name: str, context: dict | None = None, *, status: 
         "iso": iso_utc,
         "size": fmt_bytes,
         "timezone": app.config.timezone,
+        "live_on": any(c.enabled and c.live_view for c in app.config.cameras),  # a site turned live view on
     }
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)

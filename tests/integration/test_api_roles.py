@@ -106,6 +106,9 @@ MATRIX = {
         f"/api/tickets/{_requested(env)}/close", {"json": {"reason": "done"}})),
     ("GET", "/api/tickets/{ticket_id}/holds"): (lambda env: (f"/api/tickets/{_approved(env)}/holds", {})),
     ("GET", "/api/cameras"): (lambda env: ("/api/cameras", {})),
+    # a camera that does not exist: the role rule answers first, then 404 (a live stream would never end)
+    ("GET", "/api/cameras/{camera_id}/live"): (lambda env: ("/api/cameras/nosuch/live", {})),
+    ("GET", "/api/live/viewers"): (lambda env: ("/api/live/viewers", {})),
     ("GET", "/api/tickets/{ticket_id}/footage"): (lambda env: (f"/api/tickets/{_approved(env)}/footage", {})),
     ("GET", "/api/tickets/{ticket_id}/cameras/{camera_id}/play"): (_play),
     ("GET", "/api/tickets/{ticket_id}/cameras/{camera_id}/activity"): (lambda env: _finding(env, "activity")),

@@ -26,7 +26,7 @@ BOGUS_TOKEN = "A" * 43
 def _page_urls(env) -> list[str]:
     """One URL for every GET page of the web UI, the API docs and a recipient's link page."""
     ticket = env.file_ticket("olga")["id"]
-    fill = {"{ticket_id}": str(ticket), "{code}": "en"}
+    fill = {"{ticket_id}": str(ticket), "{code}": "en", "{camera_id}": "entrance"}
     urls = ["/api/docs", f"/d/{BOGUS_TOKEN}", "/no-such-page"]
     for router in web.routers():
         for route in router.routes:

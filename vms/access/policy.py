@@ -58,6 +58,7 @@ class Action(StrEnum):
     ACCOUNT_CONFIRM = "account.confirm"  # confirm or reject another administrator's change to an account
     DOORLOG_LOOKUP = "doorlog.lookup"    # door-log lookups inside a ticket's doors and window
     DOORLOG_STATUS = "doorlog.status"    # the door log's imported and rejected files (no identifiers)
+    LIVE_VIEW = "live.view"              # watch a camera live, where the site turned live view on for it
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ RULES: dict[Action, Rule] = {
     Action.DOORLOG_LOOKUP: Rule(_STAFF, "the door log is read only by operators and managers, inside a ticket"),
     Action.DOORLOG_STATUS: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "the door log's import status is for "
                                                                          "administrators and auditors"),
+    Action.LIVE_VIEW: Rule(_STAFF, "live pictures are seen only by operators and managers"),
 }
 
 # ---------------------------------------------------------------- four eyes on accounts

@@ -62,6 +62,8 @@ class CameraConfig(Strict):
     enabled: bool = True
     quota_bytes: Annotated[int | None, Field(ge=1, description="Optional cap on stored bytes for this camera")] = None
     legal_max_override: LegalMaxOverride | None = None
+    live_view: Annotated[bool, Field(description="Staff may watch it live in the browser (off unless the site's "
+                                                 "signage and privacy policy say so)")] = False
 
     @field_validator("id")
     @classmethod

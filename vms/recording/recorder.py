@@ -24,8 +24,7 @@ Contracts:
   ``on_disk_full(camera_id)`` asks the retention side for space, the session ends with a gap, the camera
   retries with back-off, and the abandoned file is recovered (sealed) before recording resumes.  A sealed
   segment is never left half-written: sealing is a rename after fsync.
-Source URLs may carry credentials: only ``cam.id`` and capture messages (redacted) are logged or stored;
-anything else is scrubbed.
+Source URLs may carry credentials: only ``cam.id`` and capture messages (redacted) are logged or stored.
 """
 
 from __future__ import annotations
@@ -204,6 +203,7 @@ class CameraRecorder:
                     self._start_segment(pkt)
                 self.writer.write(pkt)
                 self.activity.add(pkt.wall_us, len(pkt.data), pkt.keyframe)
+                self.app.live.feed(self.cam.id, self._stream, pkt)  # live view: kept only if on for the camera
             except DiskFull:
                 return "disk full"
             except OSError as exc:
