@@ -24,6 +24,7 @@ from api.routes import (
     audit,
     auth,
     deliveries,
+    doorlog,
     exports,
     finding,
     footage,
@@ -93,6 +94,8 @@ def create_app(app, *, clock=None, expiry_interval_s: float = 60.0) -> FastAPI:
     api.include_router(exports.router)
     api.include_router(deliveries.router)
     api.include_router(deliveries.public)  # /d/{token}: recipients without an account
+    api.include_router(doorlog.router)
+    api.include_router(doorlog.controllers)  # a door controller's push, with its own token
     api.include_router(internal.router)  # node-to-node (vms/cluster.py); not in the schema
     docs.install(api)  # /api/docs from local files
     web.install(api)  # the web UI (api/web/): pages on the same app and dependencies

@@ -213,7 +213,11 @@ class UserUpdate(Body):
 
 
 class TicketCreate(Body):
-    cameras: Annotated[list[CameraId], Field(min_length=1, max_length=64)]
+    cameras: Annotated[list[CameraId], Field(max_length=64, description="at least one camera or door")] = []
+    doors: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]],
+                     Field(max_length=64, description="doors of the door log (docs/design/doorlog.md)")] = []
+    door_id_lookup: Annotated[Flag, Field(description="the ticket also allows asking when one CPR or card "
+                                                      "number passed its doors")] = False
     start: Instant
     end: Instant
     description: Text(4000)
@@ -247,6 +251,8 @@ class TicketPublic(BaseModel):
     access_until: datetime | None
     closed_at: datetime | None
     next_states: list[str]
+    doors: list[str] = []
+    door_id_lookup: bool = False
 
 
 class HoldPublic(BaseModel):

@@ -48,6 +48,11 @@ class Services:
             from vms.retention.integrity_watch import IntegrityWatch
 
             self.integrity_watch = IntegrityWatch(app, self.alarms)  # violations, audit chain, disk floor
+        self.doorlog_inbox = None
+        if janitor and app.config.doorlog is not None:  # the door log's inbox is watched where the janitor runs
+            from vms.doorlog.inbox import InboxWatch
+
+            self.doorlog_inbox = InboxWatch(app)
         if recorder:
             from vms.recording.recorder import Recorder
 
@@ -90,6 +95,8 @@ class Services:
         if self.janitor:
             self.janitor.start()
             self.integrity_watch.start()
+        if self.doorlog_inbox:
+            self.doorlog_inbox.start()
         if self.recorder:
             self.recorder.start()
             self.camera_watch.start()
@@ -102,6 +109,8 @@ class Services:
         if self.recorder:
             self.camera_watch.stop()
             self.recorder.stop(timeout_s=4.0)
+        if self.doorlog_inbox:
+            self.doorlog_inbox.stop()
         if self.janitor:
             self.integrity_watch.stop()
             self.janitor.stop()

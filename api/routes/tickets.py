@@ -34,7 +34,7 @@ def public(t: TicketView) -> TicketPublic:
         end=from_us(t.end_us), cameras=list(t.cameras), created_at=from_us(t.created_us),
         updated_at=from_us(t.updated_us), decided_by=t.decided_by, decided_at=from_us(t.decided_us),
         decision_reason=t.decision_reason, access_until=from_us(t.access_until_us), closed_at=from_us(t.closed_us),
-        next_states=NEXT_STATES[t.state],
+        next_states=NEXT_STATES[t.state], doors=list(t.doors), door_id_lookup=t.door_id_lookup,
     )
 
 
@@ -66,7 +66,7 @@ async def file_ticket(body: TicketCreate, principal: deps.TicketFiler, app: deps
         return public(tickets.file_ticket(
             app, principal, cameras=body.cameras, start_us=to_us(body.start), end_us=to_us(body.end),
             description=body.description, purpose=body.purpose, legal_basis=body.legal_basis, action=body.action,
-            recipient=body.recipient,
+            recipient=body.recipient, doors=body.doors, door_id_lookup=body.door_id_lookup,
         ))
     return await run_in_threadpool(file)
 

@@ -124,6 +124,10 @@ MATRIX = {
     ("GET", "/healthz"): (lambda env: ("/healthz", {})),
     ("GET", "/readyz"): (lambda env: ("/readyz", {})),
     ("GET", "/metrics"): (lambda env: ("/metrics", {})),  # test client is not loopback
+    ("GET", "/api/doorlog/files"): (lambda env: ("/api/doorlog/files", {})),
+    ("GET", "/api/tickets/{ticket_id}/doorlog"): (lambda env: (f"/api/tickets/{_approved(env)}/doorlog", {})),
+    ("POST", "/api/tickets/{ticket_id}/doorlog/identifier"): (lambda env: (
+        f"/api/tickets/{_approved(env)}/doorlog/identifier", {"json": {"identifier": "card1234"}})),
 }
 
 MATRIX.update(EXPORT_MATRIX)

@@ -118,3 +118,30 @@ def test_retention_above_the_legal_maximum_is_refused_like_a_cameras():
     ok = parse_config('[doorlog]\ninbox = "in"\nretain_days = 45\nlegal_max_override = "Police request 2026-113 '
                       'keeps the door log 45 days"\n', "vms.toml")
     assert ok.doorlog.retain_days == 45 and parse_config('[doorlog]\ninbox = "in"\n').doorlog.retain_days == 14
+
+
+def test_retention_report_and_doctor_see_the_door_log(app, fake_clock):
+    from vms.ops import doctor
+    from vms.retention import rules
+
+    fake_clock.set(T0 + 4 * DAY_US)
+    ingest.import_file(app, csv_default([(T0 + HOUR_US, "main", FAKE_CPR), (T0 + 3 * DAY_US, "main", "card77")]),
+                       name="a.csv", source="inbox", actor=SYSTEM)
+    Janitor(app).sweep()
+    fake_clock.set(T0 + 16 * DAY_US)  # day 0 is overdue: nobody swept
+    report = rules.build_report(app.engine, app.config, fake_clock.now_us())
+    assert report.doorlog.violations == 1 and report.doorlog.unshredded_days == ["2026-01-01"]
+    assert report.violations == 2 and "door-log day key(s) not destroyed" in rules.render_text(report)
+    Janitor(app).sweep()
+    report = rules.build_report(app.engine, app.config, fake_clock.now_us())
+    assert (report.doorlog.entries, report.doorlog.violations, report.violations) == (1, 0, 0)
+    assert "no violations" in rules.render_text(report) and report.to_dict()["doorlog"]["retain_days"] == 14
+
+    inbox = app.config.doorlog.inbox
+    inbox.mkdir(mode=0o700, exist_ok=True)
+    skip = frozenset({"cameras", "clock", "mqtt", "disk"})
+    (found,) = [f for f in doctor.run(app.config_path, skip=skip) if f.check == "doorlog"]
+    assert found.status == "ok", found.message
+    inbox.chmod(0o707)
+    (found,) = [f for f in doctor.run(app.config_path, skip=skip) if f.check == "doorlog"]
+    assert found.status == "fail" and "open to others" in found.message

@@ -143,7 +143,7 @@ def parse(data: bytes, cfg: DoorlogConfig, *, tz: ZoneInfo, now_us: int) -> Pars
             problems.append((reader.line_num, "not valid CSV (unbalanced quotes?)"))
             break
         line = reader.line_num
-        if not any(f.strip() for f in fields):
+        if not "".join(fields).strip():
             continue
         parsed.lines += 1
         if len(fields) < width:

@@ -13,7 +13,7 @@ PostgreSQL: ``VACUUM``), as for footage keys.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -74,3 +74,43 @@ def sweep(app, now_us: int, grace_us: int) -> DoorlogSweep:
         log.info("door log: deleted %d entries, shredded %d day key(s) and %d held key(s), %d held entries kept",
                  res.deleted, len(res.shredded_days), res.shredded_held, res.held_kept)
     return res
+
+
+@dataclass
+class DoorlogReport:
+    """The door log in the retention report: nothing kept longer than allowed unless a hold keeps it."""
+
+    retain_days: int
+    entries: int
+    oldest_us: int | None
+    held_expired: int  # past retain_days, kept by a door hold
+    violations: int  # past retain_days (plus the sweep's grace) and not held
+    unshredded_days: list[str]  # day keys that should have been destroyed by now
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def report(engine, config, now_us: int, grace_us: int, violation_grace_us: int) -> DoorlogReport | None:
+    cfg = config.doorlog
+    if cfg is None:
+        return None
+    cutoff = cutoff_us(now_us, cfg.retain_days)
+    late = cutoff - violation_grace_us
+    with Session(engine) as s:
+        oldest, _newest, n = q.entry_span(s)
+        held, _ = q.held_expired(s, cutoff_us=cutoff, now_us=now_us, grace_us=grace_us)
+        late_held, _ = q.held_expired(s, cutoff_us=late, now_us=now_us, grace_us=grace_us)
+        late_all = q.count_entries_before(s, late)
+        days = [day for _id, day in q.expired_day_keys(s, utc_day(late))]
+    return DoorlogReport(cfg.retain_days, n, oldest, held, late_all - late_held, days)
+
+
+def render(r: DoorlogReport, iso) -> list[str]:
+    lines = [f"door log: keep {r.retain_days} d, {r.entries} entries, oldest {iso(r.oldest_us)}, "
+             f"{r.held_expired} past retention kept by a hold"]
+    if r.violations:
+        lines.append(f"VIOLATION: {r.violations} door-log entries older than allowed and not held")
+    if r.unshredded_days:
+        lines.append(f"VIOLATION: door-log day key(s) not destroyed after their retention: {', '.join(r.unshredded_days)}")
+    return lines

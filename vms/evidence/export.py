@@ -50,6 +50,7 @@ from storage.keys.keyring import KeyShredded
 from storage.sql import index
 from storage.store import SegmentUnavailable
 from vms.core.errors import DomainError, Kind
+from vms.evidence import doorlog_csv
 from vms.evidence.package import (
     PUBLIC_KEY,
     README,
@@ -101,11 +102,12 @@ class ExportRequest:
     end_us: int
     redaction: RedactionOptions = field(default_factory=RedactionOptions)
     expires_us: int | None = None  # when the package is to be deleted (the delivery's expiry)
+    doorlog: doorlog_csv.DoorlogExtract | None = None  # the ticket's door log, as a signed CSV beside the clips
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))
-        if not self.cameras:
-            raise DomainError(Kind.INVALID, "an export needs at least one camera")
+        if not self.cameras and self.doorlog is None:
+            raise DomainError(Kind.INVALID, "an export needs at least one camera (or a door log)")
         if len(set(self.cameras)) != len(self.cameras):
             raise DomainError(Kind.INVALID, "an export lists a camera more than once")
         if not all(isinstance(t, int) for t in (self.start_us, self.end_us)) or self.start_us >= self.end_us:
@@ -144,10 +146,14 @@ def export_package(app, request: ExportRequest, progress: ProgressSink | None = 
         pkg = PackageZip(pending.writer, created_us=created_us)
         try:
             cameras = [_export_camera(app, plan, request, pkg, counter) for plan in plans]
-            pkg.add(README, readme_text(
+            readme = readme_text(
                 package_id=package_id, ticket_id=request.ticket_id, times=times, created_us=created_us,
                 fingerprint=signer.fingerprint, cameras=cameras, redaction_summary=request.redaction.summary(),
-            ))
+            )
+            if request.doorlog is not None:
+                pkg.add(doorlog_csv.PATH, doorlog_csv.csv_bytes(request.doorlog, times))
+                readme += doorlog_csv.readme_lines(request.doorlog)
+            pkg.add(README, readme)
             pkg.add(PUBLIC_KEY, signer.public_pem)
             pkg.add(VERIFY_HTML, verify_html())
             manifest = manifest_document(
@@ -155,6 +161,8 @@ def export_package(app, request: ExportRequest, progress: ProgressSink | None = 
                 fingerprint=signer.fingerprint, ticket=request.ticket, window=(request.start_us, request.end_us),
                 cameras=cameras, redaction=request.redaction.manifest(), files=list(pkg.files),
             )
+            if request.doorlog is not None:
+                manifest["doorlog"] = doorlog_csv.manifest_section(request.doorlog, times)
             manifest_bytes = finish_package(pkg, signer, manifest)
         except BaseException:
             pkg.abandon()

@@ -30,7 +30,8 @@ from vms.access import policy, tickets
 from vms.access.audit import Actor, audited
 from vms.core.counters import EXPORT_JOBS
 from vms.core.errors import DomainError, Kind
-from vms.evidence import delivery
+from vms.doorlog import lookup
+from vms.evidence import delivery, doorlog_csv
 from vms.evidence.export import ExportRequest, export_package, package_store
 from vms.evidence.jobs import JobRunner, JobState, JobStatus
 from vms.evidence.packages import PackageInfo
@@ -109,7 +110,8 @@ def _audit(app, actor: Actor, action: str, ticket_id: int, *, obj: str = "", out
         e.outcome, e.detail = outcome[:500], detail[:2000]
 
 
-def build_request(app, view: tickets.TicketView, *, redaction: RedactionOptions, recipient: str | None) -> ExportRequest:
+def build_request(app, view: tickets.TicketView, *, redaction: RedactionOptions, recipient: str | None,
+                  doorlog: doorlog_csv.DoorlogExtract | None = None) -> ExportRequest:
     """The manifest's facts, from the ticket (``recipient`` names the receiving body; default: the ticket's kind)."""
     if recipient is not None:
         recipient = delivery.check_recipient(recipient)
@@ -118,8 +120,16 @@ def build_request(app, view: tickets.TicketView, *, redaction: RedactionOptions,
         requester=view.requester, approver=view.decided_by or "?",
         recipient=recipient or RECIPIENT_NAMES.get(view.recipient, view.recipient), cameras=view.cameras,
         start_us=view.start_us, end_us=view.end_us, redaction=redaction,
-        expires_us=delivery.undelivered_expiry(app, app.clock.now_us()),
+        expires_us=delivery.undelivered_expiry(app, app.clock.now_us()), doorlog=doorlog,
     )
+
+
+def doorlog_extract(app, principal, view: tickets.TicketView) -> doorlog_csv.DoorlogExtract | None:
+    """The passages at the ticket's doors in its window (one audited lookup), for the package's CSV."""
+    if not view.doors:
+        return None
+    found = lookup.at_doors(app, principal, view.id)
+    return doorlog_csv.DoorlogExtract(view.doors, view.start_us, view.end_us, tuple(found))
 
 
 def start(app, principal, ticket_id: int, *, redaction: RedactionOptions | None = None,
@@ -128,7 +138,8 @@ def start(app, principal, ticket_id: int, *, redaction: RedactionOptions | None 
     redaction = redaction or RedactionOptions()
     try:
         view = tickets.export_check(app, principal, ticket_id)
-        request = build_request(app, view, redaction=redaction, recipient=recipient)
+        request = build_request(app, view, redaction=redaction, recipient=recipient,
+                                doorlog=doorlog_extract(app, principal, view))
     except DomainError as exc:
         _audit(app, principal.actor, "export.start", ticket_id, outcome=f"refused: {exc.message}")
         raise

@@ -96,6 +96,7 @@ def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozens
         for finding in doctor_findings(cfg, engine):
             add(*finding)
     if engine is not None:
+        _doorlog(cfg, engine, add)
         engine.dispose()
     return out
 
@@ -453,3 +454,36 @@ def _janitor(cfg: Config, engine, add) -> None:
                                f"{cfg.janitor.sweep_interval_s:g} s): retention is not being enforced")
     else:
         add("janitor", "ok", f"last sweep {age_s:.0f} s ago")
+
+
+def _doorlog(cfg: Config, engine, add) -> None:
+    """The door log: its inbox private and emptied (a file left there is CPR numbers in clear), its retention
+    kept (vms.doorlog.retention.report)."""
+    if cfg.doorlog is None:
+        return
+    from vms.doorlog import retention as doorlog_retention
+    from vms.retention.rules import VIOLATION_GRACE_US, grace_us
+
+    inbox = cfg.doorlog.inbox
+    if not inbox.is_dir():
+        add("doorlog", "fail", f"the door-log inbox {inbox} does not exist (the janitor makes it at start; is it running?)")
+        return
+    mode = inbox.stat().st_mode & 0o007  # a controller's group may write (a drop box)
+    waiting = [p for p in inbox.iterdir() if p.is_file() and time.time() - p.stat().st_mtime > 300]
+    now_us = int(time.time() * 1_000_000)
+    try:
+        r = doorlog_retention.report(engine, cfg, now_us, grace_us(cfg), VIOLATION_GRACE_US)
+    except Exception as exc:  # the database check above says why
+        add("doorlog", "warn", f"the door log could not be read ({exc.__class__.__name__})")
+        return
+    if mode:
+        add("doorlog", "fail", f"the door-log inbox {inbox} is open to others (mode o={mode:o}); "
+                               "chmod 700 (or 770 with the controller's group): its files hold CPR numbers")
+    elif waiting:
+        add("doorlog", "fail", f"{len(waiting)} file(s) have waited more than 5 min in the door-log inbox {inbox} "
+                               "(is the janitor running?): CPR numbers in clear on disk")
+    elif r.violations or r.unshredded_days:
+        add("doorlog", "fail", f"{r.violations} door-log entries older than {r.retain_days} days and not held, "
+                               f"{len(r.unshredded_days)} day key(s) not destroyed: retention is not being enforced")
+    else:
+        add("doorlog", "ok", f"inbox private and empty; {r.entries} entries kept at most {r.retain_days} days")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from storage.sql import archive_queries
 from storage.sql import retention_queries as rq
 from vms.core.times import iso
+from vms.doorlog import retention as doorlog_retention
 from vms.retention import state
 
 DAY_US = 86_400_000_000
@@ -153,10 +154,12 @@ class RetentionReport:
     cameras: list[CameraReport] = field(default_factory=list)
     held_beyond_legal: list[rq.HeldBeyond] = field(default_factory=list)  # kept past the legal maximum by a hold
     archive: list[dict] = field(default_factory=list)  # the S3 archive tier, by state (all nodes)
+    doorlog: doorlog_retention.DoorlogReport | None = None  # when [doorlog] is configured
 
     @property
     def violations(self) -> int:
-        return sum(c.violations for c in self.cameras)
+        door = (self.doorlog.violations + len(self.doorlog.unshredded_days)) if self.doorlog else 0
+        return sum(c.violations for c in self.cameras) + door
 
     def to_dict(self) -> dict:
         return {
@@ -167,6 +170,7 @@ class RetentionReport:
             "cameras": [asdict(c) for c in self.cameras],
             "held_beyond_legal_max": [h._asdict() for h in self.held_beyond_legal],
             "archive": self.archive,
+            "doorlog": self.doorlog.to_dict() if self.doorlog else None,
         }
 
 
@@ -201,6 +205,7 @@ def build_report(engine: Engine, config, now_us: int) -> RetentionReport:
                 held_segments=held.get(cam.camera_id, 0),
                 violations=overdue - overdue_held,
             ))
+    report.doorlog = doorlog_retention.report(engine, config, now_us, grace_us(config), VIOLATION_GRACE_US)
     return report
 
 
@@ -257,8 +262,10 @@ def render_text(report: RetentionReport) -> str:
     for a in report.archive:
         since = f", oldest since {_iso(a['oldest_us'])}" if a["oldest_us"] else ""
         lines.append(f"archive: {a['objects']} object(s), {a['size_bytes']} bytes {a['state']}{since}")
-    if report.violations:
-        lines.append(f"VIOLATION: {report.violations} segment(s) older than allowed and not held")
-    else:
+    if report.doorlog is not None:
+        lines += doorlog_retention.render(report.doorlog, _iso)
+    if camera_violations := sum(c.violations for c in report.cameras):
+        lines.append(f"VIOLATION: {camera_violations} segment(s) older than allowed and not held")
+    if not report.violations:
         lines.append("no violations")
     return "\n".join(lines)
