@@ -159,8 +159,8 @@ def browser(_chromium):
 
     class Browser:
         def new_page(self, **kw):
-            kw = {"locale": "da-DK", "timezone_id": "Europe/Copenhagen"} | kw
-            ctx = _chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **kw)
+            kw = {"locale": "da-DK", "timezone_id": "Europe/Copenhagen", "viewport": {"width": 1280, "height": 900}} | kw
+            ctx = _chromium.new_context(accept_downloads=True, **kw)
             contexts.append(ctx)
             return ctx.new_page()
 
