@@ -31,7 +31,7 @@ from vms.access import policy as access
 from vms.access import tickets
 from vms.core.errors import DomainError
 from vms.core.numbers import decimal, id_number
-from vms.evidence import playback
+from vms.evidence import playback, plays
 
 router = APIRouter(include_in_schema=False)
 
@@ -155,7 +155,8 @@ def _footage(app, principal, view, camera: str, at_us: int | None) -> dict:
         query = urlencode({"start": iso_utc(start), "end": iso_utc(end)})
         player = {"camera": chosen["id"], "start": start, "end": end,
                   "src": f"/api/tickets/{view.id}/cameras/{chosen['id']}/play?{query}"}
-    return {"cameras": cams, "player": player, "max_s": max_s}
+    first = chosen["id"] if chosen else (cams[0]["id"] if cams else "")
+    return {"cameras": cams, "player": player, "max_s": max_s, "first_camera": first}
 
 
 def ticket_page(request: Request, principal, ticket_id: int, *, error: str = "", status: int = 200,
@@ -171,6 +172,7 @@ def ticket_page(request: Request, principal, ticket_id: int, *, error: str = "",
     if refusal is None:
         try:
             footage = _footage(app, principal, view, camera, at_us)
+            plays.page_view(app, principal, view.id, view.cameras, view.start_us, view.end_us)
         except DomainError as exc:
             refusal = exc.message
     # which forms the page offers is the template's question to the policy: can('ticket.decide', ticket) ...

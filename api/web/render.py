@@ -31,7 +31,7 @@ TEMPLATES.env.globals["id_number"] = id_number  # a package's ticket id links to
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LANG_COOKIE = "vms_lang"
 #: pages load only their own CSS and scripts; inline style attributes place the timeline bars; media from blob:
-#: is a Media Source Extensions buffer the page's own script fills (live view)
+#: is a Media Source Extensions buffer the page's own script fills (live view, the continuous player)
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 

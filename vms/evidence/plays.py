@@ -107,6 +107,14 @@ def start(app, principal, ticket_id: int, cameras: list[str], at_us: int | None)
     return play, scope
 
 
+def page_view(app, principal, ticket_id: int, cameras, start_us: int, end_us: int) -> None:
+    """One ``footage.page`` entry for a page showing a ticket's footage (its timelines, activity and
+    thumbnails are not audited one by one)."""
+    with audited(app.engine, app.clock, principal.actor, "footage.page", obj="camera:" + ",".join(cameras),
+                 ticket_id=ticket_id) as (_, entry):
+        entry.detail = f"window={iso(start_us)}..{iso(end_us)}"
+
+
 def fragment(app, principal, ticket_id: int, play_id: str, camera_id: str, at_us: int,
              span_s: float) -> fragments.Fragment:
     """One fragment of a play (authorised again; refusals audited, fragments not)."""
