@@ -190,7 +190,7 @@
     step(frames) {
       this.pause();
       const fps = this.master ? this.master.fps : 15;
-      return this.seek(this.nowUs() + (frames * 1e6) / fps + 1000, {play: false});
+      return this.seek(this.shownUs + (frames * 1e6) / fps + 5000, {play: false});  // from the frame shown
     }
     setRate(rate) {
       this.rate = rate;
