@@ -339,6 +339,7 @@ DA: dict[str, str] = {
     "refused.link_ended": "linket er ikke aktivt længere",
     "refused.job_ended": "udtrækket er afsluttet",
     "refused.own_account": "din egen konto ændres af en anden administrator",
+    "ticket.audit_link": "Sagens spor i revisionsloggen",
     "refused.signed_out": "log ind først",
     "dl.downloaded": "Pakken blev hentet {when}.",
     "dl.downloaded_left": "Linket kan bruges {n} gang(e) mere.",

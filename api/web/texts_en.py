@@ -338,6 +338,7 @@ EN: dict[str, str] = {
     "refused.link_ended": "the link is no longer live",
     "refused.job_ended": "the export has ended",
     "refused.own_account": "another administrator changes your own account",
+    "ticket.audit_link": "The ticket's entries in the audit trail",
     "refused.signed_out": "sign in first",
     "dl.downloaded": "The package was downloaded {when}.",
     "dl.downloaded_left": "The link can be used {n} more time(s).",

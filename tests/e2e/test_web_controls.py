@@ -72,6 +72,7 @@ def test_auditor_reads_and_is_told_who_acts(web, browser):
     assert "leder" in page.locator("#who-decides").inner_text()
     assert page.locator("main form").count() == 0  # reading only: no decide, export, link or close form
     assert page.locator("#export").count() == 0 and page.locator("#footage").count() == 0
+    assert page.locator("#ticket-audit").get_attribute("href") == f"/audit?ticket={s.waiting}"  # what she can do
     page.goto(web.url(f"/tickets/{s.delivered}"))
     assert page.locator("main form").count() == 0
 
