@@ -58,7 +58,7 @@
     async reset(us) {
       this.gen += 1;
       if (this.ctl) this.ctl.abort();
-      this.busy = false; this.gaps = []; this.nextUs = clamp(us); this.loadedUs = null;
+      this.busy = false; this.gaps = []; this.nextUs = clamp(us); this.loadedUs = null; this.seeked = true;
       if (this.sb) {
         if (this.sb.updating) this.sb.abort();
         if (this.video.buffered.length) await this.op((sb) => sb.remove(0, Infinity));
@@ -70,7 +70,7 @@
       this.busy = true; this.ctl = new AbortController();
       try {
         await this.p.ensurePlay();
-        const q = new URLSearchParams({play: this.p.playId, at: isoUs(at), span_s: String(Math.min(30, Math.max(4, 2 * this.p.rate)))});
+        const q = new URLSearchParams({play: this.p.playId, at: isoUs(at), span_s: String(this.seeked ? 1 : Math.min(30, Math.max(4, 2 * this.p.rate)))});  // a GOP or two first
         const r = await api(`/api/tickets/${TICKET}/cameras/${encodeURIComponent(this.id)}/fragment?${q}`, {signal: this.ctl.signal});
         if (gen !== this.gen) return null;
         if (r.status === 404) { this.nextUs = null; return null; }  // nothing more in the window
@@ -83,7 +83,7 @@
         await this.append(frag);
         if (gen !== this.gen) return null;
         this.p.lastFragment = Date.now();
-        this.loadedUs = frag.end; this.nextUs = frag.next; this.fps = frag.fps;
+        this.loadedUs = frag.end; this.nextUs = frag.next; this.fps = frag.fps; this.seeked = false;
         if (frag.next !== null && frag.next - frag.end > 500_000) this.gaps.push([frag.end, frag.next]);
         return frag;
       } catch (e) {
