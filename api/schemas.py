@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from vms.access import policy
+from vms.core.doorlog_config import DOOR_ID
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -214,7 +215,7 @@ class UserUpdate(Body):
 
 class TicketCreate(Body):
     cameras: Annotated[list[CameraId], Field(max_length=64, description="at least one camera or door")] = []
-    doors: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]],
+    doors: Annotated[list[Annotated[str, Field(pattern=DOOR_ID.pattern)]],
                      Field(max_length=64, description="doors of the door log (docs/design/doorlog.md)")] = []
     door_id_lookup: Annotated[Flag, Field(description="the ticket also allows asking when one CPR or card "
                                                       "number passed its doors")] = False

@@ -13,14 +13,23 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import pages_admin, pages_audit, pages_auth, pages_export, pages_live, pages_tickets, session
+from api.web import (
+    pages_admin,
+    pages_audit,
+    pages_auth,
+    pages_doorlog,
+    pages_export,
+    pages_live,
+    pages_tickets,
+    session,
+)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 def routers() -> tuple:
     """The page routers (none of them in the OpenAPI schema)."""
-    return pages_auth.router, pages_tickets.router, pages_export.router, pages_audit.router, pages_admin.router, pages_live.router
+    return pages_auth.router, pages_tickets.router, pages_export.router, pages_audit.router, pages_admin.router, pages_live.router, pages_doorlog.router
 
 
 def install(api: FastAPI) -> None:

@@ -31,6 +31,7 @@ from vms.access import policy as access
 from vms.access import tickets
 from vms.core.errors import DomainError
 from vms.core.numbers import decimal, id_number
+from vms.doorlog import lookup
 from vms.evidence import playback, plays
 
 router = APIRouter(include_in_schema=False)
@@ -84,9 +85,10 @@ def queue_page(request: Request, principal: TicketDecider, offset: str = "0", do
 def _new_form(request: Request, values: dict, *, error: str = "", status: int = 200):
     app = _app(request)
     cams = [c for c in tickets.cameras(app) if c.removed_us is None or c.id in values.get("cameras", ())]
+    doors = lookup.door_ids(app) if app.config.doorlog is not None else []
     return render(request, "ticket_new.html", {
         "cameras": cams, "values": values, "error": error, "actions": tickets.ACTIONS,
-        "recipients": tickets.RECIPIENTS,
+        "recipients": tickets.RECIPIENTS, "doors": doors,
     }, status=status)
 
 
@@ -95,7 +97,8 @@ def new_form(request: Request, principal: TicketFiler):
     now = _app(request).clock.now_us()
     hour = 3_600_000_000
     start = (now - hour) // 60_000_000 * 60_000_000
-    values = {"cameras": [], "start": start, "end": start + hour, "action": "view", "recipient": "internal"}
+    values = {"cameras": [], "doors": [], "start": start, "end": start + hour, "action": "view",
+              "recipient": "internal"}
     return _new_form(request, values)
 
 
@@ -104,6 +107,7 @@ def file(request: Request, principal: TicketFiler, form: FormDep):
     app, t = _app(request), translator(lang_of(request))
     values = {k: form.get(k) for k in ("description", "purpose", "legal_basis", "action", "recipient")}
     values["cameras"] = form.getlist("cameras")
+    values["doors"], values["door_id_lookup"] = form.getlist("doors"), form.get("door_id_lookup") == "on"
     values["start_text"], values["end_text"] = form.get("start"), form.get("end")
     values["start"] = values["end"] = None
     try:
@@ -116,7 +120,8 @@ def file(request: Request, principal: TicketFiler, form: FormDep):
         view = tickets.file_ticket(app, principal, cameras=values["cameras"], start_us=start_us, end_us=end_us,
                                    description=values["description"], purpose=values["purpose"],
                                    legal_basis=values["legal_basis"], action=values["action"],
-                                   recipient=values["recipient"])
+                                   recipient=values["recipient"], doors=values["doors"],
+                                   door_id_lookup=values["door_id_lookup"])
     except DomainError as exc:
         error = exc.message
         if exc.key.startswith("window."):  # the policy's window rule, in the reader's language

@@ -36,6 +36,9 @@ MATRIX = {
     ("GET", "/tickets/new"): (lambda env: ("/tickets/new", None)),
     ("POST", "/tickets/new"): (lambda env: ("/tickets/new", {"cameras": "hall", "start": "x"})),  # 422
     ("GET", "/tickets/{ticket_id}"): (lambda env: (f"/tickets/{_ticket(env)}", None)),
+    ("GET", "/tickets/{ticket_id}/doorlog"): (lambda env: (f"/tickets/{_ticket(env)}/doorlog", None)),
+    ("POST", "/tickets/{ticket_id}/doorlog/identifier"): (lambda env: (  # 409: no door log configured
+        f"/tickets/{_ticket(env)}/doorlog/identifier", {"identifier": "card1234"})),
     ("POST", "/tickets/{ticket_id}/decide"): (lambda env: (
         f"/tickets/{_ticket(env)}/decide", {"decision": "deny", "reason": "no"})),
     ("POST", "/tickets/{ticket_id}/close"): (lambda env: (f"/tickets/{_ticket(env)}/close", {"reason": "x"})),

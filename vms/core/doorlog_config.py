@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DOOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DOOR_ID = re.compile(r"^\w(?:[\w .-]{0,62}[\w.-])?$")  # letters (æøå too), digits, inner spaces, ".-_"
 CONTROLLER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 

@@ -157,7 +157,8 @@ def parse(data: bytes, cfg: DoorlogConfig, *, tz: ZoneInfo, now_us: int) -> Pars
         elif at_us > now_us + FUTURE_SLACK_US:
             problems.append((line, "time: lies in the future (is the controller's clock right?)"))
         elif not DOOR_ID.match(door):
-            problems.append((line, "door: must be 1-64 letters, digits, '.', '-' or '_'"))
+            problems.append((line, "door: must be 1-64 letters, digits, spaces (not first or last), '.', '-' "
+                                   "or '_'"))
         elif ident is None:
             problems.append((line, "id: neither a CPR number (DDMMYY-SSSS) nor a card number (4-32 letters/digits)"))
         else:
