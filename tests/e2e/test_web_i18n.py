@@ -43,7 +43,8 @@ def test_keys_built_from_domain_words_exist():
               + [f"bar.{k}" for k in ("recorded", "gap", "missing")] + [f"job.{s.value}" for s in JobState]
               + [f"link.state.{s}" for s in ("live", "expired", "revoked", "exhausted")]
               + [f"reason.{r}" for r in ("age", "space", "quota", "quarantine")]
-              + [f"changes.kind.{k}" for k in ("add", "role", "enable", "reset")])
+              + [f"changes.kind.{k}" for k in ("add", "role", "enable", "reset")]
+              + [f"doorlog_kind.{k}" for k in ("cpr", "card")])
     assert sorted(set(needed) - set(i18n.EN)) == []
 
 
