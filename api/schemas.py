@@ -232,6 +232,19 @@ class Decision(Body):
     reason: Text(1000)
 
 
+class CameraNamePublic(BaseModel):
+    """What people read for a camera (config keys ``name`` and ``place``); ``id`` is what the API takes."""
+
+    id: str
+    name: str
+    place: str
+
+
+def camera_name(n) -> CameraNamePublic:
+    """From a :class:`vms.recording.names.CameraName`."""
+    return CameraNamePublic(id=n.id, name=n.display, place=n.place)
+
+
 class TicketPublic(BaseModel):
     id: int
     state: str
@@ -244,6 +257,7 @@ class TicketPublic(BaseModel):
     start: datetime
     end: datetime
     cameras: list[str]
+    camera_names: list[CameraNamePublic]  # the same cameras, in the same order, as people read them
     created_at: datetime
     updated_at: datetime
     decided_by: str | None
@@ -284,9 +298,20 @@ class CameraFootagePublic(BaseModel):
 
 
 class CameraPublic(BaseModel):
+    """One camera of the overview: who it is, where, whether it records; never footage or its source."""
+
     id: str
+    name: str
+    place: str
+    node_id: str
     retain_days: int
     removed: bool
+    enabled: bool
+    recording: bool  # the recorder saved this camera's state lately and it was receiving packets
+    offline_since: datetime | None  # start of the open gap (None while recording)
+    last_gap_start: datetime | None  # the newest closed gap
+    last_gap_end: datetime | None
+    last_gap_reason: str | None
 
 
 # ---------------------------------------------------------------- audit

@@ -9,6 +9,7 @@ permissions) before it touches keys or footage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,9 @@ class Appliance:
     plays: Plays = field(init=False, repr=False, compare=False)
     # live view: the recorder's packets for the browsers watching (vms/recording/live.py)
     live: LiveHub = field(init=False, repr=False, compare=False)
+    # re-reads config_path and applies it to the running services (vms serve: its SIGHUP reloader); None: only
+    # this object's config and the index follow (vms/ops/camera_admin.py)
+    reload_config: Callable[[], bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         api = self.config.api
@@ -81,7 +85,8 @@ class Appliance:
         now = self.clock.now_us()
         with Session(self.engine) as s, s.begin():
             for cam in self.config.cameras:
-                index.upsert_camera(s, cam.id, node_id=self.config.node_id, retain_days=cam.retain_days, now_us=now)
+                index.upsert_camera(s, cam.id, node_id=self.config.node_id, retain_days=cam.retain_days, now_us=now,
+                                    name=cam.name, place=cam.place, enabled=cam.enabled)
             index.mark_cameras_removed(
                 s, [c.id for c in self.config.cameras], node_id=self.config.node_id, now_us=now
             )

@@ -10,8 +10,9 @@ part from one :class:`~vms.appliance.Appliance` and connects them:
   runs in the main thread and owns SIGTERM/SIGINT; when it stops, the recorder
   seals every open segment and the janitor finishes its sweep;
 * SIGHUP re-reads the config; an invalid file keeps the running config and
-  says why (cameras are re-synchronised; a changed camera list needs a restart,
-  which the log says).
+  says why; cameras added, changed or disabled are recorded accordingly at once
+  (``Recorder.apply``).  The administrator's camera form (vms/ops/camera_admin.py)
+  rewrites the file and reloads through the same reloader (``Appliance.reload_config``).
 
 ``--no-recorder`` / ``--no-janitor`` / ``--no-api`` run a subset: several
 recorder nodes can share one PostgreSQL with one or more API nodes
@@ -138,14 +139,14 @@ def _install_reload(services: Services, config_path) -> None:
     from vms.ops.reload import ConfigReloader
 
     def on_change(new_config) -> None:
-        old = services.app.config
-        if [c.id for c in new_config.cameras] != [c.id for c in old.cameras]:
-            log.warning("config reloaded: the camera list changed; restart the service to record the new list")
         services.app.config = new_config
         services.app.sync_cameras()
+        if services.recorder is not None:  # cameras added, changed, disabled: recorded from now on
+            services.recorder.apply(new_config.cameras)
         log.info("config reloaded from %s", config_path)
 
-    ConfigReloader(config_path, on_change, current=services.app.config).install()
+    reloader = ConfigReloader(config_path, on_change, current=services.app.config).install()
+    services.app.reload_config = reloader.reload  # the web UI's camera edits take the same path as SIGHUP
 
 
 def cmd_serve(args) -> int:

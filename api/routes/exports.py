@@ -23,9 +23,10 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field, Strict
 
 from api import deps
-from api.schemas import Body, Flag, Line, from_us
+from api.schemas import Body, CameraNamePublic, Flag, Line, camera_name, from_us
 from vms.evidence import delivery, export_jobs
 from vms.evidence.redact import RedactionOptions, Zone
+from vms.recording.names import CameraNames
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]
@@ -76,6 +77,7 @@ class PackagePublic(BaseModel):
     package_id: str
     ticket_id: str
     cameras: list[str]
+    camera_names: list[CameraNamePublic]  # the same cameras as people read them
     created_at: datetime
     expires_at: datetime | None = Field(description="when the appliance deletes it (follows its delivery links)")
     size_bytes: int
@@ -96,10 +98,11 @@ def job_public(j: export_jobs.ExportJob) -> ExportJobPublic:
     )
 
 
-def package_public(p: export_jobs.PackageView) -> PackagePublic:
+def package_public(p: export_jobs.PackageView, names: CameraNames) -> PackagePublic:
     i = p.info
     return PackagePublic(
         package_id=i.package_id, ticket_id=i.ticket_id, cameras=list(i.cameras), created_at=from_us(i.created_us),
+        camera_names=[camera_name(names[c]) for c in i.cameras],
         expires_at=from_us(i.expires_us), size_bytes=i.size_bytes, filename=i.filename,
         manifest_sha256=i.manifest_sha256, key_fingerprint=i.key_fingerprint, redacted=i.redacted,
         links_live=p.live_links, links_total=len(p.deliveries),
@@ -146,7 +149,8 @@ def ticket_jobs(ticket_id: TicketId, principal: deps.Exporter, app: deps.Applian
 @router.get("/tickets/{ticket_id}/packages", response_model=list[PackagePublic],
             summary="A ticket's evidence packages (encrypted on the appliance until their delivery expires)")
 def ticket_packages(ticket_id: TicketId, principal: deps.Exporter, app: deps.ApplianceDep) -> list[PackagePublic]:
-    return [package_public(p) for p in export_jobs.packages_of_ticket(app, principal, ticket_id)]
+    names = CameraNames(app.engine)
+    return [package_public(p, names) for p in export_jobs.packages_of_ticket(app, principal, ticket_id)]
 
 
 @router.delete("/packages/{package_id}", status_code=204, response_class=Response,

@@ -24,8 +24,8 @@ from fastapi.responses import StreamingResponse
 from api import deps
 from api.problems import problem
 from api.schemas import CameraFootagePublic, CameraPublic, GapPublic, Instant, Span, from_us, to_us
-from vms.access import tickets
 from vms.evidence import playback
+from vms.ops.camera_list import camera_list
 
 router = APIRouter(prefix="/api", tags=["footage"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]
@@ -78,10 +78,15 @@ class ClipCache:
             self._items.pop(key)[1].body.discard()
 
 
-@router.get("/cameras", response_model=list[CameraPublic], summary="Cameras (ids a ticket may name)")
+@router.get("/cameras", response_model=list[CameraPublic],
+            summary="Cameras: ids a ticket may name, their name, place, retention and whether they record now")
 def cameras(principal: deps.CameraReader, app: deps.ApplianceDep) -> list[CameraPublic]:
-    return [CameraPublic(id=c.id, retain_days=c.retain_days, removed=c.removed_us is not None)
-            for c in tickets.cameras(app)]
+    return [CameraPublic(
+        id=c.id, name=c.name, place=c.place, node_id=c.node_id, retain_days=c.retain_days, removed=c.removed,
+        enabled=c.enabled, recording=c.recording, offline_since=from_us(c.offline_since_us),
+        last_gap_start=from_us(c.last_gap_start_us), last_gap_end=from_us(c.last_gap_end_us),
+        last_gap_reason=c.last_gap_reason,
+    ) for c in camera_list(app)]
 
 
 @router.get("/tickets/{ticket_id}/footage", response_model=list[CameraFootagePublic],

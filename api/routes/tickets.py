@@ -15,11 +15,13 @@ from api.schemas import (
     TicketCreate,
     TicketPage,
     TicketPublic,
+    camera_name,
     from_us,
     to_us,
 )
 from vms.access import tickets
 from vms.access.tickets import TicketView
+from vms.recording.names import CameraNames
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], dependencies=[Depends(deps.signed_in)])
 TicketId = Annotated[int, Path(ge=1, le=2**62, description="ticket id")]
@@ -27,11 +29,12 @@ State = Annotated[str, Query(pattern="^(" + "|".join(tickets.STATES) + ")$")]
 NEXT_STATES = {state: sorted(s for s in targets if s != state) for state, targets in tickets.TRANSITIONS.items()}
 
 
-def public(t: TicketView) -> TicketPublic:
+def public(t: TicketView, names: CameraNames) -> TicketPublic:
     return TicketPublic(
         id=t.id, state=t.state, requester=t.requester, action=t.action, recipient=t.recipient,
         description=t.description, purpose=t.purpose, legal_basis=t.legal_basis, start=from_us(t.start_us),
         end=from_us(t.end_us), cameras=list(t.cameras), created_at=from_us(t.created_us),
+        camera_names=[camera_name(names[c]) for c in t.cameras],
         updated_at=from_us(t.updated_us), decided_by=t.decided_by, decided_at=from_us(t.decided_us),
         decision_reason=t.decision_reason, access_until=from_us(t.access_until_us), closed_at=from_us(t.closed_us),
         next_states=NEXT_STATES[t.state], doors=list(t.doors), door_id_lookup=t.door_id_lookup,
@@ -53,10 +56,11 @@ async def list_tickets(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> TicketPage:
     def page() -> TicketPage:
+        names = CameraNames(app.engine)
         rows, total = tickets.list_tickets(app, principal, states=state, camera_id=camera, mine=mine, limit=limit,
                                            offset=offset)
         nxt = offset + len(rows) if offset + len(rows) < total else None
-        return TicketPage(items=[public(t) for t in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
+        return TicketPage(items=[public(t, names) for t in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
     return await run_in_threadpool(page)
 
 
@@ -67,13 +71,13 @@ async def file_ticket(body: TicketCreate, principal: deps.TicketFiler, app: deps
             app, principal, cameras=body.cameras, start_us=to_us(body.start), end_us=to_us(body.end),
             description=body.description, purpose=body.purpose, legal_basis=body.legal_basis, action=body.action,
             recipient=body.recipient, doors=body.doors, door_id_lookup=body.door_id_lookup,
-        ))
+        ), CameraNames(app.engine))
     return await run_in_threadpool(file)
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, summary="One ticket")
 async def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: deps.ApplianceDep) -> TicketPublic:
-    return await run_in_threadpool(lambda: public(tickets.get(app, principal, ticket_id)))
+    return await run_in_threadpool(lambda: public(tickets.get(app, principal, ticket_id), CameraNames(app.engine)))
 
 
 @router.post("/{ticket_id}/approve", response_model=TicketPublic,
@@ -81,18 +85,18 @@ async def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: dep
              responses={403: {"description": "not a manager, or the requester (four-eyes)"},
                         409: {"description": "the ticket cannot be approved in its state"}})
 def approve(ticket_id: TicketId, body: Decision, principal: deps.TicketDecider, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.decide(app, principal, ticket_id, approve=True, reason=body.reason))
+    return public(tickets.decide(app, principal, ticket_id, approve=True, reason=body.reason), CameraNames(app.engine))
 
 
 @router.post("/{ticket_id}/deny", response_model=TicketPublic, summary="Deny (a manager other than the requester)")
 def deny(ticket_id: TicketId, body: Decision, principal: deps.TicketDecider, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.decide(app, principal, ticket_id, approve=False, reason=body.reason))
+    return public(tickets.decide(app, principal, ticket_id, approve=False, reason=body.reason), CameraNames(app.engine))
 
 
 @router.post("/{ticket_id}/close", response_model=TicketPublic,
              summary="Close or withdraw (requester or a manager): holds end after the grace period")
 def close(ticket_id: TicketId, body: Decision, principal: deps.TicketCloser, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.close(app, principal, ticket_id, reason=body.reason))
+    return public(tickets.close(app, principal, ticket_id, reason=body.reason), CameraNames(app.engine))
 
 
 @router.get("/{ticket_id}/holds", response_model=list[HoldPublic], summary="Legal holds placed by the ticket")

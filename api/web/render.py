@@ -25,6 +25,7 @@ from api.web.controls import Controls, who
 from vms.access import auth, policy
 from vms.core.numbers import id_number
 from vms.core.times import iso
+from vms.recording.names import CameraNames
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 TEMPLATES.env.globals["id_number"] = id_number  # a package's ticket id links to the ticket only when it is one
@@ -121,6 +122,7 @@ def render(request: Request, name: str, context: dict | None = None, *, status: 
         "size": fmt_bytes,
         "timezone": app.config.timezone,
         "live_on": any(c.enabled and c.live_view for c in app.config.cameras),  # a site turned live view on
+        "camera": CameraNames(app.engine),  # camera.label(id): name and place people read, read once per page
     }
     ctx.update(context or {})
     response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.sql import archive_queries
@@ -70,12 +70,15 @@ def _ref(row: Segment) -> SegmentRef:
 # ---------------------------------------------------------------- cameras
 
 
-def upsert_camera(s: Session, camera_id: str, *, node_id: str, retain_days: int, now_us: int) -> None:
+def upsert_camera(s: Session, camera_id: str, *, node_id: str, retain_days: int, now_us: int,
+                  name: str | None = None, place: str = "", enabled: bool = True) -> None:
     row = s.get(Camera, camera_id)
     if row is None:
-        s.add(Camera(id=camera_id, node_id=node_id, created_us=now_us, retain_days=retain_days))
+        s.add(Camera(id=camera_id, node_id=node_id, created_us=now_us, retain_days=retain_days, name=name,
+                     place=place, enabled=enabled))
     else:
         row.node_id, row.retain_days, row.removed_us = node_id, retain_days, None
+        row.name, row.place, row.enabled = name, place, enabled
 
 
 def mark_cameras_removed(s: Session, present: Iterable[str], *, node_id: str, now_us: int) -> list[str]:
@@ -382,3 +385,17 @@ def last_segment_end(s: Session, camera_id: str) -> int | None:
     return s.scalar(
         select(Segment.end_us).where(Segment.camera_id == camera_id).order_by(Segment.start_us.desc()).limit(1)
     )
+
+
+def camera_names(s: Session) -> list[tuple[str, str | None, str]]:
+    """``(id, name, place)`` of every camera the index knows (removed ones too: old tickets name them)."""
+    return [tuple(r) for r in s.execute(select(Camera.id, Camera.name, Camera.place).order_by(Camera.id))]
+
+
+def last_closed_gaps(s: Session) -> dict[str, Gap]:
+    """Each camera's newest gap that has ended (one query)."""
+    newest = (select(Gap.camera_id, func.max(Gap.start_us).label("start_us"))
+              .where(Gap.end_us.is_not(None)).group_by(Gap.camera_id).subquery())
+    rows = s.scalars(select(Gap).join(newest, (Gap.camera_id == newest.c.camera_id)
+                                      & (Gap.start_us == newest.c.start_us)).where(Gap.end_us.is_not(None)))
+    return {g.camera_id: g for g in rows}

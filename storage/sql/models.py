@@ -40,6 +40,10 @@ class Camera(Base):
     #: under the retention it had until it expires.
     removed_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     retain_days: Mapped[int] = mapped_column(Integer)
+    # migration 0009: what people read (the recording node's config keys name, place, enabled)
+    name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    place: Mapped[str] = mapped_column(String(120), server_default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
 class DayKey(Base):

@@ -18,16 +18,16 @@ import stat
 import tomllib
 import typing
 from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from vms.core.archive_config import ArchiveConfig
+from vms.core.camera_config import CAMERA_ID, SOURCE_SCHEMES, CameraConfig, LegalMaxOverride, Strict
 from vms.core.doorlog_config import DoorlogConfig, retention_problem
 
-CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+__all__ = ["CAMERA_ID", "SOURCE_SCHEMES", "CameraConfig", "Config", "ConfigError", "LegalMaxOverride", "Strict",
+           "load_config", "parse_config"]
 
 
 class ConfigError(Exception):
@@ -36,59 +36,6 @@ class ConfigError(Exception):
     def __init__(self, file: Path | str, key: str, message: str):
         self.file, self.key = str(file), key
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LegalMaxOverride(Strict):
-    reason: Annotated[
-        str,
-        Field(min_length=20, max_length=1000, description="Written reason for keeping footage beyond the legal maximum"),
-    ]
-
-
-class CameraConfig(Strict):
-    id: Annotated[str, Field(description="Lower-case letters, digits, '-' and '_', 1-64 characters")]
-    source: Annotated[
-        str,
-        Field(min_length=1, max_length=2000, description="rtsp://, rtsps://, http(s):// URL, or a local file path"),
-    ]
-    retain_days: Annotated[int, Field(ge=1, le=3650, description="Maximum age of footage in days")]
-    segment_seconds: Annotated[int, Field(default=60, ge=2, le=600, description="Target segment length")] = 60
-    transport: Annotated[Literal["tcp", "udp"], Field(description="RTSP transport")] = "tcp"
-    loop: Annotated[bool, Field(description="For file sources: play in a loop (simulated camera)")] = True
-    enabled: bool = True
-    quota_bytes: Annotated[int | None, Field(ge=1, description="Optional cap on stored bytes for this camera")] = None
-    legal_max_override: LegalMaxOverride | None = None
-    live_view: Annotated[bool, Field(description="Staff may watch it live in the browser (off unless the site's "
-                                                 "signage and privacy policy say so)")] = False
-
-    @field_validator("id")
-    @classmethod
-    def _id_safe(cls, v: str) -> str:
-        if not CAMERA_ID.match(v):
-            raise ValueError(
-                f"camera id {v!r} is not URL/path safe; use 1-64 lower-case letters, digits, '-' or '_', "
-                "starting with a letter or digit"
-            )
-        return v
-
-    @field_validator("source")
-    @classmethod
-    def _source_ok(cls, v: str) -> str:
-        if "\x00" in v or "\n" in v:
-            raise ValueError("source contains control characters")
-        scheme = urlsplit(v).scheme.lower()
-        if scheme and len(scheme) > 1 and scheme not in SOURCE_SCHEMES:
-            raise ValueError(f"source scheme {scheme!r} is not supported (allowed: {', '.join(SOURCE_SCHEMES)}, or a file path)")
-        return v
-
-    @property
-    def is_file(self) -> bool:
-        scheme = urlsplit(self.source).scheme.lower()
-        return not scheme or len(scheme) == 1 or scheme == "file"
 
 
 class RecorderConfig(Strict):
@@ -320,10 +267,14 @@ class Config(Strict):
     @model_validator(mode="after")
     def _cameras_ok(self) -> Config:
         seen: set[str] = set()
+        labels: dict[tuple[str, str], str] = {}
         for i, cam in enumerate(self.cameras):
             if cam.id in seen:
                 raise ValueError(f"cameras[{i}].id: camera id {cam.id!r} is used twice")
             seen.add(cam.id)
+            if (other := labels.setdefault((cam.display_name, cam.place), cam.id)) != cam.id:
+                raise ValueError(f"cameras[{i}].name: camera {other!r} already has the name {cam.display_name!r} "
+                                 f"and the same place; give each camera its own name or place")
             if cam.retain_days > self.legal_max_retain_days and cam.legal_max_override is None:
                 raise ValueError(
                     f"cameras[{i}].retain_days: {cam.retain_days} days exceeds the legal maximum of "

@@ -35,6 +35,7 @@ is processed.  Nothing is audited here: the caller records the export (and its
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator
@@ -70,6 +71,7 @@ from vms.evidence.package import (
 from vms.evidence.packages import PackageInfo, PackageStore, new_package_id
 from vms.evidence.redact import RedactClip, RedactionOptions
 from vms.evidence.remux import CopyClip, StreamingSink, shown_us
+from vms.recording.names import CameraNames
 
 HOLE_US = 1_000_000  # footage missing for this long or longer is a gap
 MAX_SEGMENT_US = 3600 * 1_000_000  # no segment is longer (bounds the timeline query)
@@ -145,7 +147,9 @@ def export_package(app, request: ExportRequest, progress: ProgressSink | None = 
     with store.create(package_id) as pending:
         pkg = PackageZip(pending.writer, created_us=created_us)
         try:
-            cameras = [_export_camera(app, plan, request, pkg, counter) for plan in plans]
+            names = CameraNames(app.engine)  # manifest and README name each camera as people know it
+            cameras = [dataclasses.replace(rec, name=names[rec.camera_id].name, place=names[rec.camera_id].place)
+                       for rec in (_export_camera(app, plan, request, pkg, counter) for plan in plans)]
             readme = readme_text(
                 package_id=package_id, ticket_id=request.ticket_id, times=times, created_us=created_us,
                 fingerprint=signer.fingerprint, cameras=cameras, redaction_summary=request.redaction.summary(),

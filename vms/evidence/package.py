@@ -137,6 +137,13 @@ class CameraRecord:
     camera_id: str
     clips: tuple[ClipRecord, ...]
     gaps: tuple[GapRecord, ...]
+    name: str | None = None  # what people read (config keys name and place); the id where there is no name
+    place: str = ""
+
+    @property
+    def label(self) -> str:
+        shown = self.name or self.camera_id
+        return f"{shown} ({self.place}) [{self.camera_id}]" if self.place else f"{shown} [{self.camera_id}]"
 
 
 @dataclass(frozen=True)
@@ -238,6 +245,8 @@ def manifest_document(
     def camera(c: CameraRecord) -> dict:
         return {
             "id": c.camera_id,
+            "name": c.name or c.camera_id,
+            "place": c.place,
             "frames": sum(x.frames for x in c.clips),
             "first_frame": times.point(c.clips[0].first_frame_us) if c.clips else None,
             "last_frame": times.point(c.clips[-1].last_frame_us) if c.clips else None,
@@ -314,13 +323,14 @@ def readme_text(
 
     footage = []
     for cam in cameras:
+        footage.append(f"  Kamera / Camera: {cam.label}")
         if not cam.clips:
-            footage.append(f"  {cam.camera_id}: ingen optagelser i tidsrummet / no footage stored in the window")
+            footage.append(f"  {cam.label}: ingen optagelser i tidsrummet / no footage stored in the window")
         for c in cam.clips:
             footage.append(f"  {c.file}: {c.frames} billeder/frames, {times.point(c.first_frame_us)['utc']} .. "
                            f"{times.point(c.last_frame_us)['utc']}" + ("  (genkodet/re-encoded)" if c.reencoded else ""))
         if cam.gaps:
-            footage.append(f"  {cam.camera_id}: {len(cam.gaps)} hul(ler) i optagelsen / gap(s) in the recording "
+            footage.append(f"  {cam.label}: {len(cam.gaps)} hul(ler) i optagelsen / gap(s) in the recording "
                            "(manifest.json, 'gaps')")
     ps_all = ("Get-Content SHA256SUMS | ForEach-Object { $h, $f = $_ -split '  ', 2; if ((Get-FileHash -Algorithm "
               "SHA256 -LiteralPath $f).Hash -eq $h) { \"OK  $f\" } else { \"FEJL/FAILED  $f\" } }")

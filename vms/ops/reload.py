@@ -32,22 +32,11 @@ log = logging.getLogger(__name__)
 
 #: top-level keys whose change only takes effect after a restart (read once when the services start:
 #: paths and the database, the HTTP server, the recorder's timings, the MQTT connection, cluster peers, the
-#: delivery defaults).  Applied while running: cameras' retention and quotas, janitor, alarms thresholds,
+#: delivery defaults).  Applied while running: cameras (added, removed, enabled, disabled, their source and
+#: every other camera key: ``Recorder.apply``, vms/recording/live_config.py), janitor, alarms thresholds,
 #: legal maximum, time zone.
 RESTART_KEYS = ("node_id", "data_dir", "storage_root", "key_file", "signing_key_file", "database_url", "api",
                 "recorder", "mqtt", "cluster", "delivery")
-#: per-camera keys the running recorder keeps from its start (its capture and segment length)
-CAMERA_RESTART_KEYS = ("source", "transport", "loop", "segment_seconds", "enabled")
-
-
-def changed_camera_keys(old: Config, new: Config) -> list[str]:
-    """``cameras[ID].KEY`` for recorder settings of a camera present in both configs that differ."""
-    before = {c.id: c for c in old.cameras}
-    out = []
-    for cam in new.cameras:
-        if (was := before.get(cam.id)) is not None:
-            out += [f"cameras[{cam.id}].{k}" for k in CAMERA_RESTART_KEYS if getattr(was, k) != getattr(cam, k)]
-    return out
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:
@@ -98,7 +87,7 @@ class ConfigReloader:
             self.config_before, self.config = self.config, new
             self.reloads += 1
             log.info("config reloaded from %s (changed: %s)", self.config_path, ", ".join(changed))
-            restart = [k for k in changed if k in RESTART_KEYS] + changed_camera_keys(self.config_before, new)
+            restart = [k for k in changed if k in RESTART_KEYS]
             if restart:
                 log.warning("config reload: changes to %s take effect only after a restart", ", ".join(restart))
             return True

@@ -34,7 +34,6 @@ import errno
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -54,7 +53,9 @@ from storage.sql import index
 from vms.core.clock import Clock
 from vms.core.config import CameraConfig
 from vms.recording.activity import ActivityMeter
+from vms.recording.camera_stats import CameraStats
 from vms.recording.capture import CameraClock, Capture, CaptureError, scrub_secrets
+from vms.recording.live_config import apply_cameras
 from vms.recording.reconnect import wait_before_retry
 from vms.recording.stamps import ORDER_CLEAN_PACKETS, order_problem
 
@@ -67,24 +68,6 @@ DAMAGED_SUFFIX = ".damaged"  # an open segment recovery refused; kept for a pers
 
 class DiskFull(Exception):
     """ENOSPC while writing footage (internal signal)."""
-
-
-@dataclass
-class CameraStats:
-    online: bool = False
-    packets: int = 0
-    bytes_received: int = 0
-    reconnects: int = 0
-    last_packet_us: int | None = None
-    gap_since_us: int | None = None
-    last_error: str | None = None
-    skipped_before_keyframe: int = 0
-    segments: int = 0
-    disk_full_events: int = 0
-    fps: float = 0.0
-    bitrate_bps: float = 0.0
-    stream_problem: str | None = None  # why frame order cannot be kept (alarm and doctor finding)
-    _window: list = field(default_factory=lambda: [0.0, 0, 0])  # monotonic start, packets, bytes
 
 
 OpenCapture = Callable[[CameraConfig, CameraClock], Capture]
@@ -375,14 +358,14 @@ class CameraRecorder:
         else:
             log.info("camera %s: still offline: %s", self.cam.id, reason)
 
-    def note_restart_gap(self) -> None:
+    def note_restart_gap(self, reason: str = "recorder not running") -> None:
         """At start: the time since this camera's last segment (recorder not running) is a gap,
         and the camera clock starts after that segment's end."""
         def run(s: Session) -> None:
             last = index.last_segment_end(s, self.cam.id)
             if last is not None:
                 self.camera_clock.raise_to(last)
-                index.open_gap(s, self.cam.id, last, "recorder not running")
+                index.open_gap(s, self.cam.id, last, reason)
                 self.stats.gap_since_us = last
 
         self._db(run)
@@ -447,13 +430,22 @@ class Recorder:
         self.clock = clock or app.clock
         self._stop = threading.Event()
         self._state_interval_s = app.config.recorder.state_interval_s
-        open_capture = open_capture or default_capture(app)
-        self.cameras = {
-            cam.id: CameraRecorder(app, cam, clock=self.clock, stop=self._stop, open_capture=open_capture,
-                                   on_disk_full=on_disk_full)
-            for cam in app.config.cameras if cam.enabled
-        }
+        self._open_capture = open_capture or default_capture(app)
+        self._on_disk_full = on_disk_full
+        self._apply_lock = threading.Lock()
+        self.started = False
+        # replaced whole (never changed in place) by apply(): other threads iterate the dict they read
+        self.cameras = {cam.id: self._camera(cam) for cam in app.config.cameras if cam.enabled}
         self._house = threading.Thread(target=self._housekeeping, name="rec-house", daemon=True)
+
+    def _camera(self, cam: CameraConfig) -> CameraRecorder:
+        """A camera with its own stop event (apply() stops one camera; stop() sets them all)."""
+        return CameraRecorder(self.app, cam, clock=self.clock, stop=threading.Event(),
+                              open_capture=self._open_capture, on_disk_full=self._on_disk_full)
+
+    def apply(self, cameras: list[CameraConfig]) -> list[str]:
+        """Record exactly the enabled ``cameras`` from now on, without a restart (vms/recording/live_config.py)."""
+        return apply_cameras(self, cameras)
 
     def start(self) -> None:
         recovered = self.app.store.recover()
@@ -462,8 +454,10 @@ class Recorder:
         for cam in self.cameras.values():
             cam.note_restart_gap()
         self.save_states()  # no camera is online until its first packet (a killed run may have left "online")
-        for cam in self.cameras.values():
-            cam.thread.start()
+        with self._apply_lock:
+            for cam in self.cameras.values():
+                cam.thread.start()
+            self.started = True
         self._house.start()
 
     def _housekeeping(self) -> None:
@@ -501,6 +495,8 @@ class Recorder:
     def stop(self, timeout_s: float = 4.0) -> None:
         """Seal every open segment and stop; returns within about ``timeout_s``."""
         self._stop.set()
+        for cam in self.cameras.values():
+            cam._stop.set()
         for cam in self.cameras.values():
             try:
                 cam.seal()
