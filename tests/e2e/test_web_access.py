@@ -57,6 +57,13 @@ MATRIX = {
     ("GET", "/admin/users"): (lambda env: ("/admin/users", None)),
     ("POST", "/admin/users"): (lambda env: ("/admin/users", {"op": "role", "name": "otto",
                                                                        "role": "operator"})),
+    ("GET", "/cameras"): (lambda env: ("/cameras", None)),
+    ("GET", "/admin/cameras/new"): (lambda env: ("/admin/cameras/new", None)),
+    ("POST", "/admin/cameras/new"): (lambda env: ("/admin/cameras/new", {  # 422: refused by the config check
+        "id": "x", "source": "rtsp://127.0.0.1:1/x", "retain_days": "x"})),
+    ("GET", "/admin/cameras/{camera_id}"): (lambda env: ("/admin/cameras/hall", None)),
+    ("POST", "/admin/cameras/{camera_id}"): (lambda env: ("/admin/cameras/hall", {  # 422
+        "op": "save", "source": "rtsp://127.0.0.1:1/hall", "retain_days": "999"})),
     ("POST", "/account-changes"): (lambda env: ("/account-changes", {"op": "confirm", "entry": "999999",
                                                                       "reason": "x", "back": "/audit"})),
 }

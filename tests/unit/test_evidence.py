@@ -39,7 +39,8 @@ TICKET = TicketFacts("T-7", "bicycle theft at the entrance", "GDPR art. 6(1)(f)"
 def build(path, signer: Signer, *, clip: bytes = b"\x00\x00\x00\x18ftypmp42 fake clip bytes") -> None:
     times = Times("Europe/Copenhagen")
     rec = ClipRecord("clips/cam_01.mp4", "h264", 640, 360, "15/1", 15, 1, T0, T0 + 933_333, T0 + 1_000_000, 1.0, False)
-    cams = [CameraRecord("cam", (rec,), (GapRecord(T0 + 2_000_000, T0 + 5_000_000, "footage", "no frames stored"),))]
+    cams = [CameraRecord("cam", (rec,), (GapRecord(T0 + 2_000_000, T0 + 5_000_000, "footage", "no frames stored"),),
+                         name="Indgang", place="Hovedindgangen")]
     with open(path, "wb") as fh:
         pkg = PackageZip(fh, created_us=T0)
         with pkg.member(rec.file) as emit:
@@ -87,6 +88,9 @@ def test_good_package_verifies_and_says_what_it_checked(package, signer):
     assert [f["path"] for f in doc["files"]] == ["clips/cam_01.mp4", README, PUBLIC_KEY]
     assert doc["cameras"][0]["gaps"][0]["duration_s"] == 3.0
     assert SUMS in members(package)
+    camera = doc["cameras"][0]  # the id the API uses, and what people read beside it
+    assert (camera["id"], camera["name"], camera["place"]) == ("cam", "Indgang", "Hovedindgangen")
+    assert "Kamera / Camera: Indgang (Hovedindgangen) [cam]" in members(package)[README].decode()
 
 
 def test_manifest_times_are_utc_and_copenhagen_local(package):
