@@ -452,6 +452,8 @@ DA: dict[str, str] = {
     "cameras.retain_days": 'Gemmes (dage)',
     "cameras.node": 'Optages af',
     "cameras.edit": 'Redigér',
+    "cameras.who_edits": "Kameraer tilføjes og ændres af en {who}.",
+    "admin.edit_cameras": "Tilføj, redigér eller slå kameraer fra",
     "cameras.add": 'Tilføj kamera',
     "cameras.other_node": 'redigeres på {node}',
     "cameras.not_here": 'Kameraet findes ikke i denne maskines opsætning. Et kamera, som en anden maskine optager, redigeres dér.',

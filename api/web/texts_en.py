@@ -451,6 +451,8 @@ EN: dict[str, str] = {
     "cameras.retain_days": 'Kept (days)',
     "cameras.node": 'Recorded by',
     "cameras.edit": 'Edit',
+    "cameras.who_edits": "Cameras are added and changed by an {who}.",
+    "admin.edit_cameras": "Add, edit or disable cameras",
     "cameras.add": 'Add a camera',
     "cameras.other_node": 'edited on {node}',
     "cameras.not_here": "This machine's configuration has no such camera. A camera another machine records is edited there.",

@@ -25,6 +25,7 @@ def test_operator_reads_the_camera_overview(web, browser):
     assert row.locator("td").nth(3).inner_text() != "ingen"
     assert row.locator("td").nth(4).inner_text() == "14"
     expect(page.locator("#add-camera")).to_have_count(0)
+    expect(page.locator("#who-edits")).to_have_text("Kameraer tilføjes og ændres af en administrator.")
     expect(page.locator("a[href^='/admin/cameras/']")).to_have_count(0)
     assert "rtsp://" not in page.content() and "<video" not in page.content()
     screenshot(page, "operator-cameras")

@@ -188,3 +188,19 @@ def test_comments_in_the_config_file_survive_an_edit(sqlite_api_env):
     assert r.status_code == 303
     assert path.read_text().startswith("# Biblioteket: kameraer monteret 2026\n")
     assert load_config(path).camera("hall").name == "Hal"
+
+
+def test_cameras_of_another_node_are_listed_by_name_and_edited_there(api_env):
+    env = api_env
+    with Session(env.app.engine) as s, s.begin():  # as the other node's sync_cameras writes it
+        index.upsert_camera(s, "garden", node_id="branch-node", retain_days=7, now_us=env.clock.now_us(),
+                            name="Have", place="Bag biblioteket")
+    row = next(c for c in env.client("olga").get("/api/cameras").json() if c["id"] == "garden")
+    assert (row["name"], row["place"], row["node_id"], row["recording"]) == ("Have", "Bag biblioteket",
+                                                                             "branch-node", False)
+    page = env.client("adam").get("/cameras")
+    assert "Have" in page.text and "redigeres på branch-node" in page.text
+    assert 'data-edit="garden"' not in page.text and 'data-edit="entrance"' in page.text
+    assert env.client("adam").get("/admin/cameras/garden").status_code == 404
+    r = env.client("adam").post("/admin/cameras/garden", data={"op": "disable"}, follow_redirects=False)
+    assert r.status_code == 404 and "anden maskine" in r.text
