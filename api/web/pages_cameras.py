@@ -41,7 +41,7 @@ def _form(request: Request, values: dict, *, new: bool, error: str = "", field: 
 
 @router.get("/admin/cameras/new")
 def new_form(request: Request, principal: Administrator):
-    return _form(request, {"id": "", "name": "", "place": "", "source": "rtsp://", "retain_days": "14",
+    return _form(request, {"id": "", "name": "", "place": "", "source": "", "retain_days": "14",
                            "transport": "tcp", "enabled": True, "has_credentials": False}, new=True)
 
 
