@@ -156,3 +156,33 @@ def test_no_cpr_number_in_clear_anywhere_after_import(watched, database_url, cap
     for where, data in haystacks.items():
         for form in forms:
             assert form not in data, f"the CPR number appears in clear in {where}"
+
+
+def test_the_janitor_process_watches_the_inbox(appliance_factory, database_url, fake_clock, tmp_path):
+    """'vms janitor' (as 'vms serve' does where the janitor runs) imports a dropped file and empties the inbox."""
+    import signal
+    import subprocess
+    import sys
+
+    from vms.core.clock import Clock
+
+    app = make(appliance_factory, database_url, fake_clock)
+    inbox = Path(app.config.doorlog.inbox)
+    now = Clock().now_us()
+    proc = subprocess.Popen([sys.executable, "-m", "vms.cli", "janitor", "--config", str(app.config_path)],
+                            cwd=Path(__file__).parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not inbox.is_dir() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (inbox / ".x.tmp").write_bytes(csv_default([(now - 3_600_000_000, "main", FAKE_CPR)]))
+        os.rename(inbox / ".x.tmp", inbox / "x.csv")
+        while (inbox / "x.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not (inbox / "x.csv").exists(), "the janitor process did not take the file"
+        assert entries(app) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert FAKE_CPR_DIGITS not in err

@@ -64,12 +64,20 @@ def cmd_janitor(args) -> int:
         janitor.start()
         watch = IntegrityWatch(app, alarms)  # violations, audit chain, disk floor
         watch.start()
+        inbox = None
+        if app.config.doorlog is not None:  # the door log's inbox is watched where the janitor runs
+            from vms.doorlog.inbox import InboxWatch
+
+            inbox = InboxWatch(app)
+            inbox.start()
         log.info("janitor running: sweep every %g s, watching %s", app.config.janitor.sweep_interval_s,
                  app.store.root)
         try:
             while not stop.wait(1.0):
                 pass
         finally:
+            if inbox is not None:
+                inbox.stop()
             watch.stop()
             janitor.stop()
     finally:
