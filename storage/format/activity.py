@@ -75,10 +75,17 @@ def seal(key: bytes, start_us: int, levels: list[int | None]) -> bytes:
     return AESGCM(key).encrypt(nonce(start_us), pack_levels(levels), None)
 
 
-def open_record(key: bytes, start_us: int, record: bytes) -> list[int | None]:
+def open_record(key: bytes | AESGCM, start_us: int, record: bytes) -> list[int | None]:
     """The levels of a record; :class:`ActivityUnreadable` if it does not authenticate."""
+    return unpack_levels(open_packed(key, start_us, record))
+
+
+def open_packed(key: bytes | AESGCM, start_us: int, record: bytes) -> bytes:
+    """The packed levels of a record (two per byte, :data:`NONE` for nothing recorded), authenticated;
+    ``key`` may be an ``AESGCM`` made once for many records of an hour."""
+    aead = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
-        return unpack_levels(AESGCM(key).decrypt(nonce(start_us), record, None))
+        return aead.decrypt(nonce(start_us), record, None)
     except InvalidTag:
         raise ActivityUnreadable(f"activity record of the segment starting at {start_us} us does not "
                                  "authenticate (wrong key, another segment's record or changed bytes)") from None

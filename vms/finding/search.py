@@ -202,7 +202,7 @@ def scan(app, search: Search) -> str:
     for kf in keyframes(app, search.camera_id, search.start_us, search.end_us):
         if search.cancel_requested.is_set():
             return "cancelled"
-        if time.monotonic() - checked >= RECHECK_S:
+        if search.principal is not None and time.monotonic() - checked >= RECHECK_S:  # None: not from the API
             checked = time.monotonic()
             problem = gate.still_open(app, search.principal, search.ticket_id, search.camera_id, search.start_us,
                                       search.end_us)

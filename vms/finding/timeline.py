@@ -18,9 +18,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session
 
 from storage.format import activity as record_format
+from storage.format.activity import NONE
 from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyShredded
 from storage.sql import activity as activity_store
@@ -71,48 +74,56 @@ def levels(app, camera_id: str, start_us: int, end_us: int, step_s: int,
     """One entry per step of ``step_s`` seconds from ``start_us``: 0..100, or None where nothing is known.
     The caller has checked the gate (:mod:`vms.finding.gate`)."""
     n = check_steps(start_us, end_us, step_s)
-    step_us = step_s * US
-    out: list[int] = [-1] * n
     with Session(app.engine) as s:
         rows = activity_store.rows(s, camera_id, start_us, end_us, max_segment_us=MAX_SEGMENT_US)
         keys = app.keys.activity_keys(s, {r.key_id for r in rows if r.record is not None})
-    rows = [r for r in rows if r.status == "sealed"]
+    aeads = {k: AESGCM(v) for k, v in keys.items()}
     meter = ActivityMeter()  # carried across held segments recomputed in this call (their baseline)
-    for k, row in enumerate(rows):
-        lv = _open(app, row, keys, held, meter)
-        if not lv:
+    firsts, chunks = [], []
+    for row in rows:
+        if row.status != "sealed":
             continue
-        first_s = row.start_us // US
-        # the second a segment ends in is provisional when the next segment starts in it (that one gives it whole)
-        cut = 1 if k + 1 < len(rows) and rows[k + 1].start_us // US == first_s + len(lv) - 1 else 0
-        lo = max(0, -(-start_us // US) - first_s)  # the first second wholly inside the span
-        hi = min(len(lv) - cut, end_us // US - first_s)  # one past the last
-        for i in range(lo, hi):
-            v = lv[i]
-            if v is not None:
-                j = ((first_s + i) * US + US // 2 - start_us) // step_us  # the step holding its middle
-                if v > out[j]:
-                    out[j] = v
-    return [None if v < 0 else round(v * 100 / MAX_LEVEL) for v in out]
+        packed = _open(app, row, aeads, held, meter)
+        if packed:
+            firsts.append(row.start_us // US)
+            chunks.append(packed)
+    out = np.full(n, -1, np.int16)
+    if chunks:
+        nib = np.frombuffer(b"".join(chunks), np.uint8)
+        vals = np.empty(2 * len(nib), np.uint8)
+        vals[0::2], vals[1::2] = nib >> 4, nib & 0x0F
+        lens = 2 * np.array([len(c) for c in chunks])
+        starts = np.cumsum(lens) - lens
+        secs = np.repeat(np.array(firsts, np.int64), lens) + (np.arange(len(vals)) - np.repeat(starts, lens))
+        real = vals != NONE
+        secs, vals = secs[real], vals[real]
+        # a second two records give (a segment ended and the next began in it): the later one's, given whole
+        last = len(secs) - 1 - np.unique(secs[::-1], return_index=True)[1]
+        secs, vals = secs[last], vals[last]
+        keep = (secs * US >= start_us) & ((secs + 1) * US <= end_us)  # seconds wholly inside the span
+        steps = (secs[keep] * US + US // 2 - start_us) // (step_s * US)  # the step holding the second's middle
+        np.maximum.at(out, steps, vals[keep].astype(np.int16))
+    return [None if v < 0 else round(v * 100 / MAX_LEVEL) for v in out.tolist()]
 
 
-def _open(app, row: activity_store.ActivityRow, keys: dict, held: HeldLevels | None,
-          meter: ActivityMeter) -> list[int | None] | None:
+def _open(app, row: activity_store.ActivityRow, aeads: dict, held: HeldLevels | None,
+          meter: ActivityMeter) -> bytes | None:
+    """The row's packed levels (storage/format/activity.py), or None when they cannot be had."""
     hour = (row.start_us % 86_400_000_000) // 3_600_000_000
-    key = keys.get((row.key_id, hour))
-    if row.record is not None and key is not None:
+    aead = aeads.get((row.key_id, hour))
+    if row.record is not None and aead is not None:
         try:
-            return record_format.open_record(key, row.start_us, row.record)
+            return record_format.open_packed(aead, row.start_us, row.record)
         except record_format.ActivityUnreadable:
             return None
     if not row.held:
         return None  # shredded (or never recorded): nothing to show
-    if held is not None and (cached := held.get(row.segment_id)) is not None:
-        return cached
-    lv = _from_packets(app, row, meter)
-    if lv is not None and held is not None:
-        held.put(row.segment_id, lv)
-    return lv
+    lv = held.get(row.segment_id) if held is not None else None
+    if lv is None:
+        lv = _from_packets(app, row, meter)
+        if lv is not None and held is not None:
+            held.put(row.segment_id, lv)
+    return None if lv is None else record_format.pack_levels(lv)
 
 
 def _from_packets(app, row: activity_store.ActivityRow, meter: ActivityMeter) -> list[int | None] | None:
