@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.format.segment_reader import SegmentReader
-from tests.vectors.make_vectors import VECTORS, build
+from tests.vectors.make_vectors import VECTORS, activity_vector, build
 
 HERE = Path(__file__).parents[1] / "vectors"
 
@@ -65,3 +65,16 @@ def test_vector_reads_by_spec_and_by_implementation(name):
 def test_writer_reproduces_vector_bytes(name, tmp_path):
     path = build(name, VECTORS[name], tmp_path)
     assert path.read_bytes() == (HERE / f"{name}.vseg").read_bytes()
+
+
+def test_activity_record_by_spec_and_by_implementation():
+    """An activity record read from docs/segment-format.md alone, and sealed again byte for byte."""
+    doc = json.loads((HERE / "activity.json").read_text())
+    info = b"vms-activity-v1" + doc["camera"].encode() + b"\x00" + doc["day"].encode() + bytes([doc["hour"]])
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(bytes.fromhex(doc["hour_key"]))
+    assert key.hex() == doc["activity_key"]
+    plain = AESGCM(key).decrypt(struct.pack(">q", doc["start_us"]) + bytes(4), bytes.fromhex(doc["record"]), None)
+    nibbles = [n for b in plain for n in (b >> 4, b & 15)]
+    assert len(plain) == 31 and nibbles[-1] == 15  # 61 levels, padded
+    assert [None if n == 15 else n for n in nibbles[:61]] == doc["levels"]
+    assert activity_vector() == doc

@@ -5,7 +5,8 @@
 Each vector NAME has NAME.vseg (the file) and NAME.json (the inputs: the data
 key, salt, nonce prefix, the derived segment key, and the packets in hex).
 ``hour-*`` vectors are format version 2 (hour-keyed, data key ``hour_key``);
-the others version 1 (day-keyed, data key ``day_key``), as written before hour keys."""
+the others version 1 (day-keyed, data key ``day_key``), as written before hour keys.
+``activity.json`` is one activity record (docs/segment-format.md, "Activity records")."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+from storage.format import activity
 from storage.format.packets import Packet, StreamInfo
 from storage.format.segment import SegmentWriter, derive_segment_key, inspect_header
 
@@ -51,7 +53,19 @@ def build(name: str, pkts: list[Packet], out_dir: Path) -> Path:
     return w.close().path
 
 
+ACTIVITY_LEVELS = [0, 0, 1, 14, None, 7] * 10 + [3]  # 61 seconds: an odd count, padded
+
+
+def activity_vector() -> dict:
+    """The activity record of a segment of camera cam1 starting at T0 (hour 0), under HOUR_KEY."""
+    key = activity.activity_key(HOUR_KEY, "cam1", "2026-01-01", HOUR)
+    return {"hour_key": HOUR_KEY.hex(), "camera": "cam1", "day": "2026-01-01", "hour": HOUR, "start_us": T0,
+            "levels": ACTIVITY_LEVELS, "activity_key": key.hex(),
+            "record": activity.seal(key, T0, ACTIVITY_LEVELS).hex()}
+
+
 def main() -> None:
+    (HERE / "activity.json").write_text(json.dumps(activity_vector(), indent=1) + "\n")
     for name, pkts in VECTORS.items():
         path = build(name, pkts, HERE)
         header = inspect_header(path)
