@@ -380,6 +380,7 @@ DA: dict[str, str] = {
     "live.enabled_cameras": "Kameraer med direkte visning",
     "live.none_admin": "Ingen. Direkte visning slås til pr. kamera med live_view = true i konfigurationen.",
     # the continuous player, its timelines and region search (api/static/player.js)
+    "player.hint": "Hold musen over tidslinjen for at se et billede derfra, og klik for at afspille derfra. Hver afspilning registreres i revisionsloggen.",
     "player.cameras": "Kameraer side om side",
     "player.cameras_hint": "Vælg et til fire kameraer; de afspilles samtidig.",
     "player.play": "Afspil",

@@ -379,6 +379,7 @@ EN: dict[str, str] = {
     "live.enabled_cameras": "Cameras with live view",
     "live.none_admin": "None. Live view is turned on per camera with live_view = true in the configuration.",
     # the continuous player, its timelines and region search (api/static/player.js)
+    "player.hint": "Hover the timeline to see a picture from there, and click to play from there. Each play is recorded in the audit trail.",
     "player.cameras": "Cameras side by side",
     "player.cameras_hint": "Choose one to four cameras; they play together.",
     "player.play": "Play",
