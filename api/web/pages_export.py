@@ -192,7 +192,11 @@ def delivery_page(request: Request, *, token: str, info, error: DomainError | No
     if info is not None and not (error is None or passcode_wrong or info.downloads > 0):
         info = None  # a dead link nobody downloaded from: nothing to keep
     used_up = info is not None and info.state == "exhausted"
-    ctx = {"info": info, "error": "" if error is None or used_up else error.message, "status": status,
+    message = "" if error is None or used_up else error.message
+    if passcode_wrong:  # the recipient's own mistake, in the page's language
+        message = translator(lang if lang in ("da", "en") else lang_of(request))(
+            "dl.passcode_needed" if status == 401 else "dl.passcode_wrong")
+    ctx = {"info": info, "error": message, "status": status,
            "recipient_page": True, "passcode_wrong": passcode_wrong, "used_up": used_up,
            "can_download": info is not None and info.state == "live" and (error is None or passcode_wrong)}
     if lang in ("da", "en"):

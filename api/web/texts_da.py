@@ -340,6 +340,8 @@ DA: dict[str, str] = {
     "refused.job_ended": "udtrækket er afsluttet",
     "refused.own_account": "din egen konto ændres af en anden administrator",
     "ticket.audit_link": "Sagens spor i revisionsloggen",
+    "dl.passcode_wrong": "Adgangskoden er forkert. Prøv igen med den, afsenderen gav dig.",
+    "dl.passcode_needed": "Linket kræver den adgangskode, afsenderen har givet dig ad en anden vej.",
     "refused.signed_out": "log ind først",
     "dl.downloaded": "Pakken blev hentet {when}.",
     "dl.downloaded_left": "Linket kan bruges {n} gang(e) mere.",

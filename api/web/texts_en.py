@@ -339,6 +339,8 @@ EN: dict[str, str] = {
     "refused.job_ended": "the export has ended",
     "refused.own_account": "another administrator changes your own account",
     "ticket.audit_link": "The ticket's entries in the audit trail",
+    "dl.passcode_wrong": "The passcode is wrong. Try again with the one the sender gave you.",
+    "dl.passcode_needed": "This link needs the passcode the sender gave you separately.",
     "refused.signed_out": "sign in first",
     "dl.downloaded": "The package was downloaded {when}.",
     "dl.downloaded_left": "The link can be used {n} more time(s).",

@@ -47,6 +47,7 @@ def test_the_recipients_page_keeps_its_state_and_instructions(web, browser, tmp_
     with page.expect_navigation():
         page.click("#download-form button[type=submit]")
     assert page.locator("#link-error").get_attribute("data-status") == "403"
+    assert page.locator("#link-error").inner_text() == "Adgangskoden er forkert. Prøv igen med den, afsenderen gav dig."
     assert page.locator("#link-facts").count() == 1 and page.locator("#downloads-left").inner_text() == "2"
     assert page.locator("#download-form input[name=passcode]").count() == 1
     _instructions_kept(page)
