@@ -226,6 +226,9 @@ class TicketCreate(Body):
     legal_basis: Text(1000)
     action: Literal["view", "export"]
     recipient: Literal["internal", "police", "ssp", "data_subject"]
+    received: Instant | None = Field(None, description="a data subject's request of access (GDPR art. 15): when it "
+                                                       "was received; holds are placed at once and the answer is due "
+                                                       "one month later (action export, recipient data_subject)")
 
 
 class Decision(Body):
@@ -268,6 +271,8 @@ class TicketPublic(BaseModel):
     next_states: list[str]
     doors: list[str] = []
     door_id_lookup: bool = False
+    received_at: datetime | None = Field(None, description="a request of access: when it was received")
+    deadline: datetime | None = Field(None, description="a request of access: when the answer is due (one month)")
 
 
 class HoldPublic(BaseModel):

@@ -23,9 +23,10 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field, Strict
 
 from api import deps
-from api.schemas import Body, CameraNamePublic, Flag, Line, camera_name, from_us
-from vms.evidence import delivery, export_jobs
+from api.schemas import Body, CameraNamePublic, Decision, Flag, Instant, Line, camera_name, from_us, to_us
+from vms.evidence import delivery, export_jobs, release
 from vms.evidence.redact import RedactionOptions, Zone
+from vms.evidence.subject import Subject
 from vms.recording.names import CameraNames
 
 router = APIRouter(prefix="/api", tags=["exports"], dependencies=[Depends(deps.signed_in)])
@@ -44,7 +45,19 @@ class ZoneIn(Body):
     height: Annotated[float, Strict(), Field(gt=0, le=1)]
 
 
+class SubjectIn(Body):
+    """The data subject of a request of access, marked in one frame: kept visible, everyone else hidden."""
+    camera: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    at: Instant
+    x: Fraction01
+    y: Fraction01
+    width: Annotated[float, Strict(), Field(gt=0, le=1)]
+    height: Annotated[float, Strict(), Field(gt=0, le=1)]
+
+
 class RedactionIn(Body):
+    subject: SubjectIn | None = Field(None, description="a request of access: the person to keep visible (faces and "
+                                                        "moving people around them are hidden)")
     faces: Flag = Field(False, description="blur faces (CenterFace detector on every frame)")
     moving: Flag = Field(False, description="blur moving objects and people (background subtraction)")
     zones: list[ZoneIn] = Field(default_factory=list, max_length=16, description="privacy zones to mask")
@@ -113,7 +126,9 @@ def redaction_options(body: RedactionIn | None) -> RedactionOptions:
     if body is None:
         return RedactionOptions()
     zones = tuple(Zone(z.x, z.y, z.width, z.height) for z in body.zones)  # DomainError (422) if outside the picture
-    return RedactionOptions(faces=body.faces, moving=body.moving, zones=zones)
+    subject = None if body.subject is None else Subject(body.subject.camera, to_us(body.subject.at), body.subject.x,
+                                                        body.subject.y, body.subject.width, body.subject.height)
+    return RedactionOptions(faces=body.faces, moving=body.moving, zones=zones, subject=subject)
 
 
 @router.post("/tickets/{ticket_id}/exports", response_model=ExportJobPublic, status_code=202,
@@ -157,4 +172,13 @@ def ticket_packages(ticket_id: TicketId, principal: deps.Exporter, app: deps.App
                summary="Delete a package now (a manager): its key is destroyed and its links revoked")
 def delete_package(package_id: PackageId, principal: deps.DeliveryManager, app: deps.ApplianceDep) -> Response:
     delivery.delete_package(app, principal, package_id)
+    return Response(status_code=204)
+
+
+@router.post("/packages/{package_id}/release", status_code=204, response_class=Response,
+             summary="Approve a request of access's export for delivery to the data subject (a manager other than "
+                     "the requester, after reviewing it)")
+def release_package(package_id: PackageId, body: Decision, principal: deps.DeliveryManager,
+                    app: deps.ApplianceDep) -> Response:
+    release.release(app, principal, package_id, reason=body.reason)
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from api.schemas import (
     from_us,
     to_us,
 )
-from vms.access import tickets
+from vms.access import requests, tickets
 from vms.access.tickets import TicketView
 from vms.recording.names import CameraNames
 
@@ -29,7 +29,7 @@ State = Annotated[str, Query(pattern="^(" + "|".join(tickets.STATES) + ")$")]
 NEXT_STATES = {state: sorted(s for s in targets if s != state) for state, targets in tickets.TRANSITIONS.items()}
 
 
-def public(t: TicketView, names: CameraNames) -> TicketPublic:
+def public(t: TicketView, names: CameraNames, zone: str = "UTC") -> TicketPublic:
     return TicketPublic(
         id=t.id, state=t.state, requester=t.requester, action=t.action, recipient=t.recipient,
         description=t.description, purpose=t.purpose, legal_basis=t.legal_basis, start=from_us(t.start_us),
@@ -38,6 +38,8 @@ def public(t: TicketView, names: CameraNames) -> TicketPublic:
         updated_at=from_us(t.updated_us), decided_by=t.decided_by, decided_at=from_us(t.decided_us),
         decision_reason=t.decision_reason, access_until=from_us(t.access_until_us), closed_at=from_us(t.closed_us),
         next_states=NEXT_STATES[t.state], doors=list(t.doors), door_id_lookup=t.door_id_lookup,
+        received_at=from_us(t.received_us),
+        deadline=from_us(requests.deadline_us(t.received_us, zone)) if t.received_us is not None else None,
     )
 
 
@@ -60,7 +62,7 @@ async def list_tickets(
         rows, total = tickets.list_tickets(app, principal, states=state, camera_id=camera, mine=mine, limit=limit,
                                            offset=offset)
         nxt = offset + len(rows) if offset + len(rows) < total else None
-        return TicketPage(items=[public(t, names) for t in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
+        return TicketPage(items=[public(t, names, app.config.timezone) for t in rows], total=total, limit=limit, offset=offset, next_offset=nxt)
     return await run_in_threadpool(page)
 
 
@@ -71,13 +73,14 @@ async def file_ticket(body: TicketCreate, principal: deps.TicketFiler, app: deps
             app, principal, cameras=body.cameras, start_us=to_us(body.start), end_us=to_us(body.end),
             description=body.description, purpose=body.purpose, legal_basis=body.legal_basis, action=body.action,
             recipient=body.recipient, doors=body.doors, door_id_lookup=body.door_id_lookup,
-        ), CameraNames(app.engine))
+            received_us=to_us(body.received) if body.received is not None else None,
+        ), CameraNames(app.engine), app.config.timezone)
     return await run_in_threadpool(file)
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, summary="One ticket")
 async def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: deps.ApplianceDep) -> TicketPublic:
-    return await run_in_threadpool(lambda: public(tickets.get(app, principal, ticket_id), CameraNames(app.engine)))
+    return await run_in_threadpool(lambda: public(tickets.get(app, principal, ticket_id), CameraNames(app.engine), app.config.timezone))
 
 
 @router.post("/{ticket_id}/approve", response_model=TicketPublic,
@@ -85,18 +88,18 @@ async def get_ticket(ticket_id: TicketId, principal: deps.TicketReader, app: dep
              responses={403: {"description": "not a manager, or the requester (four-eyes)"},
                         409: {"description": "the ticket cannot be approved in its state"}})
 def approve(ticket_id: TicketId, body: Decision, principal: deps.TicketDecider, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.decide(app, principal, ticket_id, approve=True, reason=body.reason), CameraNames(app.engine))
+    return public(tickets.decide(app, principal, ticket_id, approve=True, reason=body.reason), CameraNames(app.engine), app.config.timezone)
 
 
 @router.post("/{ticket_id}/deny", response_model=TicketPublic, summary="Deny (a manager other than the requester)")
 def deny(ticket_id: TicketId, body: Decision, principal: deps.TicketDecider, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.decide(app, principal, ticket_id, approve=False, reason=body.reason), CameraNames(app.engine))
+    return public(tickets.decide(app, principal, ticket_id, approve=False, reason=body.reason), CameraNames(app.engine), app.config.timezone)
 
 
 @router.post("/{ticket_id}/close", response_model=TicketPublic,
              summary="Close or withdraw (requester or a manager): holds end after the grace period")
 def close(ticket_id: TicketId, body: Decision, principal: deps.TicketCloser, app: deps.ApplianceDep) -> TicketPublic:
-    return public(tickets.close(app, principal, ticket_id, reason=body.reason), CameraNames(app.engine))
+    return public(tickets.close(app, principal, ticket_id, reason=body.reason), CameraNames(app.engine), app.config.timezone)
 
 
 @router.get("/{ticket_id}/holds", response_model=list[HoldPublic], summary="Legal holds placed by the ticket")

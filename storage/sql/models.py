@@ -440,3 +440,17 @@ class ArchiveObject(Base):
     archived_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     __table_args__ = (Index("ix_archive_objects_node_state", "node_id", "state", "next_try_us"),)
+
+
+class AccessRequest(Base):
+    """A ticket that answers a data subject's request of access (GDPR art. 15): when the request was received
+    (the one-month deadline runs from then) and whether its export's preview was approved for delivery (by a
+    manager other than the one who made it).  The ticket's holds are placed when it is filed."""
+
+    __tablename__ = "access_requests"
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id"), primary_key=True,
+                                           autoincrement=False)
+    received_us: Mapped[int] = mapped_column(BigInteger)
+    released_package: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    released_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"), nullable=True)
+    released_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from storage.sql import access_requests as request_store
 from storage.sql import auth_store, index
 from storage.sql import doorlog as door_store
 from storage.sql import tickets as store
-from vms.access import policy
+from vms.access import policy, requests
 from vms.access.audit import SYSTEM, Actor, audited, record
 from vms.core.errors import DomainError, Kind
 from vms.core.periodic import Periodic
@@ -71,6 +72,7 @@ class TicketView:
     closed_us: int | None
     doors: tuple[str, ...] = ()  # door-log scope (docs/design/doorlog.md); filled by get(), not by listings
     door_id_lookup: bool = False  # the ticket also allows asking when one CPR or card number passed
+    received_us: int | None = None  # a data subject's request of access: when it was received (else None)
 
 
 # ---------------------------------------------------------------- pure rules
@@ -122,10 +124,11 @@ def _view(s: Session, t, cameras: list[str] | None = None, names: dict[int, str]
         t.purpose, t.legal_basis, t.start_us, t.end_us,
         tuple(cameras if cameras is not None else store.ticket_cameras(s, t.id)), t.created_us, t.updated_us,
         decider, t.decided_us, t.decision_reason, t.access_until_us, t.closed_us, tuple(doors), id_lookup,
+        request_store.received(s, [t.id]).get(t.id),
     )
 
 
-def _view_row(row, cameras: list[str], names: dict[int, str]) -> TicketView:
+def _view_row(row, cameras: list[str], names: dict[int, str], received: dict[int, int]) -> TicketView:
     """The view of a row of :data:`storage.sql.tickets.TICKET_COLUMNS` (by position: a listing builds many)."""
     (ticket_id, state, requester_id, action, recipient, description, purpose, legal_basis, start_us, end_us,
      created_us, updated_us, decided_by, decided_us, decision_reason, access_until_us, closed_us) = row
@@ -133,6 +136,7 @@ def _view_row(row, cameras: list[str], names: dict[int, str]) -> TicketView:
         ticket_id, state, requester_id, names.get(requester_id, "?"), action, recipient, description, purpose,
         legal_basis, start_us, end_us, tuple(cameras), created_us, updated_us,
         names.get(decided_by) if decided_by else None, decided_us, decision_reason, access_until_us, closed_us,
+        received_us=received.get(ticket_id),
     )
 
 
@@ -162,7 +166,8 @@ def list_tickets(app, principal, *, states=None, camera_id=None, mine=False, lim
         rows, total, cams = store.list_tickets(s, states=states, requester_id=requester, camera_id=camera_id,
                                                limit=limit, offset=offset)
         names = auth_store.user_names(s, {u for row in rows for u in (row[2], row[12])})
-    return [_view_row(row, cams[row[0]], names) for row in rows], total
+        received = request_store.received(s, [row[0] for row in rows])
+    return [_view_row(row, cams[row[0]], names, received) for row in rows], total
 
 
 def holds(app, principal, ticket_id: int):
@@ -176,8 +181,12 @@ def holds(app, principal, ticket_id: int):
 
 def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: int, description: str, purpose: str,
                 legal_basis: str, action: str, recipient: str, doors: list[str] = (),
-                door_id_lookup: bool = False) -> TicketView:
-    """File a ticket for ``cameras`` and/or ``doors`` (the door log's, when configured) in one window."""
+                door_id_lookup: bool = False, received_us: int | None = None) -> TicketView:
+    """File a ticket for ``cameras`` and/or ``doors`` (the door log's, when configured) in one window.
+
+    With ``received_us`` the ticket answers a data subject's request of access (GDPR art. 15): an export
+    for the data subject, holds placed at once on its cameras and window (the footage must not expire while
+    the request is handled) until the ticket is closed, denied or expires (vms/access/requests.py)."""
     now = app.clock.now_us()
     with audited(app.engine, app.clock, principal.actor, "ticket.file") as (s, entry):
         policy.enforce(policy.role_refusal(principal.role, policy.Action.TICKET_FILE))
@@ -195,6 +204,9 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
         if unknown:
             raise DomainError(Kind.INVALID, f"cameras: unknown camera(s): {', '.join(unknown)}")
         _check_doors(app, s, wanted_doors, door_id_lookup)
+        if received_us is not None:
+            requests.check_request(action=action, recipient=recipient, received_us=received_us, now_us=now,
+                                   cameras=wanted)
         ticket_id = store.insert_ticket(s, requester_id=principal.user_id, action=action, recipient=recipient,
                                         start_us=start_us, end_us=end_us, cameras=wanted, now_us=now, **texts)
         door_store.add_ticket_doors(s, ticket_id, wanted_doors, id_lookup=door_id_lookup)
@@ -202,10 +214,16 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
         entry.detail = f"cameras={','.join(wanted)} window={start_us}..{end_us} action={action} recipient={recipient}"
         if wanted_doors:
             entry.detail += f" doors={','.join(wanted_doors)} door_id_lookup={door_id_lookup}"
+        if received_us is not None:
+            request_store.add(s, ticket_id, received_us)
+            t = store.ticket(s, ticket_id)
+            for cam in wanted:
+                _place_hold(s, cam, t, now)
+            entry.detail += f" access_request received={received_us} holds={','.join(wanted)}"
     # the ticket as just inserted (storage.sql.tickets.insert_ticket), without reading it back
     return TicketView(ticket_id, "requested", principal.user_id, principal.name, action, recipient, texts["description"],
                       texts["purpose"], texts["legal_basis"], start_us, end_us, tuple(wanted), now, now, None, None,
-                      None, None, None, tuple(wanted_doors), bool(wanted_doors) and door_id_lookup)
+                      None, None, None, tuple(wanted_doors), bool(wanted_doors) and door_id_lookup, received_us)
 
 
 def _check_doors(app, s: Session, doors: list[str], id_lookup: bool) -> None:
@@ -238,15 +256,19 @@ def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> Tic
         t = _load(s, ticket_id)
         _enforce(principal, policy.Action.TICKET_DECIDE, t)
         reason = check_text("reason", reason)
+        held_since_filing = request_store.get(s, ticket_id) is not None  # an access request: holds placed at filing
         if not approve:
             _move(s, t, "denied", now, decided_by=principal.user_id, decided_us=now, decision_reason=reason)
             entry.detail = f"reason={reason[:200]!r}"
+            if held_since_filing:
+                release_at = now + api.hold_grace_days * US_PER_DAY
+                entry.detail += f" holds_released={store.release_holds_of(s, ticket_id, at_us=release_at)}"
             return get_in(s, ticket_id)
         until = now + api.access_window_days * US_PER_DAY
         _move(s, t, "approved", now, decided_by=principal.user_id, decided_us=now, decision_reason=reason,
               access_until_us=until)
         cameras = store.ticket_cameras(s, ticket_id)
-        for cam in cameras:
+        for cam in cameras if not held_since_filing else ():
             _place_hold(s, cam, t, now)
         doors, _ = door_store.ticket_doors(s, ticket_id)
         for door in doors:

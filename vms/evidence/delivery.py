@@ -67,6 +67,7 @@ from vms.access.auth import hash_secret
 from vms.core.errors import DomainError, Kind
 from vms.core.numbers import decimal
 from vms.core.periodic import Periodic
+from vms.evidence import release as released
 from vms.evidence.export import package_store
 from vms.evidence.packages import PackageInfo
 
@@ -345,6 +346,8 @@ def create_link(app, principal, package_id: str, *, recipient: str, expires_h: i
               f"max_downloads={max_downloads} passcode={'yes' if passcode else 'no'}")
     try:
         tickets.delivery_check(app, principal, ticket_id)
+        if (refusal := released.delivery_refusal(app, ticket_id, package_id)) is not None:
+            raise refusal
     except DomainError as exc:
         _refusal(app, principal.actor, "delivery.create", f"package:{package_id}", ticket_id, exc)
         raise

@@ -52,6 +52,7 @@ from storage.sql import index
 from storage.store import SegmentUnavailable
 from vms.core.errors import DomainError, Kind
 from vms.evidence import doorlog_csv
+from vms.evidence import subject as subject_tracking
 from vms.evidence.package import (
     PUBLIC_KEY,
     README,
@@ -69,7 +70,7 @@ from vms.evidence.package import (
     verify_html,
 )
 from vms.evidence.packages import PackageInfo, PackageStore, new_package_id
-from vms.evidence.redact import RedactClip, RedactionOptions
+from vms.evidence.redact import FaceDetector, RedactClip, RedactionOptions
 from vms.evidence.remux import CopyClip, StreamingSink, shown_us
 from vms.recording.names import CameraNames
 
@@ -272,7 +273,7 @@ class _ClipBuilder:
     re-encoding: redaction, or a ``lead`` clip, which ends at the next keyframe)."""
 
     def __init__(self, pkg: PackageZip, name: str, stream: StreamInfo, first: Packet, redaction: RedactionOptions,
-                 *, keep_from_us: int | None = None, lead: bool = False):
+                 *, keep_from_us: int | None = None, lead: bool = False, subject: dict | None = None):
         self.name, self.stream, self.lead = name, stream, lead
         self.reencoded = redaction.enabled or lead
         self.redacted = redaction.enabled
@@ -284,7 +285,7 @@ class _ClipBuilder:
             keep = None
             if keep_from_us is not None and keep_from_us > self.first_shown:
                 keep = first.pts + -(-(keep_from_us - self.first_shown) * tb.denominator // (1_000_000 * tb.numerator))
-            self.clip = RedactClip(self.sink, stream, first.wall_us, redaction, keep_from_pts=keep)
+            self.clip = RedactClip(self.sink, stream, first.wall_us, redaction, keep_from_pts=keep, keep=subject)
         else:
             self.clip = CopyClip(self.sink, stream, creation_us=first.wall_us)
         self.first = first
@@ -367,6 +368,14 @@ def _export_camera(app, plan: _Plan, request: ExportRequest, pkg: PackageZip, co
     builder: _ClipBuilder | None = None
     prev: tuple[StreamInfo, Packet] | None = None
     covered_to = request.start_us  # end of the footage written so far
+    subject = None
+    if request.redaction.subject is not None and request.redaction.subject.camera_id == plan.camera_id:
+        counter.report(f"camera {plan.camera_id}: finding the data subject in every frame")
+        frames = subject_tracking.decoded((sp for ref in plan.segments
+                                           for sp in _segment_packets(app, ref, request.start_us, request.end_us)),
+                                          request.start_us, request.end_us)
+        subject = subject_tracking.track(frames, request.redaction.subject, FaceDetector(
+            threshold=request.redaction.face_threshold, input_width=request.redaction.face_input_width))
 
     def finish() -> None:
         nonlocal builder, covered_to
@@ -395,7 +404,7 @@ def _export_camera(app, plan: _Plan, request: ExportRequest, pkg: PackageZip, co
                     lead = shown < request.start_us and not request.redaction.enabled
                     name = _clip_name(plan.camera_id, len(clips) + 1, max(shown, request.start_us))
                     builder = _ClipBuilder(pkg, name, stream, p, request.redaction, keep_from_us=request.start_us,
-                                           lead=lead)
+                                           lead=lead, subject=subject)
                 builder.add(p)
                 prev = (stream, p)
             else:

@@ -138,6 +138,11 @@ def start(app, principal, ticket_id: int, *, redaction: RedactionOptions | None 
     redaction = redaction or RedactionOptions()
     try:
         view = tickets.export_check(app, principal, ticket_id)
+        subject = redaction.subject
+        if subject is not None and (subject.camera_id not in view.cameras
+                                    or not view.start_us <= subject.at_us < view.end_us):
+            raise DomainError(Kind.INVALID, "redaction.subject: mark the data subject on one of the ticket's cameras "
+                                            "at a moment inside its window")
         request = build_request(app, view, redaction=redaction, recipient=recipient,
                                 doorlog=doorlog_extract(app, principal, view))
     except DomainError as exc:

@@ -97,8 +97,14 @@ class RedactionOptions:
     zones: tuple[Zone, ...] = ()
     face_threshold: float = FACE_THRESHOLD
     face_input_width: int = FACE_INPUT_WIDTH
+    # the data subject of a request of access (vms.evidence.subject.Subject): kept visible, faces and moving
+    # people hidden around them
+    subject: object | None = None
 
     def __post_init__(self) -> None:
+        if self.subject is not None:  # everyone but the data subject is hidden: faces and moving people
+            object.__setattr__(self, "faces", True)
+            object.__setattr__(self, "moving", True)
         if not 0.05 <= self.face_threshold <= 0.95:
             raise DomainError(Kind.INVALID, f"face_threshold {self.face_threshold}: allowed 0.05..0.95")
         if not 160 <= self.face_input_width <= 3840:
@@ -106,7 +112,7 @@ class RedactionOptions:
 
     @property
     def enabled(self) -> bool:
-        return self.faces or self.moving or bool(self.zones)
+        return self.faces or self.moving or bool(self.zones) or self.subject is not None
 
     def summary(self) -> str:
         if not self.enabled:
@@ -114,6 +120,8 @@ class RedactionOptions:
         parts = (["faces blurred"] if self.faces else []) + (["moving objects blurred"] if self.moving else [])
         if self.zones:
             parts.append(f"{len(self.zones)} privacy zone(s) masked")
+        if self.subject is not None:
+            parts.append(f"the data subject kept visible on camera {self.subject.camera_id}")
         return ", ".join(parts) + "; re-encoded to H.264"
 
     def manifest(self) -> dict:
@@ -134,6 +142,10 @@ class RedactionOptions:
                       "whole frame when most of it is foreground (e.g. a clip's first frame)",
             "min_area_fraction": MOTION_MIN_AREA,
         } if self.moving else None
+        doc["data_subject"] = dict(self.subject.manifest(), method=(
+            "the subject marked in one frame is followed frame to frame through face (or moving-shape) detections; "
+            "their box is put back from the recorded picture after everyone else was pixelated")) \
+            if self.subject is not None else None
         doc["privacy_zones"] = [
             {"x": z.x, "y": z.y, "width": z.width, "height": z.height, "fill": "black"} for z in self.zones
         ]
@@ -298,7 +310,11 @@ class Redactor:
             self._previous_faces = found
             self.stats.face_boxes += len(found)
             self.stats.frames_with_faces += bool(found)
-        for zone in self.options.zones:  # last, so that no mosaic block spills colour into a zone
+        self.zones(img)  # last, so that no mosaic block spills colour into a zone
+
+    def zones(self, img: np.ndarray) -> None:
+        h, w = img.shape[:2]
+        for zone in self.options.zones:
             x1, y1, x2, y2 = zone.pixels(w, h)
             img[y1:y2, x1:x2] = 0
 
@@ -322,6 +338,7 @@ class RedactClip:
     options: RedactionOptions
     faces: FaceDetector | None = None
     keep_from_pts: int | None = None
+    keep: dict[int, Box] | None = None  # {shown wall-clock µs: box kept as recorded} (the data subject)
     frames_out: int = 0
     frames_left_out: int = 0
     keyframes_out: int = 0
@@ -344,6 +361,7 @@ class RedactClip:
         self.stats = self._redactor.stats
         self._t0: int | None = None
         self._annexb: bool | None = None
+        self._shown: dict[int, int] = {}  # pts -> shown wall-clock µs (only when keeping a subject)
 
     def add(self, packet: Packet, duration: int) -> None:
         data = packet.data
@@ -355,6 +373,9 @@ class RedactClip:
             data = self._params + data
         pkt = av.Packet(data)
         pkt.pts, pkt.dts, pkt.time_base = packet.pts - self._t0, packet.dts - self._t0, self.stream.time_base
+        if self.keep is not None:
+            tb = self.stream.time_base
+            self._shown[packet.pts] = packet.wall_us + (packet.pts - packet.dts) * tb.numerator * 1_000_000 // tb.denominator
         try:
             frames = self._dec.decode(pkt)
         except av.error.InvalidDataError:
@@ -371,7 +392,16 @@ class RedactClip:
             self.first_pts = pts
         self.last_pts = max(pts, self.last_pts if self.last_pts is not None else pts)
         img = frame.to_ndarray(format="bgr24")
-        self._redactor.apply(img)
+        if self.keep is not None:
+            original = img.copy()
+            self._redactor.apply(img)
+            box = self.keep.get(self._shown.pop(pts, -1))
+            if box is not None:
+                x1, y1, x2, y2 = box
+                img[y1:y2, x1:x2] = original[y1:y2, x1:x2]
+                self._redactor.zones(img)  # a privacy zone stays black, also where the subject is
+        else:
+            self._redactor.apply(img)
         if img.shape[1] != self._st.width or img.shape[0] != self._st.height:
             img = np.ascontiguousarray(img[: self._st.height, : self._st.width])
         out = av.VideoFrame.from_ndarray(img, format="bgr24")
