@@ -22,8 +22,9 @@ and cached in ``$TMPDIR/vms-bench``).
 * ``search_x_realtime``: seconds of footage a region search scans per CPU second of its thread
   (``time.thread_time``), over ``--search-minutes`` of the clip stored back to back.
 
-``play_first_fragment_ms`` (a seek to the middle of a 2-hour window to the first fragment delivered)
-belongs to the continuous player and is measured there: it is printed here as null until then.
+* ``play_first_fragment_ms``: a seek to the middle of a ``--play-minutes`` (2-hour) window of 1080p15
+  4 Mbit/s footage to the first fragment delivered, through ``vms serve`` (:mod:`bench.finding_play`, which
+  also gives the page-reload player's first byte as its baseline, ``reload_play_first_byte_ms``).
 
 Last line: one JSON object.
 """
@@ -38,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import finding_play
 from bench.common import cpu_s, emit, machine
 
 CLIP_S = 20
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.finding", description=__doc__.split("\n\n")[0])
     ap.add_argument("--record-seconds", type=float, default=20, help="steady-state seconds of recording")
     ap.add_argument("--search-minutes", type=float, default=30, help="minutes of footage a search scans")
+    ap.add_argument("--play-minutes", type=float, default=120,
+                    help="minutes of 1080p footage the seek of play_first_fragment_ms lands in the middle of (0: skip)")
     ap.add_argument("--work-dir", type=Path, default=Path("/var/tmp"))
     args = ap.parse_args(argv)
     clip = clip_path()
@@ -205,7 +209,10 @@ def main(argv: list[str] | None = None) -> None:
         app, start, span_us = stored_footage(work, clip, args.search_minutes)
         figures.update(thumb_first(app, start))
         figures.update(search_speed(app, start, span_us))
-        figures["play_first_fragment_ms"] = None  # the continuous player's figure (added by its benchmark)
+        if args.play_minutes > 0:  # the continuous player's figure (bench/finding_play.py: vms serve, 2 h of 1080p)
+            figures.update(finding_play.measure(args.play_minutes, work_dir=args.work_dir))
+        else:
+            figures["play_first_fragment_ms"] = None
         emit(figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)
