@@ -183,3 +183,35 @@ def test_fragments_outside_the_ticket_are_refused(played):
     refused = [e for e in entries if e["outcome"].startswith("refused")]
     ok = [e for e in entries if e["action"] == "footage.play" and e["outcome"] == "ok"]
     assert len(ok) == 1 and len(refused) >= 7
+
+
+def test_b_frame_fragments_place_every_frame_on_the_wall_clock(appliance_factory, tmp_path):
+    """x264 with B-pyramid (pts != dts): a fragment's frames, read by ffprobe in presentation order, sit at
+    X-Fragment-Base plus their pts, which is when the camera showed them, and fragments join at keyframes."""
+    from testkit.clips import make_clip
+    from testkit.footage import store_clip
+    from vms.evidence import fragments
+    from vms.evidence.remux import shown_us
+
+    clip = make_clip(tmp_path / "ruler.mp4", seconds=6, codec="h264", fps=15, gop=15, width=640, height=96,
+                     pattern="ruler", bframes=3)
+    app = appliance_factory([{"id": "cam", "source": "rtsp://127.0.0.1:1/cam", "retain_days": 7}])
+    t0 = 1_767_225_600_000_000
+    st = store_clip(app, "cam", clip.path, t0)
+    assert any(p.pts != p.dts for p in st.packets)
+    shown = sorted(shown_us(p, st.stream.time_base) for p in st.packets)
+    at, got, first = t0 + 2_500_000, [], None
+    while at is not None:
+        f = fragments.build(app, "cam", at, 1, window=(t0, t0 + 10_000_000))
+        first = f.first_us if first is None else first
+        path = tmp_path / f"f{len(got)}.mp4"
+        path.write_bytes(b"".join(f.body.chunks()))
+        f.body.discard()
+        r = run(tool("ffprobe"), "-v", "error", "-show_entries", "frame=pts_time", "-of", "json", path)
+        got += [f.base_us + round(float(x["pts_time"]) * 1e6) for x in json.loads(r.stdout)["frames"]]
+        at = f.next_us
+    keyframe = next(shown_us(p, st.stream.time_base) for p in reversed(st.packets)
+                    if p.keyframe and shown_us(p, st.stream.time_base) <= t0 + 2_500_000)
+    assert first == keyframe  # the keyframe shown at or before the moment
+    expected = [s for s in shown if s >= keyframe]
+    assert len(got) == len(expected) and all(abs(a - b) <= 2 for a, b in zip(got, expected, strict=True))
