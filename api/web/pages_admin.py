@@ -19,6 +19,7 @@ from vms.access import account_changes, policy, users
 from vms.access.auth import Principal
 from vms.core.errors import DomainError
 from vms.core.numbers import decimal
+from vms.doorlog import ingest
 from vms.ops import overview as queries
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +31,8 @@ USER_PAGE = 200
 def cameras_page(request: Request, principal: Administrator):
     app = request.app.state.appliance
     overview = queries.camera_overview(app, zone(app))
-    return render(request, "admin.html", {"overview": overview, "now": app.clock.now_us()})
+    files = ingest.recent_files(app, 20) if app.config.doorlog is not None else None  # no identifiers in them
+    return render(request, "admin.html", {"overview": overview, "now": app.clock.now_us(), "doorlog_files": files})
 
 
 def users_page(request: Request, *, error: str = "", issued: dict | None = None, done: str = "",

@@ -64,3 +64,12 @@ def test_file_a_door_ticket_and_look_up_in_danish_and_english(env):
     r = olga.get(f"/tickets/{tid}/doorlog", params={"search": "1", "start": "2026-01-01T20:00"})
     assert r.status_code == 403 and "the span lies outside the ticket" in r.text
     assert env.client("adam").get(f"/tickets/{tid}/doorlog").status_code == 403
+
+
+def test_the_administrator_sees_the_files_received_without_identifiers(env):
+    ingest.import_file(env.app, b"time,door,id\n2026-01-01T21:00:00,main,310771-9876\n", name="bad.csv",
+                       source="inbox", actor=SYSTEM)
+    page = env.client("adam").get("/admin").text
+    assert 'id="doorlog-files"' in page and "Adgangslog: modtagne filer" in page
+    assert 'data-status="rejected"' in page and "line 2: time: has no UTC offset" in page
+    assert 'data-status="imported"' in page and FAKE_CPR_DIGITS not in page and FAKE_CPR not in page

@@ -44,7 +44,8 @@ def test_keys_built_from_domain_words_exist():
               + [f"link.state.{s}" for s in ("live", "expired", "revoked", "exhausted")]
               + [f"reason.{r}" for r in ("age", "space", "quota", "quarantine")]
               + [f"changes.kind.{k}" for k in ("add", "role", "enable", "reset")]
-              + [f"doorlog_kind.{k}" for k in ("cpr", "card")])
+              + [f"doorlog_kind.{k}" for k in ("cpr", "card")]
+              + [f"doorlog_status.{k}" for k in ("imported", "duplicate", "rejected")])
     assert sorted(set(needed) - set(i18n.EN)) == []
 
 
