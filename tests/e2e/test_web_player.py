@@ -207,3 +207,20 @@ def test_operator_finds_and_plays_in_the_continuous_player(player_web, browser):
     plays = [e for e in entries if e["action"] == "footage.play" and e["outcome"] == "ok"]
     assert len(pages) == 1
     assert 1 <= len(plays) <= 3 < len(fragments)  # one per play (the second camera started one), not per fragment
+
+
+def test_without_media_source_the_plain_player_stays(web, browser):
+    """A browser without Media Source Extensions gets the page as before: no continuous player, the plain
+    <video> of a recorded part, playable."""
+    f = web.footage
+    t = web.env.file_ticket("olga", cameras=["entrance"], start_us=f.first_us - 1_000_000,
+                            end_us=f.last_us + 1_000_000)["id"]
+    web.env.approve(t, "mia")
+    page = browser.new_page()
+    page.add_init_script("delete window.MediaSource; delete window.ManagedMediaSource;")
+    sign_in(page, web, "olga")
+    page.goto(web.url(f"/tickets/{t}"))
+    assert page.evaluate("() => typeof window.MediaSource") == "undefined"
+    assert not page.locator("#cplayer").is_visible() and page.locator("#player").is_visible()
+    page.locator("#player").evaluate("v => { v.muted = true; return v.play(); }")
+    _poll(page, "document.getElementById('player').currentTime > 1", "the plain player playing")
