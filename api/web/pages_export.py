@@ -36,7 +36,7 @@ from api.web.session import DeliveryManager, Exporter, FormDep, PageRefused, sta
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
 from vms.core.numbers import decimal, id_number
-from vms.evidence import delivery, export_jobs
+from vms.evidence import delivery, export_jobs, release
 from vms.evidence.export import package_store
 from vms.evidence.redact import RedactionOptions
 
@@ -131,6 +131,18 @@ def create_link(request: Request, principal: DeliveryManager, package_id: Packag
     response = _ticket(request, principal, ticket_id, new_link=link)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/packages/{package_id}/release")
+def release_package(request: Request, principal: DeliveryManager, package_id: PackageId, form: FormDep):
+    """A manager approves a request of access's export for delivery, after reviewing it."""
+    app = request.app.state.appliance
+    ticket_id = _package_ticket(app, package_id)
+    try:
+        release.release(app, principal, package_id, reason=form.get("reason"))
+    except DomainError as exc:
+        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+    return RedirectResponse(f"/tickets/{ticket_id}?done=released#export", status_code=303)
 
 
 @router.post("/links/{delivery_id}/revoke")

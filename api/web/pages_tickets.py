@@ -28,7 +28,7 @@ from api.web.session import (
     status_of,
 )
 from vms.access import policy as access
-from vms.access import tickets
+from vms.access import requests, tickets
 from vms.core.errors import DomainError
 from vms.core.numbers import decimal, id_number
 from vms.doorlog import lookup
@@ -46,7 +46,7 @@ def ticket_number(request: Request, ticket_id: Annotated[str, Path(max_length=40
 
 TicketId = Annotated[int, Depends(ticket_number)]
 DONE = ("filed", "approved", "denied", "closed", "export_started", "export_cancelled", "link_revoked",
-        "package_deleted")
+        "package_deleted", "released")
 PAGE = 50
 
 
@@ -110,9 +110,11 @@ def file(request: Request, principal: TicketFiler, form: FormDep):
     values["doors"], values["door_id_lookup"] = form.getlist("doors"), form.get("door_id_lookup") == "on"
     values["start_text"], values["end_text"] = form.get("start"), form.get("end")
     values["start"] = values["end"] = None
+    values["received"] = form.get("received").strip()
     try:
         start_us = parse_local(app, form.get("start"))
         end_us = parse_local(app, form.get("end"))
+        received_us = parse_local(app, values["received"] + "T00:00") if values["received"] else None
     except ValueError:
         return _new_form(request, values, error=t("ticket.bad_time"), status=422)
     values["start"], values["end"] = start_us, end_us
@@ -121,7 +123,7 @@ def file(request: Request, principal: TicketFiler, form: FormDep):
                                    description=values["description"], purpose=values["purpose"],
                                    legal_basis=values["legal_basis"], action=values["action"],
                                    recipient=values["recipient"], doors=values["doors"],
-                                   door_id_lookup=values["door_id_lookup"])
+                                   door_id_lookup=values["door_id_lookup"], received_us=received_us)
     except DomainError as exc:
         error = exc.message
         if exc.key.startswith("window."):  # the policy's window rule, in the reader's language
@@ -182,6 +184,7 @@ def ticket_page(request: Request, principal, ticket_id: int, *, error: str = "",
             refusal = exc.message
     # which forms the page offers is the template's question to the policy: can('ticket.decide', ticket) ...
     ctx = {
+        "deadline_us": requests.deadline_us(view.received_us, app.config.timezone) if view.received_us else None,
         "ticket": view, "error": error, "done": done if done in DONE else "",
         "footage": footage, "footage_refusal": refusal, "now": now, "new_link": new_link,
     }

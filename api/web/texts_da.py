@@ -501,4 +501,16 @@ DA: dict[str, str] = {
     "camera_form.enable": 'Slå kameraet til',
     "camera_form.refused": "Opsætningen er ikke ændret. Kontrollen ('vms config check') siger:",
     "camera_form.field_refused": 'Ikke gyldigt, opsætningen er ikke ændret:',
+    # requests of access (issue 17.4)
+    "new.received": "Anmodning om indsigt modtaget (dato)",
+    "new.received_hint": "Kun når en person beder om at se optagelser af sig selv (GDPR art. 15): så bliver optagelserne i perioden låst med det samme, sagen skal være et udtræk til den registrerede, og svarfristen er en måned. Ellers lad feltet stå tomt.",
+    "ticket.access_request": "Anmodning om indsigt",
+    "ticket.received_deadline": "modtaget {received}; skal besvares senest {deadline}",
+    "ticket.overdue": "Fristen er overskredet.",
+    "request.review": "Se pakken igennem, før den udleveres: kun den registrerede må kunne genkendes.",
+    "request.release_reason": "Hvad du har kontrolleret",
+    "request.release": "Godkend til udlevering",
+    "request.released": "Pakken er gennemset og godkendt til udlevering til den registrerede.",
+    "request.another_manager": "En anden leder end den, der oprettede anmodningen, skal se pakken igennem og godkende den, før der kan laves et link.",
+    "done.released": "Pakken er godkendt til udlevering. Nu kan der laves et link til den registrerede.",
 }

@@ -500,4 +500,16 @@ EN: dict[str, str] = {
     "camera_form.enable": 'Enable the camera',
     "camera_form.refused": "The configuration was not changed. The check ('vms config check') says:",
     "camera_form.field_refused": 'Not valid, the configuration was not changed:',
+    # requests of access (issue 17.4)
+    "new.received": "Request of access received (date)",
+    "new.received_hint": "Only when a person asks to see recordings of themselves (GDPR art. 15): the footage in the window is then held at once, the ticket must be an export for the data subject, and the answer is due within one month. Otherwise leave it empty.",
+    "ticket.access_request": "Request of access",
+    "ticket.received_deadline": "received {received}; to be answered by {deadline}",
+    "ticket.overdue": "The deadline has passed.",
+    "request.review": "Review the package before it is delivered: only the data subject may be recognisable.",
+    "request.release_reason": "What you checked",
+    "request.release": "Approve for delivery",
+    "request.released": "The package has been reviewed and approved for delivery to the data subject.",
+    "request.another_manager": "A manager other than the one who filed the request reviews the package and approves it before a link can be made.",
+    "done.released": "The package is approved for delivery. A link for the data subject can now be made.",
 }

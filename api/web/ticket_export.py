@@ -10,7 +10,7 @@ from fastapi import Request
 
 from vms.access import policy
 from vms.core.errors import DomainError
-from vms.evidence import delivery, export_jobs
+from vms.evidence import delivery, export_jobs, release
 
 
 def ticket_sections(request: Request, principal, view) -> dict:
@@ -30,4 +30,4 @@ def ticket_sections(request: Request, principal, view) -> dict:
     # which of its forms the section offers is the template's question to the policy (can('export', ticket) ...)
     return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)),
                         "running": any(j.state in ("queued", "running") for j in jobs), "error": "",
-                        "policy": delivery.policy(app)}}
+                        "policy": delivery.policy(app), "released": release.released_package(app, view.id)}}

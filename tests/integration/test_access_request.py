@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session
 
+from api.web.render import input_local
 from storage.sql import index
 from testkit.footage import ensure_signing_key, store_clip
 from testkit.media import decoded_frames, two_people_clip
@@ -175,3 +177,32 @@ def test_the_export_is_delivered_only_after_another_manager_approved_it(request_
     assert x.link(package, "max", recipient="the visitor")["url"]
     released = [e for e in x.audit("package.release") if e.outcome == "ok"]
     assert [(e.actor, e.object) for e in released] == [("mia", f"package:{package}")]
+
+
+def test_the_pages_file_a_request_show_its_deadline_and_let_another_manager_approve_the_export(request_env):
+    env, stored, start = request_env
+    olga, mia = env.client("olga"), env.client("mia")
+    day = datetime.fromtimestamp((env.clock.now_us() - 3 * DAY) / S, UTC).astimezone(
+        ZoneInfo(env.app.config.timezone)).date().isoformat()
+    minute = start // (60 * S) * 60 * S  # the form takes minutes
+    form = {"cameras": "entrance", "start": input_local(env.app, minute), "end": input_local(env.app, minute + 120 * S),
+            "description": "A visitor asks for the recordings of themselves", "purpose": "Answer the request",
+            "legal_basis": "GDPR art. 15", "action": "export", "recipient": "data_subject", "received": day,
+            "csrf_token": olga.headers["X-CSRF-Token"]}
+    r = olga.post("/tickets/new", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = olga.get(r.headers["location"]).text
+    assert 'id="access-request"' in page and "skal besvares senest" in page
+    ticket_id = int(r.headers["location"].split("/")[2].split("?")[0])
+    assert len(_holds_in_force(env)) == 1
+    env.approve(ticket_id, "mia")
+    x = ExportEnv(env, stored, {"id": ticket_id})
+    package = x.export("olga", redaction={"zones": [{"x": 0.0, "y": 0.9, "width": 0.1, "height": 0.1}]})["package_id"]
+    page = mia.get(f"/tickets/{ticket_id}").text
+    assert f'action="/packages/{package}/release"' in page
+    r = mia.post(f"/packages/{package}/release", data={"reason": "Only the visitor can be recognised",
+                                                       "csrf_token": mia.headers["X-CSRF-Token"]},
+                 follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = mia.get(f"/tickets/{ticket_id}").text
+    assert f'data-released="{package}"' in page and f'action="/packages/{package}/release"' not in page

@@ -51,6 +51,13 @@ def release(app, principal, package_id: str, *, reason: str) -> None:
         entry.detail = f"reason={reason[:200]!r}"
 
 
+def released_package(app, ticket_id: int) -> str | None:
+    """The package of a request of access a manager approved for delivery (None: none, or no request)."""
+    with Session(app.engine) as s:
+        request = store.get(s, ticket_id)
+    return request.released_package if request is not None else None
+
+
 def delivery_refusal(app, ticket_id: int, package_id: str) -> DomainError | None:
     """Why no link may be made for this package of a request of access yet (None: it may, or no request)."""
     with Session(app.engine) as s:
