@@ -58,7 +58,7 @@ def _appliance(tmp: Path, s3, bucket: str, cameras: list[dict]):
 
     s3.write_credentials(tmp / "keys" / "archive.toml")
     return make_appliance(tmp, cameras, archive=s3.archive_config(bucket, upload_after_s=0.0, concurrency=2,
-                                                                   keep_local_days=30, poll_interval_s=0.5))
+                                                                   keep_local_days=30, poll_interval_s=5.0))
 
 
 def phase_record(args, tmp: Path, s3, figures: dict):

@@ -56,15 +56,17 @@ class Counts(NamedTuple):
 def enqueue_sealed(s: Session, node_id: str, *, ended_before_us: int, key_prefix: str, now_us: int,
                    limit: int = 1000) -> int:
     """Queue this node's sealed segments that ended before ``ended_before_us`` and have no row yet.
-    The object key is ``key_prefix + node_id + '/' + path``.  Returns how many were queued."""
+    The object key is ``key_prefix + node_id + '/' + path``.  Returns how many were queued.  Looks
+    first (a read; an idle queue costs no write transaction), then inserts."""
     seg = Segment.__table__.c
-    todo = (
+    ids = list(s.scalars(
         select(seg.id).where(seg.node_id == node_id, seg.status == "sealed", seg.end_us <= ended_before_us,
                              ~exists().where(ArchiveObject.segment_id == seg.id))
-        .order_by(seg.start_us).limit(limit)
-    ).subquery()
+        .order_by(seg.start_us).limit(limit)))
+    if not ids:
+        return 0
     rows = select(seg.id, literal(node_id), literal(f"{key_prefix}{node_id}/") + seg.path, literal("queued"),
-                  seg.size_bytes, literal(now_us), literal(now_us)).where(seg.id.in_(select(todo.c.id)))
+                  seg.size_bytes, literal(now_us), literal(now_us)).where(seg.id.in_(ids))
     cols = ["segment_id", "node_id", "object_key", "state", "size_bytes", "next_try_us", "queued_us"]
     return len(s.execute(insert(ArchiveObject).from_select(cols, rows).returning(ArchiveObject.segment_id)).all())
 

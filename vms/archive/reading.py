@@ -5,9 +5,8 @@ not on this node's disk): the index says whether and under which key the segment
 is fetched (still encrypted) with one GET, its length checked against the index, and decrypted in memory
 by the store's reader with the shared master key.  No plaintext is written anywhere.
 
-One GET per segment rather than ranged reads: a segment is at most ``segment_seconds`` (default 60 s,
-about 30 MB at 4 Mbit/s) and playback of a span reads whole segments from their first chunk; the
-measured first fragment from the archive (docs/benchmarks.md, ``bench.archive``) is well inside its target.
+One GET per segment, no ranged reads yet (the segment reader takes the whole file's bytes):
+docs/design/archive.md says what that costs and where ranged reads would help.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from vms.archive.bucket import DAY_US, node_prefix, open_store
 
 log = logging.getLogger(__name__)
 NICE = 10
+HOLD_SYNC_S = 30.0  # legal holds are brought in step at most this often (and on every upload of a held segment)
 ALARM = "archive_unreachable"
 
 
@@ -69,6 +70,7 @@ class ArchiveWorker:
         self.on_clear = on_clear or (lambda kind: None)
         self.object_lock: bool | None = None  # learnt from the bucket on the first pass that reaches it
         self._alarmed = False
+        self._holds_synced_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self.cfg.concurrency, thread_name_prefix="archive-upload",
@@ -111,8 +113,11 @@ class ArchiveWorker:
             if self.object_lock is None:
                 self.object_lock = self.store.bucket_status().object_lock
             self._upload_due(now, res)
-            if self.object_lock:
+            mono = self.app.clock.monotonic_s()
+            if self.object_lock and (self._holds_synced_at is None or mono - self._holds_synced_at >= HOLD_SYNC_S
+                                     or mono < self._holds_synced_at):
                 self._sync_holds(now, res)
+                self._holds_synced_at = mono
             self._purge(now, res)
         except StoreError as exc:
             res.error = str(exc)

@@ -38,7 +38,8 @@ class ArchiveConfig(BaseModel):
     timeout_s: Annotated[float, Field(ge=1, le=300, description="Longest wait for one answer of the store")] = 10.0
     retry_max_s: Annotated[float, Field(ge=1, le=3600, description="Longest wait between retries of a failed "
                                                                    "upload (back-off doubles up to it)")] = 300.0
-    poll_interval_s: Annotated[float, Field(ge=0.2, le=60, description="Seconds between looks at the queue")] = 2.0
+    poll_interval_s: Annotated[float, Field(ge=0.2, le=60, description="Seconds between looks at the queue "
+                                                                       "when it is idle")] = 5.0
 
     @field_validator("endpoint")
     @classmethod
