@@ -6,6 +6,9 @@ part from one :class:`~vms.appliance.Appliance` and connects them:
 * the recorder's disk-full callback asks the janitor for space;
 * alarms (janitor tamper/space/violation, camera offline) go to the log, the
   audit trail and, when configured, MQTT (:mod:`vms.ops.alarms`);
+* with ``[mail]``: the mail worker sends the outbox, a timer queues reminders,
+  escalations and expired links, and problems are mailed to administrators and
+  auditors once each (:mod:`vms.notify`, :mod:`vms.ops.problem_mail`);
 * the HTTP server (uvicorn; HTTPS when ``api.tls_cert``/``api.tls_key`` are set)
   runs in the main thread and owns SIGTERM/SIGINT; when it stops, the recorder
   seals every open segment and the janitor finishes its sweep;
@@ -67,6 +70,7 @@ class Services:
             from vms.access.tickets import ExpiryTimer
 
             self.ticket_expiry = ExpiryTimer(app)
+        self.mail = self._mail_parts(app, recorder=recorder) if app.config.mail is not None else ()
         from vms.ops import cluster
 
         cluster.install(app)  # other nodes' footage is fetched from them ([cluster]); no-op on one node
@@ -90,7 +94,20 @@ class Services:
 
             self.api = create_internal_app(app)
 
+    def _mail_parts(self, app, *, recorder: bool) -> tuple:
+        """[mail]: the mail worker, the clock's notices (reminders, expired links) and the problems mailed to
+        administrators and auditors (alarms heard, disk forecast, cameras silent too long)."""
+        from vms.notify.sender import MailSender
+        from vms.notify.timers import NoticeTimer
+        from vms.ops.problem_mail import ProblemNotices
+
+        problems = ProblemNotices(app, cameras=recorder)
+        self.alarms.add_listener(problems.on_alarm)
+        return MailSender(app), NoticeTimer(app), problems
+
     def start(self) -> None:
+        for part in self.mail:
+            part.start()
         if self.ticket_expiry:
             self.ticket_expiry.start()
         if self.janitor:
@@ -117,6 +134,8 @@ class Services:
             self.janitor.stop()
         if self.ticket_expiry:
             self.ticket_expiry.stop()
+        for part in self.mail:
+            part.stop()
         self.alarms.close()
 
 

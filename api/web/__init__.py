@@ -20,6 +20,7 @@ from api.web import (
     pages_cameras,
     pages_doorlog,
     pages_export,
+    pages_health,
     pages_live,
     pages_tickets,
     session,
@@ -31,7 +32,8 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 def routers() -> tuple:
     """The page routers (none of them in the OpenAPI schema)."""
     return (pages_auth.router, pages_tickets.router, pages_export.router, pages_audit.router, pages_admin.router,
-            pages_live.router, pages_doorlog.router, pages_cameras.router)
+            pages_live.router, pages_doorlog.router, pages_cameras.router,
+            pages_health.router)
 
 
 def install(api: FastAPI) -> None:

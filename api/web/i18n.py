@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from api.web.texts_da import DA
-from api.web.texts_en import EN
+from api.web import texts_notify
+from api.web.texts_da import DA as _DA
+from api.web.texts_en import EN as _EN
+
+DA = {**_DA, **texts_notify.DA}  # notifications and the health page have a catalogue file of their own
+EN = {**_EN, **texts_notify.EN}
 
 DEFAULT = "da"
 LANGUAGES = ("da", "en")

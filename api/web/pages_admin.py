@@ -71,6 +71,10 @@ def user_change(request: Request, principal: Administrator, form: FormDep):
         if op == "role":
             how = users.set_role(app.engine, app.clock, principal.actor, name, form.get("role"),
                                  by_user_id=principal.user_id)
+        elif op == "contact":
+            users.set_contact(app.engine, app.clock, principal.actor, name, form.get("email"), form.get("language"),
+                              by_user_id=principal.user_id)
+            how = ""
         elif op in ("disable", "enable"):
             how = users.set_disabled(app.engine, app.clock, principal.actor, name, op == "disable",
                                      by_user_id=principal.user_id)

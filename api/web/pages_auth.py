@@ -18,7 +18,7 @@ from api import deps
 from api.web import i18n
 from api.web.render import LANG_COOKIE, lang_of, render
 from api.web.session import FormDep, User, form_fields, safe_next, status_of
-from vms.access import auth, policy
+from vms.access import auth, policy, users
 from vms.access.auth import AddressLockedOut
 from vms.core.errors import DomainError
 
@@ -108,8 +108,13 @@ def change_password(request: Request, principal: User, form: FormDep):
 
 
 @router.get("/lang/{code}")
-def set_language(code: str, request: Request, next: str = "/"):  # noqa: A002
+async def set_language(code: str, request: Request, next: str = "/"):  # noqa: A002
     response = RedirectResponse(safe_next(next), status_code=303)
     if code in i18n.LANGUAGES:
         response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", secure=_secure(request), path="/")
+        try:  # signed in (the session cookie is SameSite=Strict: only from this site): mails follow the choice
+            principal = await deps.any_principal(request)
+        except DomainError:
+            return response
+        await run_in_threadpool(users.remember_language, request.app.state.appliance.engine, principal.user_id, code)
     return response

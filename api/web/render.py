@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from api import deps
 from api.web import i18n
 from api.web.controls import Controls, who
-from vms.access import auth, policy
+from vms.access import auth, policy, tickets
 from vms.core.numbers import id_number
 from vms.core.times import iso
 from vms.recording.names import CameraNames
@@ -113,6 +113,8 @@ def render(request: Request, name: str, context: dict | None = None, *, status: 
         "may": controls.can,  # the older name, for templates not yet moved to ``can``
         "who": lambda action: who(t, action),
         "own_tickets_only": principal is not None and policy.own_tickets_only(principal.role),
+        # the top bar's badge: tickets waiting for a decision this manager may make (asked only by base.html)
+        "waiting": lambda: tickets.waiting_count(app, principal) if principal is not None else 0,
         "csrf": csrf_of(request),
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),

@@ -161,6 +161,8 @@ class User(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
     failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
     locked_until_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # migration 0008: notifications
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the mails' language (da, en)
 
 
 class CameraState(Base):
@@ -454,3 +456,44 @@ class AccessRequest(Base):
     released_package: Mapped[str | None] = mapped_column(String(32), nullable=True)
     released_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"), nullable=True)
     released_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# ---------------------------------------------------------------- notifications (migration 0008)
+
+
+class MailOutbox(Base):
+    """One e-mail to one user, written in the transaction of the event it tells of and sent later by the
+    mail worker (vms/notify/sender.py).  ``event`` names the event (``ticket.waiting:12``); one mail per event
+    and user.  ``state``: queued, sent, failed (given up).  ``last_error`` holds the error's class and the SMTP
+    code, never a credential."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(String(4000))
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    next_attempt_us: Mapped[int] = mapped_column(BigInteger)
+    sent_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("event", "user_id", name="uq_mail_outbox_event_user"),
+        Index("ix_mail_outbox_due", "state", "next_attempt_us"),
+    )
+
+
+class NoticeProblem(Base):
+    """A problem administrators and auditors were mailed about (disk forecast, camera offline, retention
+    violation, audit chain): open while ``cleared_us`` is NULL, so the same problem is mailed once until it
+    clears."""
+
+    __tablename__ = "notice_problems"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    message: Mapped[str] = mapped_column(String(500))
+    opened_us: Mapped[int] = mapped_column(BigInteger)
+    cleared_us: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

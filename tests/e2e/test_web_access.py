@@ -66,6 +66,7 @@ MATRIX = {
         "op": "save", "source": "rtsp://127.0.0.1:1/hall", "retain_days": "999"})),
     ("POST", "/account-changes"): (lambda env: ("/account-changes", {"op": "confirm", "entry": "999999",
                                                                       "reason": "x", "back": "/audit"})),
+    ("GET", "/health"): (lambda env: ("/health", None)),
 }
 
 

@@ -341,7 +341,7 @@ def door_lookup_refusal(role: str, user_id: int, ticket: TicketScope, doors: tup
     return None
 
 
-ACCOUNT_CHANGES = ("role", "disable", "enable", "reset")
+ACCOUNT_CHANGES = ("role", "disable", "enable", "reset", "contact")
 
 
 def account_refusal(actor_user_id: int | None, subject_user_id: int, change: str) -> Refusal | None:
@@ -351,7 +351,8 @@ def account_refusal(actor_user_id: int | None, subject_user_id: int, change: str
     does."""
     if actor_user_id is not None and actor_user_id == subject_user_id and change in ACCOUNT_CHANGES:
         what = {"role": "change your own role", "disable": "disable your own account",
-                "enable": "enable your own account", "reset": "reset your own password"}[change]
+                "enable": "enable your own account", "reset": "reset your own password",
+                "contact": "change your own e-mail address"}[change]
         return Refusal(f"you cannot {what}; ask another administrator" +
                        ("; your own password is changed on the password page" if change == "reset" else ""),
                        key="refused.own_account", kind=Kind.CONFLICT)

@@ -32,11 +32,13 @@ from sqlalchemy.orm import Session
 from storage.sql import access_requests as request_store
 from storage.sql import auth_store, index
 from storage.sql import doorlog as door_store
+from storage.sql import outbox as outbox_store
 from storage.sql import tickets as store
 from vms.access import policy, requests
 from vms.access.audit import SYSTEM, Actor, audited, record
 from vms.core.errors import DomainError, Kind
 from vms.core.periodic import Periodic
+from vms.notify import outbox
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +172,15 @@ def list_tickets(app, principal, *, states=None, camera_id=None, mine=False, lim
     return [_view_row(row, cams[row[0]], names, received) for row in rows], total
 
 
+def waiting_count(app, principal) -> int:
+    """Tickets waiting for a decision ``principal`` may make (the top bar's badge): 0 for a role that decides
+    none; a manager's own tickets do not count (four-eyes)."""
+    if not policy.may(principal.role, policy.Action.TICKET_DECIDE):
+        return 0
+    with Session(app.engine) as s:
+        return outbox_store.waiting_count(s, excluding_requester=principal.user_id)
+
+
 def holds(app, principal, ticket_id: int):
     get(app, principal, ticket_id)
     with Session(app.engine) as s:
@@ -220,6 +231,8 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
             for cam in wanted:
                 _place_hold(s, cam, t, now)
             entry.detail += f" access_request received={received_us} holds={','.join(wanted)}"
+        outbox.ticket_waiting(s, app.config, ticket_id=ticket_id, requester_id=principal.user_id, created_us=now,
+                              now_us=now)  # mails to the managers, queued with the ticket (vms/notify)
     # the ticket as just inserted (storage.sql.tickets.insert_ticket), without reading it back
     return TicketView(ticket_id, "requested", principal.user_id, principal.name, action, recipient, texts["description"],
                       texts["purpose"], texts["legal_basis"], start_us, end_us, tuple(wanted), now, now, None, None,
@@ -263,6 +276,8 @@ def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> Tic
             if held_since_filing:
                 release_at = now + api.hold_grace_days * US_PER_DAY
                 entry.detail += f" holds_released={store.release_holds_of(s, ticket_id, at_us=release_at)}"
+            outbox.ticket_decided(s, app.config, ticket_id=ticket_id, requester_id=t.requester_id, approved=False,
+                                  decided_us=now, access_until_us=None)
             return get_in(s, ticket_id)
         until = now + api.access_window_days * US_PER_DAY
         _move(s, t, "approved", now, decided_by=principal.user_id, decided_us=now, decision_reason=reason,
@@ -277,6 +292,8 @@ def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> Tic
         entry.detail = f"access_until={until} holds={','.join(cameras)} window={t.start_us}..{t.end_us}"
         if doors:
             entry.detail += f" door_holds={','.join(doors)}"
+        outbox.ticket_decided(s, app.config, ticket_id=ticket_id, requester_id=t.requester_id, approved=True,
+                              decided_us=now, access_until_us=until)
         return get_in(s, ticket_id)
 
 

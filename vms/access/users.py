@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session
 
 from storage.sql import audit as store
 from storage.sql import auth_store, index
+from storage.sql import outbox as outbox_store
 from vms.access import policy
 from vms.access.audit import Actor, audited
 from vms.core.clock import Clock
 from vms.core.errors import DomainError, Kind
+from vms.core.mail_config import address_problem
+from vms.notify.texts import LANGUAGES
 
 ROLES = policy.ROLES  # operator, manager, auditor, admin
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -154,3 +157,28 @@ def set_role(engine: Engine, clock: Clock, actor: Actor, name: str, role: str, *
 def list_users(engine: Engine, *, limit: int, offset: int):
     with Session(engine) as s:
         return auth_store.list_users(s, limit=limit, offset=offset)
+
+
+def set_contact(engine: Engine, clock: Clock, actor: Actor, name: str, email: str, language: str, *,
+                by_user_id: int | None = None) -> None:
+    """Set (or with ``""`` clear) an account's e-mail address for notifications, and the language of its mails
+    (``da``, ``en``, or ``""`` for the default, Danish).  Audited without the address itself."""
+    email, language = (email or "").strip(), (language or "").strip()
+    with audited(engine, clock, actor, "user.contact", obj=f"user:{name[:64]}") as (s, entry):
+        if email and (problem := address_problem(email)):
+            raise DomainError(Kind.INVALID, f"e-mail address {email[:60]!r}: {problem}")
+        if language not in ("", *LANGUAGES):
+            raise DomainError(Kind.INVALID, f"language {language[:10]!r} is not one of {', '.join(LANGUAGES)} "
+                                            "(or empty for Danish)")
+        user = _target(s, name)
+        policy.enforce(policy.account_refusal(by_user_id, user.id, "contact"))  # another administrator does
+        outbox_store.set_contact(s, user.id, email=email or None, language=language or None)
+        entry.detail = json.dumps({"change": "contact", "user": name, "email": "set" if email else "none",
+                                   "language": language or "default"}, sort_keys=True)
+
+
+def remember_language(engine: Engine, user_id: int, language: str) -> None:
+    """The language a signed-in user chose in the web UI becomes the language of their mails."""
+    if language in LANGUAGES:
+        with Session(engine) as s, s.begin():
+            outbox_store.set_language(s, user_id, language)

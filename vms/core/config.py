@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from vms.core.archive_config import ArchiveConfig
 from vms.core.camera_config import CAMERA_ID, SOURCE_SCHEMES, CameraConfig, LegalMaxOverride, Strict
 from vms.core.doorlog_config import DoorlogConfig, retention_problem
+from vms.core.mail_config import MailSection
 
 __all__ = ["CAMERA_ID", "SOURCE_SCHEMES", "CameraConfig", "Config", "ConfigError", "LegalMaxOverride", "Strict",
            "load_config", "parse_config"]
@@ -243,6 +244,7 @@ class Config(Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     doorlog: DoorlogConfig | None = None  # the door access log (vms/core/doorlog_config.py)
     archive: ArchiveConfig | None = None
+    mail: MailSection = None  # notification e-mails (vms/core/mail_config.py); absent: none
 
     @field_validator("node_id")
     @classmethod
@@ -338,6 +340,8 @@ def _absolute(cfg: Config, base: Path) -> Config:
         data["doorlog"]["inbox"] = fix(cfg.doorlog.inbox)
     if cfg.archive is not None:
         data["archive"]["credentials_file"] = fix(cfg.archive.credentials_file)
+    if cfg.mail is not None:
+        data["mail"].update(password_file=fix(cfg.mail.password_file), ca_file=fix(cfg.mail.ca_file))
     for cam, raw in zip(cfg.cameras, data["cameras"], strict=True):
         if cam.is_file and not cam.source.startswith("file:"):
             raw["source"] = str(fix(Path(cam.source)))
@@ -384,7 +388,7 @@ def parse_config(text: str, file: Path | str = "<config>") -> Config:
                    "unknown key (typo? see docs/configuration.md for the keys allowed here)")
         elif "ctx" in err and err["type"].startswith(("greater", "less")):
             msg = f"{msg} (got {err.get('input')!r})"
-        if not key and msg.startswith(("cameras[", "doorlog.")):
+        if not key and msg.startswith(("cameras[", "doorlog.", "mail.")):
             key, _, msg = msg.partition(": ")
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         raise ConfigError(file, key, msg + more) from None
@@ -431,6 +435,8 @@ def check_paths(cfg: Config, file: Path | str) -> None:
         _check_secret_file(cfg.cluster.secret_file, "cluster.secret_file", file)
     if cfg.archive is not None:
         _check_secret_file(cfg.archive.credentials_file, "archive.credentials_file", file)
+    if cfg.mail is not None and cfg.mail.password_file is not None:
+        _check_secret_file(cfg.mail.password_file, "mail.password_file", file)
     if cfg.api.tls_key is not None:
         _check_secret_file(cfg.api.tls_key, "api.tls_key", file)
         if not cfg.api.tls_cert.is_file():

@@ -35,6 +35,7 @@ from vms.evidence.delivery import (
 )
 from vms.evidence.export import package_store
 from vms.evidence.packages import PackageInfo
+from vms.notify import outbox
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,8 @@ def open_download(app, token: str, *, passcode: str | None, client: str) -> Down
             used = row.downloads + 1
             record(s, actor, action, now_us=now, obj=obj, ticket_id=row.ticket_id,
                    detail=f"package={row.package_id} download={used}/{row.max_downloads} bytes={pkg.size_bytes}")
+            outbox.delivery_downloaded(s, app.config, delivery_id=row.id, ticket_id=row.ticket_id,
+                                       created_by=row.created_by, count=used, limit=row.max_downloads, now_us=now)
     if used is None:  # another download took the last one meanwhile, or the link was revoked
         _find(app, token, client, action)  # refuses with the reason
         raise LinkGone("this download link was used up meanwhile; ask the sender for a new link")

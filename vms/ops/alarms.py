@@ -58,6 +58,7 @@ from vms.core.times import iso
 log = logging.getLogger(__name__)
 
 AuditSink = Callable[[str, str, str | None], None]
+Listener = Callable[[str, str | None, bool, str], None]
 SEVERITIES = ("info", "warning", "critical")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _KIND_BAD = re.compile(r"[^a-z0-9_.-]")
@@ -99,6 +100,7 @@ class Alarms:
         self.publisher = publisher
         self._standing: dict[tuple[str, str | None], Alarm] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
 
     @classmethod
     def from_config(cls, config: Config, *, audit_sink: AuditSink | None = None, clock: Clock | None = None) -> Alarms:
@@ -112,6 +114,19 @@ class Alarms:
     def set_audit_sink(self, sink: AuditSink | None) -> None:
         self._audit_sink = sink
 
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(kind, camera, active, message)`` hears every report: each ``raise_alarm`` (also of an alarm
+        already standing) and each ``clear`` (also of one not standing), so it learns the outcome of every check;
+        the mail notices (:mod:`vms.ops.problem_mail`) keep their own once-per-problem state."""
+        self._listeners.append(listener)
+
+    def _tell(self, kind: str, camera: str | None, active: bool, message: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(kind, camera, active, message)
+            except Exception as exc:  # an alarm must never take its caller down
+                log.warning("alarm listener failed on %s (%s)", kind, exc.__class__.__name__)
+
     # -- reporting --------------------------------------------------------------------
 
     def raise_alarm(self, kind: str, message: str, *, camera: str | None = None, severity: str = "warning") -> bool:
@@ -120,6 +135,7 @@ class Alarms:
         kind, message = safe_kind(kind), scrub(str(message))
         if severity not in _RANK:
             severity = "warning"
+        self._tell(kind, camera, True, message)
         with self._lock:
             old = self._standing.get((kind, camera))
             if old is not None and _RANK[severity] <= _RANK[old.severity]:
@@ -149,6 +165,7 @@ class Alarms:
     def clear(self, kind: str, camera: str | None = None) -> bool:
         """End a standing alarm.  Returns False (and sends nothing) if none was standing."""
         kind = safe_kind(kind)
+        self._tell(kind, camera, False, "")
         with self._lock:
             alarm = self._standing.pop((kind, camera), None)
         if alarm is None:
