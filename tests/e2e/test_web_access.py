@@ -67,6 +67,10 @@ MATRIX = {
     ("POST", "/account-changes"): (lambda env: ("/account-changes", {"op": "confirm", "entry": "999999",
                                                                       "reason": "x", "back": "/audit"})),
     ("GET", "/health"): (lambda env: ("/health", None)),
+    ("GET", "/live"): (lambda env: ("/live", None)),
+    ("GET", "/live/{camera_id}"): (lambda env: ("/live/hall", None)),  # 404 page: no live view on hall
+    ("GET", "/admin/live"): (lambda env: ("/admin/live", None)),
+    ("POST", "/packages/{package_id}/release"): (lambda env: (f"/packages/{PACKAGE}/release", {"reason": "x"})),
 }
 
 
