@@ -6,6 +6,10 @@ validation errors become 422 naming each field (``body.start``,
 password).  Anything unexpected is a 500 whose body says nothing internal; the
 log has the traceback (never footage, keys or passwords: those are not in
 exception messages).
+
+A domain error with a message id (``DomainError.key``) also carries it as ``message_id`` with its
+``params``, and ``localized_detail`` in the language ``Accept-Language`` prefers (Danish or English; Danish
+when it names neither), the same text the web pages show; ``detail`` stays English (docs/api.md).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import i18n
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
 
@@ -67,6 +72,15 @@ def validation_errors(exc: RequestValidationError) -> list[dict]:
     return out
 
 
+def localized(request: Request, exc: DomainError, headers: dict) -> dict:
+    """The message id, its params and the text in the reader's language (nothing for an error without an id)."""
+    t = i18n.translator(i18n.accept_language(request.headers.get("accept-language")))
+    if not exc.key or not t.has(exc.key):
+        return {}
+    headers["Content-Language"] = t.lang
+    return {"message_id": exc.key, "params": exc.params, "localized_detail": i18n.error_text(t, exc)}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
@@ -74,8 +88,9 @@ def install(app: FastAPI) -> None:
             return problem(429, exc.message, kind="locked-out", instance=request.url.path,
                            headers={"Retry-After": str(exc.retry_after_s)})
         status = STATUS[exc.kind]
-        headers = {"WWW-Authenticate": 'Bearer realm="vms"'} if status == 401 else None
-        return problem(status, exc.message, kind=exc.kind.value, instance=request.url.path, headers=headers)
+        headers = {"WWW-Authenticate": 'Bearer realm="vms"'} if status == 401 else {}
+        return problem(status, exc.message, kind=exc.kind.value, instance=request.url.path, headers=headers or None,
+                       **localized(request, exc, headers))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

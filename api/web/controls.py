@@ -28,10 +28,11 @@ from collections.abc import Callable
 from vms.access import account_changes, policy, tickets
 from vms.access.auth import Principal
 from vms.core.errors import Kind
+from vms.core.i18n import N_
 from vms.evidence import delivery, export_jobs
 
 JOB_ENDED = policy.Refusal("the export has ended; only a queued or running export is cancelled",
-                           key="refused.job_ended", kind=Kind.CONFLICT)
+                           key=N_("refused.job_ended"), kind=Kind.CONFLICT)
 
 
 class Controls:
@@ -44,7 +45,7 @@ class Controls:
         """Why the principal may not do ``action`` (on ``obj``); None: they may."""
         p = self.principal
         if p is None:
-            return policy.Refusal("sign in first", key="refused.signed_out", kind=Kind.UNAUTHENTICATED)
+            return policy.Refusal("sign in first", key=N_("refused.signed_out"), kind=Kind.UNAUTHENTICATED)
         act = policy.Action(action)
         if obj is None:
             return policy.role_refusal(p.role, act)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from api.web.i18n import translator
-from api.web.render import lang_of, render, zone
+from api.web.render import error_text, lang_of, render, zone
 from api.web.session import Administrator, FormDep, allow, status_of
 from vms.access import account_changes, policy, users
 from vms.access.auth import Principal
@@ -81,7 +81,7 @@ def user_change(request: Request, principal: Administrator, form: FormDep):
         else:
             return users_page(request, error=f"unknown operation {op[:20]!r}", status=422)
     except DomainError as exc:
-        return users_page(request, error=exc.message, status=status_of(exc))
+        return users_page(request, error=error_text(request, exc), status=status_of(exc))
     return users_page(request, done=op, how=how)
 
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import deps
 from api.web import i18n
-from api.web.render import LANG_COOKIE, lang_of, render
+from api.web.render import LANG_COOKIE, error_text, lang_of, render
 from api.web.session import FormDep, User, form_fields, safe_next, status_of
 from vms.access import auth, policy, users
 from vms.access.auth import AddressLockedOut
@@ -103,7 +103,7 @@ def change_password(request: Request, principal: User, form: FormDep):
     try:
         auth.change_password(request.app.state.appliance, principal, current, new)
     except DomainError as exc:
-        return render(request, "password.html", {"error": exc.message}, status=status_of(exc))
+        return render(request, "password.html", {"error": error_text(request, exc)}, status=status_of(exc))
     return RedirectResponse("/password?done=1", status_code=303)
 
 

@@ -29,9 +29,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
 from api import deps
+from api.web.i18n import error_text as i18n_error_text
 from api.web.i18n import translator
 from api.web.pages_tickets import ticket_number, ticket_page
-from api.web.render import lang_of, render
+from api.web.render import error_text, lang_of, render
 from api.web.session import DeliveryManager, Exporter, FormDep, PageRefused, status_of
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
@@ -81,7 +82,7 @@ def start_export(request: Request, principal: Exporter, ticket_id: TicketId, for
         redaction = RedactionOptions(faces=form.get("faces") == "on", moving=form.get("moving") == "on")
         export_jobs.start(app, principal, ticket_id, redaction=redaction, recipient=name)
     except DomainError as exc:
-        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+        return _ticket(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
     return RedirectResponse(f"/tickets/{ticket_id}?done=export_started#export", status_code=303)
 
 
@@ -91,7 +92,7 @@ def cancel_export(request: Request, principal: Exporter, job_id: JobId):
     try:
         job = export_jobs.cancel(app, principal, job_id)
     except DomainError as exc:
-        raise PageRefused(status_of(exc), exc.message) from None
+        raise PageRefused(status_of(exc), exc) from None
     return RedirectResponse(f"/tickets/{job.ticket_id}?done=export_cancelled#export", status_code=303)
 
 
@@ -108,7 +109,7 @@ def _package_ticket(app, package_id: str) -> int:
     try:
         info = package_store(app).info(package_id)
     except DomainError as exc:
-        raise PageRefused(status_of(exc), exc.message) from None
+        raise PageRefused(status_of(exc), exc) from None
     if (ticket_id := decimal(info.ticket_id)) is None:
         raise PageRefused(404, f"package {package_id} belongs to no ticket of this appliance")
     return ticket_id
@@ -125,7 +126,7 @@ def create_link(request: Request, principal: DeliveryManager, package_id: Packag
             expires_h=_int_field(form, "expires_hours"), max_downloads=_int_field(form, "max_downloads"),
             passcode=form.get("passcode") if mode == "typed" else None, generate_passcode=mode == "generate")
     except DomainError as exc:
-        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+        return _ticket(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
     url = deps.link_base(request) + new.path
     link = {"url": url, "passcode": new.passcode, "typed_passcode": mode == "typed", "delivery": new.delivery}
     response = _ticket(request, principal, ticket_id, new_link=link)
@@ -151,7 +152,7 @@ def revoke_link(request: Request, principal: DeliveryManager, delivery_id: Deliv
     try:
         view = delivery.revoke_link(app, principal, delivery_id)
     except DomainError as exc:
-        raise PageRefused(status_of(exc), exc.message) from None
+        raise PageRefused(status_of(exc), exc) from None
     return RedirectResponse(f"/tickets/{view.ticket_id}?done=link_revoked#export", status_code=303)
 
 
@@ -162,7 +163,7 @@ def delete_package(request: Request, principal: DeliveryManager, package_id: Pac
     try:
         delivery.delete_package(app, principal, package_id)
     except DomainError as exc:
-        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+        return _ticket(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
     return RedirectResponse(f"/tickets/{ticket_id}?done=package_deleted#export", status_code=303)
 
 
@@ -204,10 +205,10 @@ def delivery_page(request: Request, *, token: str, info, error: DomainError | No
     if info is not None and not (error is None or passcode_wrong or info.downloads > 0):
         info = None  # a dead link nobody downloaded from: nothing to keep
     used_up = info is not None and info.state == "exhausted"
-    message = "" if error is None or used_up else error.message
+    page_lang = lang if lang in ("da", "en") else lang_of(request)
+    message = "" if error is None or used_up else i18n_error_text(translator(page_lang), error)
     if passcode_wrong:  # the recipient's own mistake, in the page's language
-        message = translator(lang if lang in ("da", "en") else lang_of(request))(
-            "dl.passcode_needed" if status == 401 else "dl.passcode_wrong")
+        message = translator(page_lang)("dl.passcode_needed" if status == 401 else "dl.passcode_wrong")
     ctx = {"info": info, "error": message, "status": status,
            "recipient_page": True, "passcode_wrong": passcode_wrong, "used_up": used_up,
            "can_download": info is not None and info.state == "live" and (error is None or passcode_wrong)}

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from api.web import ticket_export, timeline
 from api.web.i18n import translator
-from api.web.render import fmt_local, iso_utc, lang_of, parse_local, render
+from api.web.render import error_text, fmt_local, iso_utc, lang_of, parse_local, render
 from api.web.session import (
     FormDep,
     PageRefused,
@@ -55,7 +55,7 @@ def _app(request: Request):
 
 
 def message(request: Request, exc: DomainError):
-    return render(request, "message.html", {"message": exc.message, "status": status_of(exc)}, status=status_of(exc))
+    return render(request, "message.html", {"message": error_text(request, exc), "status": status_of(exc)}, status=status_of(exc))
 
 
 # ---------------------------------------------------------------- lists
@@ -125,10 +125,10 @@ def file(request: Request, principal: TicketFiler, form: FormDep):
                                    recipient=values["recipient"], doors=values["doors"],
                                    door_id_lookup=values["door_id_lookup"], received_us=received_us)
     except DomainError as exc:
-        error = exc.message
-        if exc.key.startswith("window."):  # the policy's window rule, in the reader's language
-            error = t(exc.key).format(now=fmt_local(app, app.clock.now_us(), seconds=False),
-                                      days=app.config.legal_max_retain_days)
+        error = error_text(request, exc)
+        if exc.key.startswith("window."):  # the policy's window rule, "now" in the reader's words for times
+            error = t.format(exc.key, {**exc.params, "now": fmt_local(app, app.clock.now_us(), seconds=False,
+                                                                       lang=t.lang)}, default=error)
         return _new_form(request, values, error=error, status=status_of(exc))
     return RedirectResponse(f"/tickets/{view.id}?done=filed", status_code=303)
 
@@ -174,14 +174,16 @@ def ticket_page(request: Request, principal, ticket_id: int, *, error: str = "",
     except DomainError as exc:
         return message(request, exc)
     now = app.clock.now_us()
-    refusal = access.footage_refusal(principal.role, principal.user_id, _scope(view), now_us=now)
+    refused = access.ticket_refusal(principal.role, principal.user_id, access.Action.FOOTAGE_VIEW, _scope(view),
+                                    now_us=now)
+    refusal = error_text(request, refused.error()) if refused else None
     footage = None
     if refusal is None:
         try:
             footage = _footage(app, principal, view, camera, at_us)
             plays.page_view(app, principal, view.id, view.cameras, view.start_us, view.end_us)
         except DomainError as exc:
-            refusal = exc.message
+            refusal = error_text(request, exc)
     # which forms the page offers is the template's question to the policy: can('ticket.decide', ticket) ...
     ctx = {
         "deadline_us": requests.deadline_us(view.received_us, app.config.timezone) if view.received_us else None,
@@ -214,7 +216,7 @@ def decide(request: Request, principal: TicketDecider, ticket_id: TicketId, form
     try:
         tickets.decide(app, principal, ticket_id, approve=decision == "approve", reason=form.get("reason"))
     except DomainError as exc:
-        return ticket_page(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+        return ticket_page(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
     done = "approved" if decision == "approve" else "denied"
     if form.get("back") == "queue":  # decided from the queue's card (a phone): back to the queue
         return RedirectResponse(f"/queue?done={done}&ticket={ticket_id}", status_code=303)
@@ -226,5 +228,5 @@ def close(request: Request, principal: TicketCloser, ticket_id: TicketId, form: 
     try:
         tickets.close(_app(request), principal, ticket_id, reason=form.get("reason"))
     except DomainError as exc:
-        return ticket_page(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+        return ticket_page(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
     return RedirectResponse(f"/tickets/{ticket_id}?done=closed", status_code=303)

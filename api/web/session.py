@@ -22,8 +22,7 @@ from fastapi.responses import RedirectResponse
 from api import deps
 from api.problems import STATUS
 from api.schemas import text_problem
-from api.web.i18n import translator
-from api.web.render import lang_of, render
+from api.web.render import error_text, render
 from vms.access import policy
 from vms.access.auth import Principal
 from vms.core.errors import DomainError, Kind
@@ -41,9 +40,9 @@ class MustChangePassword(Exception):
 
 
 class PageRefused(Exception):
-    """Render the message page with this status and text."""
+    """Render the message page with this status and text (a domain error's in the reader's language)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str | DomainError):
         self.status, self.message = status, message
 
 
@@ -66,7 +65,7 @@ async def page_principal(request: Request) -> Principal:
         if exc.kind == Kind.UNAUTHENTICATED:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInRequired(here if request.method == "GET" else "/") from None
-        raise PageRefused(403, exc.message) from None
+        raise PageRefused(403, exc) from None
     if principal.must_change_password and request.url.path not in PASSWORD_PATHS:
         raise MustChangePassword()
     return principal
@@ -76,11 +75,9 @@ def allow(action: policy.Action):
     """A page dependency admitting the roles the policy allows ``action`` (a page saying why for others)."""
 
     async def check(request: Request, principal: Annotated[Principal, Depends(page_principal)]) -> Principal:
-        if not policy.may(principal.role, action):
-            t = translator(lang_of(request))
-            roles = policy.roles_for(action)
-            raise PageRefused(403, t("refused.role").format(roles=", ".join(t("role." + r) for r in roles),
-                                                            role=t("role." + principal.role)))
+        refusal = policy.role_refusal(principal.role, action)
+        if refusal is not None:
+            raise PageRefused(403, refusal.error())
         return principal
 
     check.action = action
@@ -122,7 +119,8 @@ def install_handlers(api) -> None:
 
     @api.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused):
-        return render(request, "message.html", {"message": exc.message, "status": exc.status}, status=exc.status)
+        text = error_text(request, exc.message) if isinstance(exc.message, DomainError) else exc.message
+        return render(request, "message.html", {"message": text, "status": exc.status}, status=exc.status)
 
 
 page_principal.action = policy.Action.ACCOUNT  # one's own account pages (password, sign-out)

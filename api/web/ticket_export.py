@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from api.web.render import error_text
 from vms.access import policy
 from vms.core.errors import DomainError
 from vms.evidence import delivery, export_jobs, release
@@ -26,7 +27,7 @@ def ticket_sections(request: Request, principal, view) -> dict:
         jobs = export_jobs.jobs_of_ticket(app, principal, view.id)
         packages = export_jobs.packages_of_ticket(app, principal, view.id)
     except DomainError as exc:
-        return {"exports": {"error": exc.message, "jobs": [], "packages": []}}
+        return {"exports": {"error": error_text(request, exc), "jobs": [], "packages": []}}
     # which of its forms the section offers is the template's question to the policy (can('export', ticket) ...)
     return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)),
                         "running": any(j.state in ("queued", "running") for j in jobs), "error": "",

@@ -127,7 +127,7 @@ def test_ticket_to_delivery_in_the_browser(web, browser, tmp_path):
     assert mia.locator("#export tr[data-link]").get_attribute("data-state") == "revoked"
     response = recipient.goto(url)
     assert response.status == 410
-    assert "revoked" in recipient.locator("#link-error").inner_text()
+    assert "tilbagekaldt" in recipient.locator("#link-error").inner_text()  # in Danish, the page's language
 
     aud = browser.new_page()
     sign_in(aud, web, "aud")

@@ -70,7 +70,7 @@ def test_self_approval_is_refused_on_the_page(web, browser):
             const i = document.createElement('input'); i.name = k; i.value = v; f.appendChild(i); }
         document.body.appendChild(f); f.submit(); }""",
                  [ticket_id, mia.locator("input[name=csrf_token]").first.get_attribute("value")])
-    expect(mia.locator("#page-error")).to_contain_text("four-eyes rule")
+    expect(mia.locator("#page-error")).to_contain_text("en anden leder skal godkende eller afvise den")  # the policy's refusal, in Danish
     assert mia.get_attribute("#ticket-state", "data-state") == "requested"
     screenshot(mia, "manager-self-approval-refused")
 
@@ -96,7 +96,7 @@ def test_ticket_form_errors_are_shown_on_the_page(web, browser):
     page.fill("textarea[name=purpose]", "y")
     page.fill("input[name=legal_basis]", "z")
     page.click("#new-ticket button[type=submit]")
-    assert page.locator(".error").inner_text() == "Slut: slut skal ligge efter start."  # the policy's rule, in Danish
+    assert page.locator(".error").inner_text() == "Til: tidspunktet skal ligge efter Fra."  # the policy's rule, in Danish
     assert page.input_value("textarea[name=description]") == "x"  # nothing typed is lost
 
 
@@ -190,7 +190,7 @@ def test_admin_pages(web, browser):
         for (const [k, v] of [['csrf_token', csrf], ['op', 'disable'], ['name', 'adam']]) {
             const i = document.createElement('input'); i.name = k; i.value = v; f.appendChild(i); }
         document.body.appendChild(f); f.submit(); }""", page.locator("input[name=csrf_token]").first.get_attribute("value"))
-    expect(page.locator("#page-error")).to_contain_text("own account")
+    expect(page.locator("#page-error")).to_contain_text("egen konto")  # the policy's refusal, in Danish
 
     nina = browser.new_page()
     sign_in(nina, web, "nina", password=password)
@@ -226,7 +226,7 @@ def test_bad_addresses_and_forged_forms_get_pages_not_errors(web, browser):
     response = olga.goto(web.url("/tickets/abc"))
     assert response.status == 404 and "nummer" in olga.locator(".error").inner_text()
     response = olga.goto(web.url("/tickets/999999"))
-    assert response.status == 404 and "does not exist" in olga.locator(".error").inner_text()
+    assert response.status == 404 and "Sag 999999 findes ikke." in olga.locator(".error").inner_text()
     response = olga.goto(web.url("/tickets?offset=-5&state=bogus"))
     assert response.status == 200
     # a form posted without the session's CSRF token (as another site would try) is refused
@@ -236,6 +236,6 @@ def test_bad_addresses_and_forged_forms_get_pages_not_errors(web, browser):
     otto = browser.new_page()  # another operator: someone else's ticket does not exist for him
     sign_in(otto, web, "otto")
     response = otto.goto(web.url(f"/tickets/{ticket_id}"))
-    assert response.status == 404 and f"ticket {ticket_id} does not exist" in otto.locator(".error").inner_text()
+    assert response.status == 404 and f"Sag {ticket_id} findes ikke." in otto.locator(".error").inner_text()
     olga.goto(web.url(f"/tickets/{ticket_id}"))
     assert olga.get_attribute("#ticket-state", "data-state") == "requested"

@@ -296,8 +296,8 @@ def test_the_filing_form_refuses_a_future_end_in_the_readers_language(api_env):
     now_local = datetime.fromtimestamp(env.clock.now_us() / 1e6, ZoneInfo(env.app.config.timezone))
     start, end = (now_local + timedelta(hours=h) for h in (-1, 48))
     form |= {"start": start.strftime("%Y-%m-%dT%H:%M"), "end": end.strftime("%Y-%m-%dT%H:%M")}
-    for lang, words in (("en", "End: the time window must end no later than now"),
-                        ("da", "Slut: tidsrummet skal slutte senest nu")):
+    for lang, words in (("en", "To: the time window must end no later than now"),
+                        ("da", "Til: tidsrummet skal slutte senest nu")):
         olga.cookies.set("vms_lang", lang)
         r = olga.post("/tickets/new", data=form)
         assert r.status_code == 422 and words in html.unescape(r.text), r.text[:2000]

@@ -30,6 +30,7 @@ from vms.access import policy, users
 from vms.access.audit import Actor, audited, record
 from vms.core.counters import SIGNIN_FAILURES
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 SESSION, TOKEN = "session", "token"
 TOKEN_PREFIX = "vms_"
@@ -43,8 +44,8 @@ class LockedOut(DomainError):
     """Too many failed attempts from a client address; ``retry_after_s`` says when to try again.  (A locked
     account is never told apart from a wrong password.)"""
 
-    def __init__(self, message: str, retry_after_s: int):
-        super().__init__(Kind.UNAUTHENTICATED, message)
+    def __init__(self, message: str, retry_after_s: int, *, key: str = N_("refused.locked_out")):
+        super().__init__(Kind.UNAUTHENTICATED, message, key=key, params={"seconds": retry_after_s})
         self.retry_after_s = retry_after_s
 
 
@@ -134,7 +135,8 @@ def _sign_in(app, name: str, password: str, *, client: str) -> Issued:
             more = f"; {reported - 1} more refused since the previous entry" if reported > 1 else ""
             _audit_signin(app, Actor(UNKNOWN_NAME, "", client), app.clock.now_us(),
                           f"refused: too many failed sign-ins from this address; {wait_s} s to wait{more}")
-        raise AddressLockedOut(f"too many failed sign-ins from your address; try again in {wait_s} s", wait_s)
+        raise AddressLockedOut(f"too many failed sign-ins from your address; try again in {wait_s} s", wait_s,
+                               key=N_("signin.address_locked"))
     with Session(app.engine) as s:
         user = index.user_by_name(s, name)
         snapshot = None if user is None else (user.id, user.role, user.password_hash, user.disabled, user.locked_until_us)
@@ -224,25 +226,34 @@ def change_password(app, principal: Principal, old: str, new: str) -> None:
     new_hash = users.hash_password(new)
     with audited(app.engine, app.clock, principal.actor, "auth.password", obj=f"user:{principal.name}") as (s, _):
         if not old_ok:
-            raise DomainError(Kind.FORBIDDEN, "the current password is wrong")
-        problem = password_problem(new, name=principal.name, old=old, min_length=api.min_password_length)
-        if problem:
-            raise DomainError(Kind.INVALID, problem)
+            raise DomainError(Kind.FORBIDDEN, "the current password is wrong", key=N_("password.wrong"))
+        refusal = password_refusal(new, name=principal.name, old=old, min_length=api.min_password_length)
+        if refusal:
+            raise refusal
         auth_store.set_password(s, principal.user_id, new_hash, must_change=False)
         now = app.clock.now_us()
         auth_store.revoke_all_of_user(s, principal.user_id, now, except_id=principal.credential_id)
 
 
-def password_problem(new: str, *, name: str, old: str, min_length: int) -> str | None:
+def password_refusal(new: str, *, name: str, old: str, min_length: int) -> DomainError | None:
+    """The password policy: why ``new`` may not be ``name``'s password (None: it may)."""
     if len(new) < min_length:
-        return f"new password: at least {min_length} characters are required (got {len(new)})"
+        return DomainError(Kind.INVALID, f"new password: at least {min_length} characters are required (got {len(new)})",
+                           key=N_("password.too_short"), params={"min": min_length, "got": len(new)})
     if len(new) > 256:
-        return "new password: at most 256 characters"
+        return DomainError(Kind.INVALID, "new password: at most 256 characters", key=N_("password.too_long"),
+                           params={"max": 256})
     if new == old:
-        return "new password: must differ from the current one"
+        return DomainError(Kind.INVALID, "new password: must differ from the current one", key=N_("password.same"))
     if name.lower() in new.lower():
-        return "new password: must not contain the user name"
+        return DomainError(Kind.INVALID, "new password: must not contain the user name", key=N_("password.has_name"))
     return None
+
+
+def password_problem(new: str, *, name: str, old: str, min_length: int) -> str | None:
+    """The password policy's refusal as English text (None: the password is allowed)."""
+    refusal = password_refusal(new, name=name, old=old, min_length=min_length)
+    return refusal.message if refusal else None
 
 
 def create_token(app, principal: Principal, *, label: str, days: int) -> Issued:

@@ -18,17 +18,19 @@ The web pages ask the same functions through one helper, ``can(action, obj)`` (a
 button is shown exactly when pressing it would be allowed.
 
 Administrators and auditors never see footage.  Every refusal is a :class:`Refusal` whose message a person
-can act on (English, as the domain words it; the web pages translate the ``key``), with the kind of error the
-API and CLI answer with.  "Not yours" is answered
+can act on (English, for logs and the API's ``detail``) with a stable message id (``key``, a catalog text in
+api/locale) and its ``params``, so pages and the API say it in the reader's language, and the kind of error
+the API and CLI answer with.  "Not yours" is answered
 exactly as "does not exist" (:func:`no_such_ticket`), so an operator learns nothing about other people's tickets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import iso
 
 
@@ -118,10 +120,10 @@ def confirm_refusal(role: str, confirmer: str, requester: str, subject: str) -> 
     if refusal:
         return refusal
     if confirmer == requester:
-        return Refusal("the person who asked for a change to an account cannot confirm it; another administrator "
-                       "or the auditor does", key="refused.confirm_own", kind=Kind.CONFLICT)
+            return Refusal("the person who asked for a change to an account cannot confirm it; another administrator "
+                       "or the auditor does", key=N_("refused.confirm_own"), kind=Kind.CONFLICT)
     if confirmer == subject:
-        return Refusal("nobody confirms a change to their own account", key="refused.confirm_subject",
+        return Refusal("nobody confirms a change to their own account", key=N_("refused.confirm_subject"),
                        kind=Kind.CONFLICT)
     return None
 
@@ -169,15 +171,17 @@ class TicketScope:
 @dataclass(frozen=True)
 class Refusal:
     """Why not.  ``kind``: the error vocabulary's kind (permission denied, not found for someone else's
-    object, conflict or failed precondition for a ticket in the wrong state); ``key``: the web UI's text for
-    it (api/web/texts_*.py), with ``message`` as the fallback."""
+    object, conflict or failed precondition for a ticket in the wrong state); ``key`` and ``params``: the
+    catalog text for it and its fields (a param named ``state``, ``role`` or ``roles`` holds domain words,
+    which the reader's catalog words too), with ``message`` (English) as the fallback."""
 
     message: str
     key: str = ""
     kind: Kind = Kind.FORBIDDEN
+    params: dict = field(default_factory=dict, compare=False, hash=False)
 
     def error(self) -> DomainError:
-        return DomainError(self.kind, self.message, key=self.key)
+        return DomainError(self.kind, self.message, key=self.key, params=self.params)
 
     def raise_(self) -> None:
         raise self.error()
@@ -187,7 +191,8 @@ def no_such_ticket(ticket_id: int) -> Refusal:
     """The one answer for a ticket that does not exist and for one the principal may not know of (another
     operator's): byte for byte the same, so ticket numbers tell an operator nothing about other people's
     tickets."""
-    return Refusal(f"ticket {ticket_id} does not exist", key="refused.not_yours", kind=Kind.NOT_FOUND)
+    return Refusal(f"ticket {ticket_id} does not exist", key=N_("refused.not_yours"), kind=Kind.NOT_FOUND,
+                   params={"id": ticket_id})
 
 
 def enforce(refusal: Refusal | None) -> None:
@@ -206,7 +211,7 @@ def role_refusal(role: str, action: Action) -> Refusal | None:
     if role in rule.roles:
         return None
     return Refusal(f"{rule.why}; this needs the role {' or '.join(roles_for(action))}, you are {role}",
-                   key="refused.role")
+                   key=N_("refused.role"), params={"roles": roles_for(action), "role": role})
 
 
 def may(role: str, action: Action) -> bool:
@@ -226,26 +231,29 @@ def ticket_refusal(role: str, user_id: int, action: Action, ticket: TicketScope,
     if action == Action.TICKET_DECIDE:
         if own:
             return Refusal("four-eyes rule: you filed this ticket, so you cannot decide it; another manager must "
-                           "approve or deny it", key="refused.four_eyes")
+                           "approve or deny it", key=N_("refused.four_eyes"))
         if ticket.state != "requested":
             return Refusal(transition_problem(ticket.state, "approved").replace(
-                "cannot become approved", "cannot become approved or denied"), key="refused.not_requested",
-                kind=Kind.CONFLICT)
+                "cannot become approved", "cannot become approved or denied"),
+                key=N_("refused.final") if ticket.state in FINAL_STATES else N_("refused.not_requested"),
+                kind=Kind.CONFLICT, params={"id": ticket.id, "state": ticket.state})
     elif action == Action.TICKET_CLOSE:
         if ticket.state in FINAL_STATES:
-            return Refusal(transition_problem(ticket.state, "closed"), key="refused.final", kind=Kind.CONFLICT)
+            return Refusal(transition_problem(ticket.state, "closed"), key=N_("refused.final"), kind=Kind.CONFLICT,
+                           params={"id": ticket.id, "state": ticket.state})
     elif action == Action.DELIVERY_MANAGE:
         return _delivery_refusal(ticket, now_us)
     elif action in (Action.FOOTAGE_VIEW, Action.EXPORT):
         if action == Action.EXPORT and ticket.action != "export":
             return Refusal(f"ticket {ticket.id} asks only to view footage; file an export ticket to export",
-                           key="refused.view_only")
+                           key=N_("refused.view_only"), params={"id": ticket.id})
         if ticket.state not in OPEN_STATES:
             return Refusal(f"ticket {ticket.id} is {ticket.state}; footage is available only once a manager has "
-                           "approved it", key="refused.not_open",
+                           "approved it", key=N_("refused.not_open"), params={"id": ticket.id, "state": ticket.state},
                            kind=Kind.CONFLICT if ticket.state in FINAL_STATES else Kind.PRECONDITION)
         if now_us is None or ticket.access_until_us is None or now_us >= ticket.access_until_us:
-            return Refusal(f"the access window of ticket {ticket.id} has ended", key="refused.window_over")
+            return Refusal(f"the access window of ticket {ticket.id} has ended", key=N_("refused.window_over"),
+                           params={"id": ticket.id})
     return None
 
 
@@ -254,15 +262,15 @@ def _delivery_refusal(ticket: TicketScope, now_us: int | None) -> Refusal | None
     ticket becomes ``delivered`` only when a recipient has downloaded (vms/evidence/download.py)."""
     if ticket.action != "export":
         return Refusal(f"ticket {ticket.id} asks only to view footage; file an export ticket to export",
-                       key="refused.view_only")
+                       key=N_("refused.view_only"))
     if ticket.state in ("requested", "approved"):
         return Refusal(f"ticket {ticket.id} has not been exported yet; export it before delivering",
-                       key="refused.not_exported", kind=Kind.CONFLICT)
+                       key=N_("refused.not_exported"), kind=Kind.CONFLICT)
     if ticket.state not in OPEN_STATES:
         return Refusal(f"ticket {ticket.id} is {ticket.state}; a delivery link needs an exported ticket whose "
-                       "access window lasts", key="refused.final", kind=Kind.CONFLICT)
+                       "access window lasts", key=N_("refused.final"), kind=Kind.CONFLICT)
     if now_us is None or ticket.access_until_us is None or now_us >= ticket.access_until_us:
-        return Refusal(f"the access window of ticket {ticket.id} has ended", key="refused.window_over")
+        return Refusal(f"the access window of ticket {ticket.id} has ended", key=N_("refused.window_over"))
     return None
 
 
@@ -299,17 +307,18 @@ def window_refusal(start_us: int, end_us: int, *, now_us: int, legal_max_days: i
     and its holds would keep footage nobody asked about); a later incident gets a ticket of its own."""
     if end_us <= start_us:
         return Refusal("end: the end must be after the start (the window is reversed or empty)",
-                       key="window.reversed", kind=Kind.INVALID)
+                       key=N_("window.reversed"), kind=Kind.INVALID)
     if end_us - start_us > legal_max_days * US_PER_DAY:
         return Refusal(f"end: at most {legal_max_days} days (the legal maximum retention) may be requested",
-                       key="window.too_long", kind=Kind.INVALID)
+                       key=N_("window.too_long"), kind=Kind.INVALID, params={"days": legal_max_days})
     if start_us >= now_us:
         return Refusal("start: the start lies in the future; footage can only be requested once recorded",
-                       key="window.future_start", kind=Kind.INVALID)
+                       key=N_("window.future_start"), kind=Kind.INVALID)
     if end_us > now_us:
         return Refusal(f"end: {iso(end_us, 'seconds')} lies in the future; a ticket's window must end no later "
                        f"than its filing time ({iso(now_us, 'seconds')}); for later footage file another "
-                       "ticket once it is recorded", key="window.future_end", kind=Kind.INVALID)
+                       "ticket once it is recorded", key=N_("window.future_end"), kind=Kind.INVALID,
+                       params={"now": iso(now_us, "seconds")})
     return None
 
 
@@ -325,19 +334,21 @@ def door_lookup_refusal(role: str, user_id: int, ticket: TicketScope, doors: tup
     if refusal:
         return refusal
     if not doors:
-        return Refusal(f"ticket {ticket.id} covers no doors", key="refused.no_doors")
+        return Refusal(f"ticket {ticket.id} covers no doors", key=N_("refused.no_doors"), params={"id": ticket.id})
     outside = sorted(set(wanted_doors) - set(doors))
     if not wanted_doors or outside:
         return Refusal(f"door(s) {', '.join(outside) or '(none)'} are not among ticket {ticket.id}'s doors "
-                       f"({', '.join(doors)})", key="refused.door_outside")
+                       f"({', '.join(doors)})", key=N_("refused.door_outside"),
+                       params={"id": ticket.id, "doors": ", ".join(doors)})
     if end_us <= start_us:
-        return Refusal("the requested span is empty or reversed", key="window.reversed", kind=Kind.INVALID)
+        return Refusal("the requested span is empty or reversed", key=N_("window.reversed"), kind=Kind.INVALID)
     if start_us < ticket.start_us or end_us > ticket.end_us:
         return Refusal(f"the requested span {iso(start_us)} .. {iso(end_us)} lies outside ticket {ticket.id}'s "
-                       f"window {iso(ticket.start_us)} .. {iso(ticket.end_us)}", key="refused.span_outside")
+                       f"window {iso(ticket.start_us)} .. {iso(ticket.end_us)}", key=N_("refused.span_outside"),
+                       params={"id": ticket.id})
     if by_identifier and not door_id_lookup:
         return Refusal(f"ticket {ticket.id} does not allow searching for one CPR or card number; file a ticket "
-                       "that says so", key="refused.no_id_lookup")
+                       "that says so", key=N_("refused.no_id_lookup"), params={"id": ticket.id})
     return None
 
 
@@ -355,7 +366,7 @@ def account_refusal(actor_user_id: int | None, subject_user_id: int, change: str
                 "contact": "change your own e-mail address"}[change]
         return Refusal(f"you cannot {what}; ask another administrator" +
                        ("; your own password is changed on the password page" if change == "reset" else ""),
-                       key="refused.own_account", kind=Kind.CONFLICT)
+                       key=N_("refused.own_account"), kind=Kind.CONFLICT)
     return None
 
 
@@ -367,7 +378,7 @@ def link_refusal(role: str, link_state: str) -> Refusal | None:
     if refusal:
         return refusal
     if link_state != "live":
-        return Refusal(f"the link is {link_state} already; only a live link is revoked", key="refused.link_ended",
+        return Refusal(f"the link is {link_state} already; only a live link is revoked", key=N_("refused.link_ended"),
                        kind=Kind.CONFLICT)
     return None
 

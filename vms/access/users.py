@@ -20,6 +20,7 @@ from vms.access import policy
 from vms.access.audit import Actor, audited
 from vms.core.clock import Clock
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.mail_config import address_problem
 from vms.notify.texts import LANGUAGES
 
@@ -50,7 +51,8 @@ def one_time_password() -> str:
 
 def validate(name: str, role: str) -> None:
     if not USER_NAME.match(name):
-        raise DomainError(Kind.INVALID, f"user name {name!r} must be 2-64 lower-case letters, digits, '.', '-' or '_'")
+        raise DomainError(Kind.INVALID, f"user name {name!r} must be 2-64 lower-case letters, digits, '.', '-' or '_'",
+                          key=N_("users.bad_name"))
     if role not in ROLES:
         raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}")
 
@@ -94,7 +96,8 @@ def add_user(engine: Engine, clock: Clock, actor: Actor, name: str, role: str, *
     with audited(engine, clock, actor, "user.add", obj=f"user:{name[:64]}") as (s, entry):
         validate(name, role)
         if index.user_by_name(s, name) is not None:
-            raise DomainError(Kind.CONFLICT, f"user {name!r} already exists")
+            raise DomainError(Kind.CONFLICT, f"user {name!r} already exists", key=N_("users.exists"),
+                              params={"name": name})
         user_id = index.add_user(s, name, role=role, password_hash=password_hash, now_us=clock.now_us())
         if bootstrap:
             entry.detail = json.dumps({"change": "add", "user": name, "role": role, "bootstrap":

@@ -30,10 +30,14 @@ EXIT_CODES = {
 
 
 class DomainError(Exception):
-    """``key``: the web UI's text for the error (api/web/texts_*.py), when it has one; ``message`` otherwise."""
+    """``message``: English, for logs, scripts and the API's ``detail``.  ``key`` and ``params``: the same
+    message as a catalog text (a msgid of api/locale or vms/locale, with the values of its ``{fields}``), so
+    pages, the API and the CLI can say it in the reader's language (vms.core.i18n); no key: ``message`` is
+    shown as it is."""
 
-    def __init__(self, kind: Kind, message: str, *, key: str = ""):
+    def __init__(self, kind: Kind, message: str, *, key: str = "", params: dict | None = None):
         self.kind = kind
         self.message = message
         self.key = key
+        self.params = dict(params or {})
         super().__init__(message)

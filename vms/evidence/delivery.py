@@ -86,8 +86,8 @@ class LinkGone(DomainError):
     """The link existed but cannot be used any more (expired, revoked, used up, package deleted).
     The API answers 410 Gone."""
 
-    def __init__(self, message: str):
-        super().__init__(Kind.FORBIDDEN, message)
+    def __init__(self, message: str, *, key: str = "", params: dict | None = None):
+        super().__init__(Kind.FORBIDDEN, message, key=key, params=params)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from vms.access import tickets, users
 from vms.access.audit import Actor, record
 from vms.access.auth import LockedOut, hash_secret
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence.delivery import (
     _TOKEN,
     ANONYMOUS,
@@ -58,7 +59,8 @@ def _find(app, token: str, client: str, action: str) -> store.DeliveryRow:
     if row is None:
         _failed_attempt(app, client, Actor(ANONYMOUS, ANONYMOUS, client), action, "", None,
                         DomainError(Kind.NOT_FOUND, "this download link is not valid; check that the whole link "
-                                                    "was copied, or ask the sender for a new one"))
+                                                    "was copied, or ask the sender for a new one",
+                                    key=N_("dl.invalid")))
     now = app.clock.now_us()
     state = link_state(row, now)
     if state != "live":
@@ -67,7 +69,8 @@ def _find(app, token: str, client: str, action: str) -> store.DeliveryRow:
             "expired": f"this download link expired at {_iso(row.expires_us)}",
             "exhausted": f"this download link has been used {row.downloads} time(s), which is its limit",
         }[state]
-        exc = LinkGone(f"{why}; ask the sender for a new link")
+        exc = LinkGone(f"{why}; ask the sender for a new link", key=f"dl.gone.{state}",
+                       params={"at": _iso(row.expires_us), "n": row.downloads})
         _refusal(app, _recipient(row, client), action, f"delivery:{row.id}", row.ticket_id, exc)
         raise exc
     return row
@@ -106,7 +109,8 @@ def _package(app, row: store.DeliveryRow, client: str, action: str) -> PackageIn
     try:
         return package_store(app).info(row.package_id)
     except DomainError:
-        exc = LinkGone("the package behind this link has been deleted; ask the sender for a new link")
+        exc = LinkGone("the package behind this link has been deleted; ask the sender for a new link",
+                       key=N_("dl.gone.deleted"))
         _refusal(app, _recipient(row, client), action, f"delivery:{row.id}", row.ticket_id, exc)
         raise exc from None
 
@@ -151,15 +155,17 @@ def open_download(app, token: str, *, passcode: str | None, client: str) -> Down
         wait = guard.link_retry_after(row.id)
         if wait > 0:
             _failed_attempt(app, client, actor, action, obj, row.ticket_id, LockedOut(
-                f"the passcode was wrong too often; this link is locked for {int(wait) + 1} s", int(wait) + 1))
+                f"the passcode was wrong too often; this link is locked for {int(wait) + 1} s", int(wait) + 1,
+                key=N_("dl.passcode_locked")))
         if not passcode:
-            exc = DomainError(Kind.UNAUTHENTICATED, "this link needs the passcode the sender gave you separately")
+            exc = DomainError(Kind.UNAUTHENTICATED, "this link needs the passcode the sender gave you separately",
+                              key=N_("dl.passcode_needed"))
             _refusal(app, actor, action, obj, row.ticket_id, exc)
             raise exc
         if not users.verify_password(row.passcode_hash, passcode[:256]):
             guard.passcode_wrong(row.id)
             _failed_attempt(app, client, actor, action, obj, row.ticket_id,
-                            DomainError(Kind.FORBIDDEN, "the passcode is wrong"))
+                            DomainError(Kind.FORBIDDEN, "the passcode is wrong", key=N_("dl.passcode_wrong")))
         guard.passcode_right(row.id)
     pkg = _package(app, row, client, action)
     chunks = package_store(app).open(row.package_id)
@@ -182,7 +188,8 @@ def open_download(app, token: str, *, passcode: str | None, client: str) -> Down
                                        created_by=row.created_by, count=used, limit=row.max_downloads, now_us=now)
     if used is None:  # another download took the last one meanwhile, or the link was revoked
         _find(app, token, client, action)  # refuses with the reason
-        raise LinkGone("this download link was used up meanwhile; ask the sender for a new link")
+        raise LinkGone("this download link was used up meanwhile; ask the sender for a new link",
+                       key=N_("dl.gone.exhausted"), params={"n": row.downloads})
     if used >= row.max_downloads:
         refresh_package_expiry(app, row.package_id)
     _delivered(app, actor, row, used)

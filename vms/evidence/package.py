@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from vms.core import i18n
 from vms.core.errors import DomainError, Kind
 
 FORMAT = "vms-evidence-package/1"
@@ -317,85 +318,43 @@ def readme_text(
     *, package_id: str, ticket_id: str, times: Times, created_us: int, fingerprint: str,
     cameras: list[CameraRecord], redaction_summary: str,
 ) -> bytes:
-    """README.txt: Danish first, then English; how to check the package on Windows, macOS and Linux."""
+    """README.txt: Danish first, then English; how to check the package on Windows, macOS and Linux.  The
+    words are the domain's catalogs' (vms/locale, ``readme.*``); labels carry both languages ("Sag / Ticket")."""
+    da, en = i18n.translator("da"), i18n.translator("en")
+
+    def both(key: str, **params) -> str:
+        return f"{da.format(key, params)} / {en.format(key, params)}"
+
     def t(us: int) -> str:
         return f"{times.point(us)['utc']}  ({times.point(us)['local']}, {times.zone_name})"
 
     footage = []
     for cam in cameras:
-        footage.append(f"  Kamera / Camera: {cam.label}")
+        footage.append(f"  {both('readme.camera')}: {cam.label}")
         if not cam.clips:
-            footage.append(f"  {cam.label}: ingen optagelser i tidsrummet / no footage stored in the window")
+            footage.append(f"  {cam.label}: {both('readme.no_footage')}")
         for c in cam.clips:
-            footage.append(f"  {c.file}: {c.frames} billeder/frames, {times.point(c.first_frame_us)['utc']} .. "
-                           f"{times.point(c.last_frame_us)['utc']}" + ("  (genkodet/re-encoded)" if c.reencoded else ""))
+            footage.append(f"  {c.file}: {c.frames} {both('readme.frames')}, {times.point(c.first_frame_us)['utc']} .. "
+                           f"{times.point(c.last_frame_us)['utc']}" + (f"  ({both('readme.reencoded')})" if c.reencoded else ""))
         if cam.gaps:
-            footage.append(f"  {cam.label}: {len(cam.gaps)} hul(ler) i optagelsen / gap(s) in the recording "
-                           "(manifest.json, 'gaps')")
+            footage.append(f"  {cam.label}: {both('readme.gaps', n=len(cam.gaps))} (manifest.json, 'gaps')")
     ps_all = ("Get-Content SHA256SUMS | ForEach-Object { $h, $f = $_ -split '  ', 2; if ((Get-FileHash -Algorithm "
               "SHA256 -LiteralPath $f).Hash -eq $h) { \"OK  $f\" } else { \"FEJL/FAILED  $f\" } }")
-    sig_cmds = [f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {MANIFEST} -sigfile {MANIFEST_SIG}",
-                f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {SUMS} -sigfile {SUMS_SIG}"]
-    lines = [
-        "BEVISPAKKE / EVIDENCE PACKAGE",
-        "=============================",
-        "",
-        f"Pakke / Package:        {package_id}",
-        f"Sag / Ticket:           {ticket_id}",
-        f"Oprettet / Created:     {t(created_us)}",
-        f"Sløring / Redaction:    {redaction_summary}",
-        f"Fingeraftryk / Key fingerprint: {fingerprint}",
-        "",
-        "Optagelser (første og sidste billede; alle detaljer i manifest.json) /",
-        "Footage (first and last frame; full detail in manifest.json):",
-        *footage,
-        "",
-        "DANSK: SÅDAN KONTROLLERER I PAKKEN",
-        "----------------------------------",
-        f"Nemmest: pak ZIP-filen ud og åbn {VERIFY_HTML} i Chrome, Edge eller Firefox (nyere versioner). Vælg",
-        "mappen; siden kontrollerer alle filer og begge signaturer i browseren og sender intet nogen steder hen.",
-        "Den skriver \"Intakt, signeret af anlægget med fingeraftryk ...\" eller hvilken fil der er ændret.",
-        "",
-        "Med styresystemets egne værktøjer (i den udpakkede mappe):",
-        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FIL   og sammenlign med linjen i {SUMS},",
-        "    eller alle filer på én gang (hver linje skal begynde med OK):",
-        f"    {ps_all}",
-        "  Windows (kommandoprompt):  certutil -hashfile FIL SHA256",
-        f"  macOS:  shasum -a 256 -c {SUMS}        Linux:  sha256sum -c {SUMS}   (hver linje skal ende på OK)",
-        "  Signaturerne (OpenSSL 3, macOS/Linux; på Windows brug verify.html):",
-        *(f"    {c}" for c in sig_cmds),
-        "  Hver skal skrive 'Signature Verified Successfully'.",
-        "",
-        "Nøglen er anlæggets: sammenlign fingeraftrykket ovenfor med det, afsenderen har givet jer ad en anden vej",
-        "(brev, telefon, organisationens hjemmeside), ikke med denne fil. Fejler et trin, er pakken ændret efter den",
-        "blev lavet: stol ikke på den.",
-        "",
-        "ENGLISH: HOW TO CHECK THIS PACKAGE",
-        "----------------------------------",
-        f"Easiest: unpack the ZIP and open {VERIFY_HTML} in a recent Chrome, Edge or Firefox. Choose the folder;",
-        "the page checks every file and both signatures inside the browser and sends nothing anywhere. It says",
-        "\"Intact, signed by the appliance with fingerprint ...\" or names the file that was changed.",
-        "",
-        "With the operating system's own tools (in the unpacked folder):",
-        f"  Windows (PowerShell):  Get-FileHash -Algorithm SHA256 FILE   and compare with its line in {SUMS},",
-        "    or every file at once (each line must begin with OK):",
-        f"    {ps_all}",
-        "  Windows (Command Prompt):  certutil -hashfile FILE SHA256",
-        f"  macOS:  shasum -a 256 -c {SUMS}        Linux:  sha256sum -c {SUMS}   (each line must end in OK)",
-        "  The signatures (OpenSSL 3.0 or newer, macOS/Linux; on Windows use verify.html):",
-        *(f"    {c}" for c in sig_cmds),
-        "  Each must print 'Signature Verified Successfully'.",
-        "",
-        "The key is the appliance's: compare the fingerprint above with the one the sender gave you separately",
-        "(letter, phone, the organisation's web site), not with this file; to compute it yourself:",
-        f"    openssl pkey -pubin -in {PUBLIC_KEY} -outform DER | sha256sum",
-        "If any step fails, the package was changed after it was made: do not rely on it.",
-        "",
-        f"Klip / Clips: MP4 (fragmented ISO BMFF), as recorded unless {MANIFEST} says 'reencoded': true (redaction,",
-        "or the first seconds of a window that starts between two keyframes). They play in VLC, mpv, browsers and",
-        "ffmpeg-based tools.",
-        "",
-    ]
+    sig_cmds = "\n".join(f"    {c}" for c in (
+        f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {MANIFEST} -sigfile {MANIFEST_SIG}",
+        f"openssl pkeyutl -verify -pubin -inkey {PUBLIC_KEY} -rawin -in {SUMS} -sigfile {SUMS_SIG}"))
+    check = {"verify_html": VERIFY_HTML, "sums": SUMS, "signature_commands": sig_cmds, "powershell_all": ps_all,
+             "fingerprint_command": f"openssl pkey -pubin -in {PUBLIC_KEY} -outform DER | sha256sum"}
+    title = both("readme.title")
+    lines = [title, "=" * len(title), ""]
+    for key, value in (("readme.package", package_id), ("readme.ticket", ticket_id), ("readme.created", t(created_us)),
+                       ("readme.redaction", redaction_summary), ("readme.fingerprint", fingerprint)):
+        lines.append(f"{both(key) + ':':<32}{value}")
+    lines += ["", f"{da('readme.footage')} /", f"{en('readme.footage')}:", *footage, ""]
+    for lang in (da, en):
+        heading = lang("readme.check_heading")
+        lines += [heading, "-" * len(heading), lang.format("readme.check", check), ""]
+    lines += [da.format("readme.clips", {"manifest": MANIFEST}), "", en.format("readme.clips", {"manifest": MANIFEST}), ""]
     return "\n".join(lines).encode("utf-8")
 
 

@@ -109,7 +109,7 @@ class Clip:
 def _scope(s: Session, ticket_id: int) -> access.TicketScope:
     t = ticket_store.ticket(s, ticket_id)
     if t is None:
-        raise DomainError(Kind.NOT_FOUND, f"ticket {ticket_id} does not exist")
+        access.no_such_ticket(ticket_id).raise_()
     return tickets.scope_of(t, tuple(ticket_store.ticket_cameras(s, t.id)))
 
 
