@@ -50,21 +50,7 @@ def translator(lang: str | None) -> core.Translator:
 
 @functools.cache
 def _translator(lang: str) -> core.Translator:
-    return core.Translator(lang, SOURCES, overlay=_dictionaries())
-
-
-def _dictionaries() -> dict[str, dict]:
-    """Texts still added to the old api/web/texts_{da,en}.py while branches move to the catalogs (read first,
-    so a key added there shows; ``python deploy/texts_to_po.py`` moves them into the .po files).  Goes when
-    the files go."""
-    out = {}
-    for code in LANGUAGES:
-        try:
-            module = __import__(f"api.web.texts_{code}", fromlist=["x"])
-        except ImportError:
-            continue
-        out[code] = getattr(module, code.upper())
-    return out
+    return core.Translator(lang, SOURCES)
 
 
 #: params that hold domain words, shown through the catalog (``state`` "approved" -> "godkendt")

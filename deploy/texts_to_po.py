@@ -9,7 +9,8 @@ string values) and merges it into the catalog of its language: a key of the file
 only in the catalog is kept, new keys are appended in the file's order, so running it twice changes nothing.
 The comment line above a block of keys (``# cameras (issue 16)``) becomes the entries' ``#.`` comment.
 
-A branch that still adds keys to the old dictionaries can run it after a rebase and delete the files.
+The dictionaries are gone from the tree; a branch that still adds keys to them runs this on its copies after
+rebasing (the files as arguments), then deletes them.
 ``--check`` writes nothing and exits 1 when a key of the files is missing from a catalog or differs.
 """
 
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", type=Path, help="DA_FILE EN_FILE (default: api/web/texts_{da,en}.py)")
     args = parser.parse_args(argv)
     files = args.files or [ROOT / "api/web/texts_da.py", ROOT / "api/web/texts_en.py"]
+    if not all(f.exists() for f in files):
+        parser.error(f"{', '.join(str(f) for f in files if not f.exists())}: no such file (the texts are in "
+                     "api/locale since the dictionaries went; give the files of an old branch)")
     if len(files) != 2:
         parser.error("give the Danish and the English file")
     status = 0

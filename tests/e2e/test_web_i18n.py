@@ -5,7 +5,7 @@ tests/unit/test_catalogs.py."""
 from __future__ import annotations
 
 from api.web import i18n, render
-from tests.unit.test_catalogs import old_dictionary, texts
+from tests.unit.test_catalogs import texts
 
 
 def test_templates_have_the_i18n_extension_with_each_languages_catalog():
@@ -36,7 +36,7 @@ def test_keys_built_from_domain_words_exist():
               + [f"doorlog_status.{k}" for k in ("imported", "duplicate", "rejected")]
               + [f"dl.gone.{s}" for s in ("revoked", "expired", "exhausted", "deleted")])
     for lang in i18n.LANGUAGES:  # each language's own catalog, not the English fallback
-        have = {k for k, v in texts("messages", lang).items() if v.strip()} | old_dictionary(lang)
+        have = {k for k, v in texts("messages", lang).items() if v.strip()}
         assert sorted(k for k in needed if k not in have) == [], lang
 
 

@@ -59,19 +59,10 @@ def test_every_extracted_message_has_a_danish_and_an_english_text():
     assert len(used) > 200  # the extraction found the templates, the pages and the policy
     assert "nav.queue" in used and "refused.four_eyes" in used
     for lang in i18n.LANGUAGES:
-        have = {k for d in CATALOGS for k, v in texts(d, lang).items() if v.strip()} | old_dictionary(lang)
+        have = {k for d in CATALOGS for k, v in texts(d, lang).items() if v.strip()}
         missing = sorted(f"{k} ({where})" for k, where in used.items() if k not in have)
         assert missing == [], (f"no {lang} text for: {missing}; add it to api/locale/{lang}/LC_MESSAGES/messages.po "
                                "(docs/design/i18n.md)")
-
-
-def old_dictionary(lang: str) -> set[str]:
-    """Keys still in api/web/texts_{lang}.py while branches move their texts to the catalogs (goes with it)."""
-    try:
-        module = __import__(f"api.web.texts_{lang}", fromlist=["x"])
-    except ImportError:
-        return set()
-    return {k for k, v in getattr(module, lang.upper()).items() if v.strip()}
 
 
 @pytest.mark.parametrize("domain", sorted(CATALOGS))

@@ -69,12 +69,10 @@ def catalog(directory: Path, domain: str, lang: str) -> gettext.GNUTranslations:
 class Translator:
     """``t(key)`` in one language, looking through the given catalogs (first found wins), then English."""
 
-    def __init__(self, lang: str, sources: Sequence[tuple[Path, str]] = ((VMS_LOCALE, VMS_DOMAIN),),
-                 overlay: dict[str, dict] | None = None):
+    def __init__(self, lang: str, sources: Sequence[tuple[Path, str]] = ((VMS_LOCALE, VMS_DOMAIN),)):
         self.lang = language(lang)
         order = [self.lang] + ([FALLBACK] if self.lang != FALLBACK else [])
-        self._catalogs = [c for lg in order for c in [*([_Dict(overlay[lg])] if lg in (overlay or {}) else []),
-                                                      *(catalog(Path(d), dom, lg) for d, dom in sources)]]
+        self._catalogs = [catalog(Path(d), dom, lg) for lg in order for d, dom in sources]
 
     def has(self, key: str) -> bool:
         return any(c.gettext(key) != key for c in self._catalogs)
@@ -109,16 +107,6 @@ class Translator:
         """``1.234,5`` in Danish, ``1,234.5`` in English, with ``digits`` decimals."""
         fmt = "#,##0" + ("." + "0" * digits if digits else "")
         return format_decimal(value, format=fmt, locale=self.lang)
-
-
-class _Dict:
-    """A dictionary of texts looked up like a catalog (texts not yet moved into a .po file)."""
-
-    def __init__(self, texts: dict):
-        self.texts = texts
-
-    def gettext(self, key: str) -> str:
-        return self.texts.get(key) or key
 
 
 @functools.cache
