@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.sql.models import AccessRequest
+from storage.sql.models import AccessRequest, Ticket
 
 
 def add(s: Session, ticket_id: int, received_us: int) -> None:
@@ -32,3 +32,13 @@ def release(s: Session, ticket_id: int, package_id: str, user_id: int, now_us: i
     """Record that ``package_id`` was approved for delivery (a later approval of a new export replaces it)."""
     s.execute(update(AccessRequest).where(AccessRequest.ticket_id == ticket_id)
               .values(released_package=package_id, released_by=user_id, released_us=now_us))
+
+
+OPEN_STATES = ("requested", "approved", "exported", "delivered")
+
+
+def open_requests(s: Session) -> list[tuple[int, int, int]]:
+    """``(ticket_id, requester_id, received_us)`` of every request of access not yet closed, denied or expired."""
+    rows = s.execute(select(AccessRequest.ticket_id, Ticket.requester_id, AccessRequest.received_us)
+                     .join(Ticket, Ticket.id == AccessRequest.ticket_id).where(Ticket.state.in_(OPEN_STATES)))
+    return [tuple(r) for r in rows.all()]

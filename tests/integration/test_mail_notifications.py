@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from storage.sql import index
 from storage.sql import outbox as store
 from tests.support.api_env import *  # noqa: F403 (fixtures)
-from tests.support.api_env import make_api_env
+from tests.support.api_env import iso, make_api_env
 from tests.support.smtp import *  # noqa: F403 (fixtures)
 from tests.support.smtp import PUBLIC_URL, SmtpServer, free_port
 from vms.notify.sender import MailSender
@@ -223,3 +223,26 @@ def test_given_up_after_max_attempts(appliance_factory, sqlite_url, fake_clock):
     rows = outbox(env)
     assert {(r.state, r.attempts) for r in rows} == {("failed", 3)}
     assert "ConnectionRefusedError" in env.client("adam").get("/health").text
+
+
+def test_a_request_of_access_is_mailed_about_a_week_before_its_deadline(appliance_factory, database_url, fake_clock,
+                                                                        smtp_server):
+    env = mail_env(appliance_factory, database_url, fake_clock, smtp_server.config())
+    now = env.clock.now_us()
+    t = env.file_ticket("olga", action="export", recipient="data_subject",
+                        received=iso(now - 3_600_000_000))
+    env.approve(t["id"], "mia")  # (a waiting ticket would also be reminded about as a ticket)
+    sender, inbox = MailSender(env.app), smtp_server.inbox
+    sender.send_due()
+    inbox.clear()
+    assert due_notices(env.app) == 0  # a month ahead
+    env.advance(22 * 24 * H)
+    assert due_notices(env.app) == 0  # still more than a week
+    env.advance(3 * 24 * H)
+    assert due_notices(env.app) == 3  # the requester and both managers
+    assert due_notices(env.app) == 0  # once
+    sender.send_due()
+    assert sorted(m.to for m in inbox.messages) == ["max@library.example", "mia@library.example",
+                                                    "olga@library.example"]
+    (da,) = inbox.to("olga@library.example")
+    assert da.subject.startswith(f"Anmodning om indsigt i sag {t['id']} skal besvares senest")

@@ -11,11 +11,8 @@ approves the export after reviewing it before any delivery link can be made (vms
 
 from __future__ import annotations
 
-import calendar
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 from vms.core.errors import DomainError, Kind
+from vms.core.times import month_later_end_of_day_us
 
 US_PER_DAY = 86_400_000_000
 MAX_AGE_DAYS = 92  # a request received longer ago than this is a typing error (its deadline passed long ago)
@@ -37,12 +34,7 @@ def check_request(*, action: str, recipient: str, received_us: int, now_us: int,
 def deadline_us(received_us: int, zone: str = "UTC") -> int:
     """The end of the day one calendar month after receipt, in the appliance's time zone (31 January ->
     28/29 February); article 12(3) allows an extension, which the ticket's description must then explain."""
-    tz = ZoneInfo(zone)
-    day = datetime.fromtimestamp(received_us / 1e6, UTC).astimezone(tz).date()
-    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
-    last = calendar.monthrange(year, month)[1]
-    end = datetime(year, month, min(day.day, last), 23, 59, 59, tzinfo=tz)
-    return int(end.timestamp()) * 1_000_000
+    return month_later_end_of_day_us(received_us, zone)
 
 
 def days_left(received_us: int, now_us: int, zone: str = "UTC") -> int:

@@ -12,7 +12,8 @@ Recipients:
   decide their own ticket); its escalation: every manager with an address;
 * a decision: the requester;
 * a download, or a link that expired unused: the manager who made the link;
-* a problem (:func:`problem`): every administrator and auditor with an address.
+* a problem (:func:`problem`): every administrator and auditor with an address;
+* a request of access a week before its deadline (:func:`request_due`): its requester and every manager.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from storage.sql import outbox as store
 from vms.notify import texts
 
 MANAGER, ADMIN, AUDITOR = "manager", "admin", "auditor"
+REQUEST_DUE_DAYS = 7  # a request of access not answered this close to its deadline is mailed about, once
 
 
 def enabled(config) -> bool:
@@ -103,6 +105,15 @@ def delivery_expired(s: Session, config, *, delivery_id: int, ticket_id: int, cr
     return _send(s, config, [reader], f"delivery.expired:{delivery_id}", "delivery.expired", now_us,
                  ticket=ticket_id, delivery=delivery_id, when=local(config, expires_us),
                  link=f"{base_url(config)}/exports")
+
+
+def request_due(s: Session, config, *, ticket_id: int, requester_id: int, deadline_us: int, now_us: int) -> int:
+    """A request of access is due within :data:`REQUEST_DUE_DAYS` days: its requester and the managers."""
+    readers = {r.user_id: r for r in store.readers_with_roles(s, (MANAGER,))}
+    if (requester := store.reader(s, requester_id)) is not None:
+        readers.setdefault(requester.user_id, requester)
+    return _send(s, config, list(readers.values()), f"request.due:{ticket_id}", "request.due", now_us,
+                 ticket=ticket_id, deadline=local(config, deadline_us), link=f"{base_url(config)}/tickets/{ticket_id}")
 
 
 def problem(s: Session, config, *, key: str, kind: str, messages: dict[str, str], now_us: int) -> int:

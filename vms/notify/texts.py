@@ -43,6 +43,10 @@ MAILS: dict[str, dict[str, tuple[str, str]]] = {
             "Udtrækket i sag {ticket} er hentet",
             "Hej {name}\n\nModtageren har hentet udtrækket gennem link nr. {delivery} i sag {ticket} ({when}). "
             "Det var download {count} af {limit}.\n\nSe udtrækket: {link}"),
+        "request.due": (
+            "Anmodning om indsigt i sag {ticket} skal besvares senest {deadline}",
+            "Hej {name}\n\nSag {ticket} er en anmodning om indsigt fra en person, der er blevet filmet. Den skal "
+            "besvares senest {deadline}, og sagen er ikke afsluttet endnu.\n\nÅbn sagen: {link}"),
         "delivery.expired": (
             "Linket i sag {ticket} udløb uden at blive brugt",
             "Hej {name}\n\nLink nr. {delivery} i sag {ticket} udløb {when}, uden at modtageren hentede "
@@ -77,6 +81,10 @@ MAILS: dict[str, dict[str, tuple[str, str]]] = {
             "The package of ticket {ticket} was downloaded",
             "Hello {name}\n\nThe recipient downloaded the package through link no. {delivery} of ticket {ticket} "
             "({when}). That was download {count} of {limit}.\n\nSee the package: {link}"),
+        "request.due": (
+            "Request of access in ticket {ticket} must be answered by {deadline}",
+            "Hello {name}\n\nTicket {ticket} is a request of access from a person who was filmed. It must be "
+            "answered by {deadline}, and the ticket is not closed yet.\n\nOpen the ticket: {link}"),
         "delivery.expired": (
             "The link of ticket {ticket} expired unused",
             "Hello {name}\n\nLink no. {delivery} of ticket {ticket} expired on {when} without the recipient "

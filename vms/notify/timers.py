@@ -1,5 +1,5 @@
-"""Notices that are due by the clock, not by a request: ticket reminders and escalations, links that expired
-unused.
+"""Notices that are due by the clock, not by a request: ticket reminders and escalations, requests of access a
+week before their deadline, links that expired unused.
 
 :func:`due_notices` is one round (tests call it with a moved clock); :class:`NoticeTimer` runs it every
 ``interval_s`` (started by ``vms serve`` when ``[mail]`` is set).  Each notice is queued at most once: the
@@ -15,8 +15,10 @@ import logging
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.sql import access_requests as request_store
 from storage.sql import outbox as store
 from vms.core.periodic import Periodic
+from vms.core.times import month_later_end_of_day_us
 from vms.notify import outbox
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,13 @@ def due_notices(app) -> int:
             queued += _once(app, f"{kind}:{ticket_id}", lambda s, t=ticket_id, r=requester_id, c=created_us, e=escalate:
                             outbox.ticket_reminder(s, config, ticket_id=t, requester_id=r, created_us=c, now_us=now,
                                                    escalate=e))
+    with Session(app.engine) as s:
+        requests = request_store.open_requests(s)
+    for ticket_id, requester_id, received_us in requests:
+        deadline = month_later_end_of_day_us(received_us, config.timezone)
+        if deadline - now <= outbox.REQUEST_DUE_DAYS * 24 * US_PER_H:
+            queued += _once(app, f"request.due:{ticket_id}", lambda s, t=ticket_id, r=requester_id, d=deadline:
+                            outbox.request_due(s, config, ticket_id=t, requester_id=r, deadline_us=d, now_us=now))
     with Session(app.engine) as s:
         expired = store.unused_expired_links(s, now_us=now, since_us=since)
     for delivery_id, ticket_id, created_by, expires_us in expired:
