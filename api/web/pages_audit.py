@@ -107,6 +107,6 @@ def deletions_page(request: Request, principal: AuditReader, camera: str = "", d
     since = queries.deletion_window_us(app.clock.now_us(), days)
     rows = [] if problems else queries.deletions(app, since_us=since, camera_id=camera or None)
     summary = {"segments": sum(r.segments for r in rows), "size_bytes": sum(r.size_bytes for r in rows)}
-    return render(request, "deletions.html", {"rows": rows, "camera": camera, "days": days, "problems": problems,
+    return render(request, "deletions.html", {"rows": rows, "camera_filter": camera, "days": days, "problems": problems,
                                               "summary": summary, "limit": 500, "tz": zone(app)},
                   status=422 if problems else 200)
