@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -33,6 +34,13 @@ def _drain(viewer) -> list:
     return items
 
 
+def _loop_run(main):
+    """``asyncio.run(main())`` on a thread of its own: the session's browser tests keep an event loop running
+    on the main thread (Playwright's sync API), where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
+
+
 def _run(fn):
     """Run ``fn(loop)`` inside a running event loop and let the queued callbacks land."""
     async def main():
@@ -40,7 +48,7 @@ def _run(fn):
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         return result
-    return asyncio.run(main())
+    return _loop_run(main)
 
 
 def test_a_new_viewer_starts_at_the_last_keyframe(h264):
@@ -98,7 +106,7 @@ def test_a_slow_viewer_skips_to_the_next_keyframe_and_the_recorder_never_waits(h
             for p in part:  # the recorder's side returns at once whatever the viewer does
                 hub.feed("cam", stream, p)
             await asyncio.sleep(0)
-        asyncio.run(main())
+        _loop_run(main)
         items = [i for i in _drain(viewer) if isinstance(i, Packet)]
         for _ in items:
             viewer.taken()
