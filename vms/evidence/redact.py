@@ -43,7 +43,7 @@ import numpy as np
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.errors import DomainError, Kind
-from vms.evidence.remux import StreamingSink, open_mp4
+from vms.evidence.remux import StreamingSink, open_mp4, shown_us
 from vms.recording.bitstream import (
     has_parameter_sets,
     is_annexb,
@@ -374,8 +374,7 @@ class RedactClip:
         pkt = av.Packet(data)
         pkt.pts, pkt.dts, pkt.time_base = packet.pts - self._t0, packet.dts - self._t0, self.stream.time_base
         if self.keep is not None:
-            tb = self.stream.time_base
-            self._shown[packet.pts] = packet.wall_us + (packet.pts - packet.dts) * tb.numerator * 1_000_000 // tb.denominator
+            self._shown[packet.pts] = shown_us(packet, self.stream.time_base)
         try:
             frames = self._dec.decode(pkt)
         except av.error.InvalidDataError:
