@@ -35,7 +35,7 @@ def live_camera(request: Request, principal: LiveViewer, camera_id: CameraId):
     cam = next((c for c in live_cameras(app) if c.id == camera_id), None)
     if cam is None:
         raise PageRefused(404, translator(lang_of(request))("live.unknown").format(camera=camera_id))
-    return render(request, "live_camera.html", {"camera": cam})
+    return render(request, "live_camera.html", {"live_cam": cam})
 
 
 @router.get("/admin/live")
