@@ -100,11 +100,18 @@ def _queue(cfg, engine) -> list[tuple[str, str, str]]:
 
 
 def compare(app) -> list[BucketProblem]:
-    """Where this node's index and the bucket disagree (newest versions under the node's prefix)."""
-    store = open_store(app.config.archive, attempts=1)
+    """Where this node's index and the bucket disagree (newest versions under the node's prefix, and under
+    the prefixes of nodes it adopted: their objects keep the prefix they were uploaded under)."""
+    cfg = app.config.archive
+    store = open_store(cfg, attempts=1)
     with Session(app.engine) as s:
         indexed = aq.archived_keys(s, app.config.node_id)
-    listed = store.keys(node_prefix(app.config.archive, app.config.node_id))
+    prefixes = {node_prefix(cfg, app.config.node_id)}
+    prefixes |= {node_prefix(cfg, k[len(cfg.key_prefix):].split("/", 1)[0]) for k in indexed
+                 if k.startswith(cfg.key_prefix) and "/" in k[len(cfg.key_prefix):]}
+    listed = {}
+    for prefix in sorted(prefixes):
+        listed.update(store.keys(prefix))
     out: list[BucketProblem] = []
     for key, (segment_id, size) in sorted(indexed.items()):
         got = listed.pop(key, None)

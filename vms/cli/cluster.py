@@ -41,11 +41,50 @@ def cmd_tls_self_signed(args) -> int:
     return 0
 
 
+def cmd_adopt(args) -> int:
+    from vms.appliance import Appliance
+    from vms.ops import adopt
+    from vms.retention.holds import cli_actor
+
+    if not args.min_silence_minutes >= 0:
+        print(f"error: --min-silence-minutes must be 0 or more (got {args.min_silence_minutes:g})", file=sys.stderr)
+        return 2
+    app = Appliance.open(args.config)
+    try:
+        if not args.yes:
+            fp = adopt.plan(app, args.node)
+            print(f"node {args.node} owns {len(fp.cameras)} camera(s) ({', '.join(fp.cameras) or 'none'}), "
+                  f"{fp.segments} segment(s) ({fp.size_bytes / 1e9:.2f} GB): {fp.archived} in the archive, "
+                  f"{fp.only_local} ({fp.only_local_bytes / 1e9:.2f} GB) only on its own disk")
+            print(f"adopting makes {app.config.node_id} expire them under each camera's retention, shred their keys "
+                  f"and delete their archived objects on time; the node must be gone for good")
+            print(f"to adopt: vms cluster adopt {args.node} --yes")
+            return 0
+        done = adopt.adopt(app, args.node, cli_actor(), min_silence_s=args.min_silence_minutes * 60)
+    finally:
+        app.close()
+    fp = done.footprint
+    print(f"{done.into} now owns node {done.node_id}'s {len(fp.cameras)} camera(s) and {fp.segments} segment(s); "
+          f"its janitor expires them from the next sweep")
+    if fp.only_local:
+        print(f"{fp.only_local} segment(s) were only on {done.node_id}'s disk: `vms check` reports them missing "
+              f"until they expire (`vms check --repair` removes their rows)")
+    return 0
+
+
 def register(sub, add_config_arg) -> None:
     cl = sub.add_parser("cluster", help="several nodes on one PostgreSQL").add_subparsers(dest="sub", required=True)
     p = cl.add_parser("new-secret", help="write a new random shared secret for the nodes (mode 0600)")
     p.add_argument("file")
     p.set_defaults(func=cmd_new_secret)
+    p = cl.add_parser("adopt", help="take over the retention of a node that is gone for good (its footage, keys "
+                                    "and archived objects then expire here)")
+    p.add_argument("node", help="the lost node's node_id")
+    p.add_argument("--yes", action="store_true", help="do it (without: show what would move, change nothing)")
+    p.add_argument("--min-silence-minutes", type=float, default=60.0,
+                   help="refuse while the node showed a sign of life more recently than this (default 60)")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_adopt)
 
     tls = sub.add_parser("tls", help="certificates for the API").add_subparsers(dest="sub", required=True)
     p = tls.add_parser("self-signed", help="write a new self-signed key and certificate (cert.pem, key.pem) in DIR")
