@@ -28,7 +28,7 @@ from vms.appliance import Appliance
 from vms.archive import reading
 from vms.archive.worker import ArchiveWorker
 from vms.core.errors import DomainError, Kind
-from vms.ops import adopt
+from vms.ops import adopt, doctor
 from vms.retention import check as vcheck
 from vms.retention import holds, rules
 from vms.retention.janitor import Janitor
@@ -165,3 +165,9 @@ def test_the_command_shows_the_plan_and_refuses_what_it_cannot_do(two_nodes):
     assert bad.returncode == 2 and "--min-silence-minutes" in bad.stderr
     with Session(b.engine) as s:
         assert s.get(Camera, "cam-a").node_id == "node-a"
+    # node-a's footage is months old by the wall clock: the doctor on node-b says nobody expires it
+    skip = frozenset({"cameras", "mqtt", "clock", "archive", "disk"})
+    nodes = [f for f in doctor.run(b_cfg, skip=skip) if f.check == "nodes"]
+    assert [f.status for f in nodes] == ["warn"] and "run 'vms cluster adopt node-a' here" in nodes[0].message
+    adopt.adopt(b, "node-a", holds.cli_actor(), min_silence_s=0)
+    assert [f for f in doctor.run(b_cfg, skip=skip) if f.check == "nodes"] == []

@@ -88,3 +88,19 @@ def _checked(app, s: Session, node_id: str, min_silence_s: float, *, check_silen
                           f"node with [archive] configured (the same bucket), which can delete them on time",
                           key=N_("cluster.adopt_needs_archive"), params={"node": node_id, "objects": fp.archive_rows})
     return fp
+
+
+def silent_nodes(engine, me: str, now_us: int, *, after_s: float = 86_400.0) -> list[tuple[str, cq.Footprint]]:
+    """Other nodes that still own footage and showed no sign of life for ``after_s`` (for ``vms doctor``):
+    nobody expires their footage until one comes back or is adopted."""
+    out = []
+    with Session(engine) as s:
+        for node in cq.node_ids(s):
+            if node == me:
+                continue
+            fp = cq.footprint(s, node)
+            sweep = state.last_sweep(s, node)
+            seen = max((t for t in (fp.last_seen_us, sweep.at_us if sweep else None) if t is not None), default=None)
+            if fp.segments and (seen is None or now_us - seen > after_s * 1e6):
+                out.append((node, fp._replace(last_seen_us=seen)))
+    return out

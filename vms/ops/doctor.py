@@ -90,6 +90,7 @@ def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozens
         _mqtt(cfg, add)
     if engine is not None:
         _janitor(cfg, engine, add)
+        _silent_nodes(cfg, engine, add)
     if "archive" not in skip:
         from vms.archive.health import doctor_findings
 
@@ -454,6 +455,16 @@ def _janitor(cfg: Config, engine, add) -> None:
                                f"{cfg.janitor.sweep_interval_s:g} s): retention is not being enforced")
     else:
         add("janitor", "ok", f"last sweep {age_s:.0f} s ago")
+
+
+def _silent_nodes(cfg: Config, engine, add) -> None:
+    from vms.ops.adopt import silent_nodes
+
+    for node, fp in silent_nodes(engine, cfg.node_id, int(time.time() * 1e6)):
+        since = f"{(time.time() - fp.last_seen_us / 1e6) / 86400:.1f} days ago" if fp.last_seen_us else "never"
+        add("nodes", "warn", f"node {node} owns {fp.segments} segment(s) of camera(s) {', '.join(fp.cameras)} and "
+                             f"last showed a sign of life {since}: nobody expires that footage; if the node is gone "
+                             f"for good, run 'vms cluster adopt {node}' here")
 
 
 def _doorlog(cfg: Config, engine, add) -> None:
