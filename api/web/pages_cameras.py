@@ -13,11 +13,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from api.web.i18n import translator
-from api.web.render import lang_of, render
+from api.web.render import error_text, lang_of, render
 from api.web.session import Administrator, CameraReader, FormDep, status_of
 from vms.core.camera_config import CAMERA_ID, split_credentials
 from vms.core.errors import DomainError
-from vms.ops import camera_admin
+from vms.ops import camera_admin, camera_onvif, onvif
 from vms.ops.camera_list import camera_list
 
 router = APIRouter(include_in_schema=False)
@@ -34,9 +34,10 @@ def overview(request: Request, principal: CameraReader, done: str = "", camera: 
     })
 
 
-def _form(request: Request, values: dict, *, new: bool, error: str = "", field: str = "", status: int = 200):
-    return render(request, "camera_form.html", {"values": values, "new": new, "error": error, "field": field},
-                  status=status)
+def _form(request: Request, values: dict, *, new: bool, error: str = "", field: str = "", status: int = 200,
+          onvif_state: dict | None = None):
+    return render(request, "camera_form.html", {"values": values, "new": new, "error": error, "field": field,
+                                                "onvif": onvif_state or {}}, status=status)
 
 
 @router.get("/admin/cameras/new")
@@ -109,3 +110,33 @@ def change(request: Request, principal: Administrator, camera_id: str, form: For
 def _refused(request: Request, exc: DomainError, values: dict, *, new: bool):
     field = getattr(exc, "field", "")
     return _form(request, values, new=new, error=exc.message, field=field, status=status_of(exc))
+
+
+@router.post("/admin/cameras/onvif/lookup")  # two segments: never a camera id
+def onvif_lookup(request: Request, principal: Administrator, form: FormDep):
+    """The form's ONVIF buttons (docs/design/cameras.md, "ONVIF"): ``onvif=find`` lists the devices answering a
+    probe, ``onvif_pick`` puts one's address in the device field, ``onvif=stream`` asks the device (with the
+    credentials typed in the form) for its RTSP address and fills the source field.  The page comes back with
+    what was typed, never the user name or the password (they go to the device, not back to the page)."""
+    app = request.app.state.appliance
+    editing = form.get("editing").strip()
+    cam = app.config.camera(editing) if editing else None
+    if editing and cam is None:
+        return _not_here(request)
+    values = _typed(form, editing or form.get("id").strip(), cam.has_credentials if cam else False)
+    values["onvif_target"] = form.get("onvif_target").strip()[:200]
+    values["onvif_address"] = form.get("onvif_address").strip()[:500]
+    state: dict = {}
+    try:
+        if form.get("onvif_pick"):
+            values["onvif_address"] = onvif.device_url(form.get("onvif_pick"))
+        elif form.get("onvif") == "find":
+            state["devices"] = camera_onvif.find_cameras(app, principal.actor, values["onvif_target"])
+        elif form.get("onvif") == "stream":
+            found = camera_onvif.fetch_stream_address(app, principal.actor, values["onvif_address"],
+                                                      form.get("username"), form.get("password"))
+            values["source"], state["found"] = found.uri, found
+    except onvif.OnvifError as exc:
+        state["error"] = error_text(request, exc)
+        return _form(request, values, new=cam is None, status=status_of(exc), onvif_state=state)
+    return _form(request, values, new=cam is None, onvif_state=state)

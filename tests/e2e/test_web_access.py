@@ -61,6 +61,8 @@ MATRIX = {
     ("GET", "/admin/cameras/new"): (lambda env: ("/admin/cameras/new", None)),
     ("POST", "/admin/cameras/new"): (lambda env: ("/admin/cameras/new", {  # 422: refused by the config check
         "id": "x", "source": "rtsp://127.0.0.1:1/x", "retain_days": "x"})),
+    ("POST", "/admin/cameras/onvif/lookup"): (lambda env: ("/admin/cameras/onvif/lookup", {  # 409: nobody there
+        "onvif": "stream", "onvif_address": "127.0.0.1:1"})),
     ("GET", "/admin/cameras/{camera_id}"): (lambda env: ("/admin/cameras/hall", None)),
     ("POST", "/admin/cameras/{camera_id}"): (lambda env: ("/admin/cameras/hall", {  # 422
         "op": "save", "source": "rtsp://127.0.0.1:1/hall", "retain_days": "999"})),
