@@ -24,7 +24,7 @@ def test_admin_fills_the_camera_form_from_onvif_and_saves_it(web, browser, onvif
     page.fill("input[name=onvif_target]", onvif_camera.probe_target)  # one address: no multicast on loopback
     page.click("#onvif-find")
     row = page.locator(f"#onvif-devices tr[data-address='{onvif_camera.device_url}']")
-    expect(row).to_contain_text("Virtual-Camera")
+    expect(row).to_contain_text("Virtual Camera")
     assert page.locator("input[name=id]").input_value() == "gate"  # what was typed stays
     row.locator("button").click()
     expect(page.locator("input[name=onvif_address]")).to_have_value(onvif_camera.device_url)

@@ -55,7 +55,7 @@ def onvif_camera(tmp_path):
         missing_component("ipycam (the third-party virtual ONVIF camera) is not installed: ./deploy/dev.sh test "
                           "installs it (pip install --no-deps ipycam==1.3.0)")
     port, discovery_port = free_port(), free_port(socket.SOCK_DGRAM)
-    env = dict(os.environ, ONVIF_USER=ONVIF_USER, ONVIF_PASSWORD=ONVIF_PASSWORD, ONVIF_NAME="Virtual-Camera")
+    env = dict(os.environ, ONVIF_USER=ONVIF_USER, ONVIF_PASSWORD=ONVIF_PASSWORD, ONVIF_NAME="Virtual Camera")
     process = subprocess.Popen([sys.executable, "-m", "testkit.onvif_camera", str(port), str(discovery_port)],
                                cwd=tmp_path, env=dict(env, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)

@@ -176,9 +176,23 @@ def _probe_matches(data: bytes, message_id: str) -> list[Device]:
 
 
 def _scope(scopes: list[str], kind: str) -> str:
+    """The value of the scope ``onvif://www.onvif.org/KIND/VALUE``; words after it that are no URI belong to it
+    (devices that do not percent-encode a space in their name, ipycam among them)."""
     prefix = f"onvif://www.onvif.org/{kind}/"
-    value = next((unquote(s[len(prefix):]) for s in scopes if s.startswith(prefix)), "")
-    return "".join(c for c in value if c.isprintable())[:100]
+    for i, scope in enumerate(scopes):
+        if scope.startswith(prefix):
+            words = [scope[len(prefix):]]
+            words += list(_until_uri(scopes[i + 1:]))
+            value = unquote(" ".join(words))
+            return "".join(c for c in value if c.isprintable())[:100]
+    return ""
+
+
+def _until_uri(words: list[str]):
+    for word in words:
+        if ":" in word:
+            return
+        yield word
 
 
 # ---------------------------------------------------------------- the stream address
