@@ -127,7 +127,7 @@ def test_problems_mail_admins_and_auditors_once_until_cleared(appliance_factory,
     sender.send_due()
     assert sorted((m.to, m.subject) for m in inbox.messages) == [
         ("adam@library.example", "Problem on the video archive: the audit trail does not verify"),
-        ("aud@library.example", "Problem på videoarkivet: revisionsloggen kan ikke verificeres")]
+        ("aud@library.example", "Problem på videoarkivet: revisionssporet kan ikke verificeres")]
     assert f"{PUBLIC_URL}/health" in inbox.messages[0].body
     inbox.clear()
     ProblemNotices(app).on_alarm("audit_chain_broken", None, True, "again")  # a restart does not mail it again

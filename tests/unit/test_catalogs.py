@@ -58,11 +58,12 @@ def test_every_extracted_message_has_a_danish_and_an_english_text():
     used = extracted()
     assert len(used) > 200  # the extraction found the templates, the pages and the policy
     assert "nav.queue" in used and "refused.four_eyes" in used
+    assert "mail.delivery_expired.body" in used and "mail.problem_text.camera_offline" in used  # the mails
     for lang in i18n.LANGUAGES:
         have = {k for d in CATALOGS for k, v in texts(d, lang).items() if v.strip()}
         missing = sorted(f"{k} ({where})" for k, where in used.items() if k not in have)
         assert missing == [], (f"no {lang} text for: {missing}; add it to api/locale/{lang}/LC_MESSAGES/messages.po "
-                               "(docs/design/i18n.md)")
+                               f"or vms/locale/{lang}/LC_MESSAGES/vms.po (docs/design/i18n.md)")
 
 
 @pytest.mark.parametrize("domain", sorted(CATALOGS))

@@ -1,31 +1,16 @@
-"""Pure parts of the notifications: both languages have every mail with the same placeholders, the back-off,
-errors worded without secrets, and the disk forecast's arithmetic."""
+"""Pure parts of the notifications: the back-off, errors worded without secrets, and the disk forecast's
+arithmetic (the mails' words: test_notify_texts.py)."""
 
 from __future__ import annotations
 
 import smtplib
-import string
 
 import pytest
 
-from vms.notify import texts
 from vms.notify.sender import backoff_s, describe
 from vms.ops.forecast import CameraUse, forecast, words
 
 GB = 1e9
-
-
-def _fields(s: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(s) if f}
-
-
-def test_every_mail_exists_in_both_languages_with_the_same_placeholders():
-    assert set(texts.MAILS["da"]) == set(texts.MAILS["en"])
-    for kind in texts.MAILS["da"]:
-        for da, en in zip(texts.MAILS["da"][kind], texts.MAILS["en"][kind], strict=True):
-            assert _fields(da) == _fields(en), kind
-    assert set(texts.PROBLEMS["da"]) == set(texts.PROBLEMS["en"])
-    assert texts.language_of(None) == "da" and texts.language_of("fr") == "da" and texts.language_of("en") == "en"
 
 
 def test_backoff_grows_and_is_capped():

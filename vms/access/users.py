@@ -20,9 +20,8 @@ from vms.access import policy
 from vms.access.audit import Actor, audited
 from vms.core.clock import Clock
 from vms.core.errors import DomainError, Kind
-from vms.core.i18n import N_
+from vms.core.i18n import LANGUAGES, N_
 from vms.core.mail_config import address_problem
-from vms.notify.texts import LANGUAGES
 
 ROLES = policy.ROLES  # operator, manager, auditor, admin
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")

@@ -4,7 +4,8 @@ A use case (a ticket filed or decided, a download) calls one of these with its o
 exactly when the event does and the request never waits for a mail server: :mod:`vms.notify.sender` sends the
 rows later.  With no ``[mail]`` section nothing is queued.  Readers without an e-mail address get nothing
 (their pages still show everything).  Each mail is written in its reader's language (``users.language``,
-Danish when unset) and names the event by numbers and times only (:mod:`vms.notify.texts`).
+Danish when unset) from the ``vms`` catalog, with times and numbers as that language writes them, and names the
+event by numbers and times only (:mod:`vms.notify.texts`).
 
 Recipients:
 
@@ -18,13 +19,11 @@ Recipients:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 from sqlalchemy.orm import Session
 
 from storage.sql import outbox as store
 from vms.notify import texts
+from vms.notify.texts import Moment
 
 MANAGER, ADMIN, AUDITOR = "manager", "admin", "auditor"
 REQUEST_DUE_DAYS = 7  # a request of access not answered this close to its deadline is mailed about, once
@@ -38,23 +37,17 @@ def base_url(config) -> str:
     return (config.mail.public_url or config.delivery.public_url or "").rstrip("/")
 
 
-def local(config, t_us: int) -> str:
-    """A time as the reader's screens show it (the appliance's zone)."""
-    dt = datetime.fromtimestamp(t_us / 1e6, UTC).astimezone(ZoneInfo(config.timezone))
-    return dt.strftime("%Y-%m-%d %H:%M")
-
-
 def _send(s: Session, config, readers, event: str, kind: str, now_us: int, **values) -> int:
     for r in readers:
-        lang = texts.language_of(r.language)
-        subject, body = texts.text(kind, lang, name=r.name, **values)
+        lang = texts.language(r.language)
+        subject, body = texts.render(kind, lang, config.timezone, name=r.name, **values)
         store.queue(s, event=event, user_id=r.user_id, recipient=r.email, language=lang, subject=subject,
                     body=body, now_us=now_us)
     return len(readers)
 
 
 def _ticket_values(config, ticket_id: int, created_us: int) -> dict:
-    return {"ticket": ticket_id, "filed": local(config, created_us), "link": f"{base_url(config)}/tickets/{ticket_id}"}
+    return {"ticket": str(ticket_id), "filed": Moment(created_us), "link": f"{base_url(config)}/tickets/{ticket_id}"}
 
 
 def ticket_waiting(s: Session, config, *, ticket_id: int, requester_id: int, created_us: int, now_us: int) -> int:
@@ -72,7 +65,7 @@ def ticket_reminder(s: Session, config, *, ticket_id: int, requester_id: int, cr
     kind = "ticket.escalation" if escalate else "ticket.reminder"
     hours = config.mail.escalation_hours if escalate else config.mail.reminder_hours
     readers = store.readers_with_roles(s, (MANAGER,), excluding_ids=() if escalate else (requester_id,))
-    return _send(s, config, readers, f"{kind}:{ticket_id}", kind, now_us, hours=f"{hours:g}",
+    return _send(s, config, readers, f"{kind}:{ticket_id}", kind, now_us, hours=hours,
                  **_ticket_values(config, ticket_id, created_us))
 
 
@@ -82,9 +75,9 @@ def ticket_decided(s: Session, config, *, ticket_id: int, requester_id: int, app
     if not enabled(config) or (reader := store.reader(s, requester_id)) is None:
         return 0
     kind = "ticket.approved" if approved else "ticket.denied"
-    until = local(config, access_until_us) if access_until_us else ""
-    return _send(s, config, [reader], f"{kind}:{ticket_id}", kind, decided_us, ticket=ticket_id,
-                 decided=local(config, decided_us), until=until, link=f"{base_url(config)}/tickets/{ticket_id}")
+    until = Moment(access_until_us) if access_until_us else ""
+    return _send(s, config, [reader], f"{kind}:{ticket_id}", kind, decided_us, ticket=str(ticket_id),
+                 decided=Moment(decided_us), until=until, link=f"{base_url(config)}/tickets/{ticket_id}")
 
 
 def delivery_downloaded(s: Session, config, *, delivery_id: int, ticket_id: int, created_by: int, count: int,
@@ -93,7 +86,7 @@ def delivery_downloaded(s: Session, config, *, delivery_id: int, ticket_id: int,
     if not enabled(config) or (reader := store.reader(s, created_by)) is None:
         return 0
     return _send(s, config, [reader], f"delivery.downloaded:{delivery_id}:{count}", "delivery.downloaded", now_us,
-                 ticket=ticket_id, delivery=delivery_id, when=local(config, now_us), count=count, limit=limit,
+                 ticket=str(ticket_id), delivery=str(delivery_id), when=Moment(now_us), count=count, limit=limit,
                  link=f"{base_url(config)}/exports")
 
 
@@ -103,7 +96,7 @@ def delivery_expired(s: Session, config, *, delivery_id: int, ticket_id: int, cr
     if (reader := store.reader(s, created_by)) is None:
         return 0
     return _send(s, config, [reader], f"delivery.expired:{delivery_id}", "delivery.expired", now_us,
-                 ticket=ticket_id, delivery=delivery_id, when=local(config, expires_us),
+                 ticket=str(ticket_id), delivery=str(delivery_id), when=Moment(expires_us),
                  link=f"{base_url(config)}/exports")
 
 
@@ -113,7 +106,7 @@ def request_due(s: Session, config, *, ticket_id: int, requester_id: int, deadli
     if (requester := store.reader(s, requester_id)) is not None:
         readers.setdefault(requester.user_id, requester)
     return _send(s, config, list(readers.values()), f"request.due:{ticket_id}", "request.due", now_us,
-                 ticket=ticket_id, deadline=local(config, deadline_us), link=f"{base_url(config)}/tickets/{ticket_id}")
+                 ticket=str(ticket_id), deadline=Moment(deadline_us), link=f"{base_url(config)}/tickets/{ticket_id}")
 
 
 def problem(s: Session, config, *, key: str, kind: str, messages: dict[str, str], now_us: int) -> int:
@@ -122,10 +115,10 @@ def problem(s: Session, config, *, key: str, kind: str, messages: dict[str, str]
     readers = store.readers_with_roles(s, (ADMIN, AUDITOR))
     n = 0
     for r in readers:
-        lang = texts.language_of(r.language)
-        subject, body = texts.text("problem", lang, name=r.name, what=texts.problem_name(kind, lang),
-                                   when=local(config, now_us), message=messages.get(lang) or messages["en"],
-                                   link=f"{base_url(config)}/health")
+        lang = texts.language(r.language)
+        subject, body = texts.render("problem", lang, config.timezone, name=r.name,
+                                     what=texts.problem_name(kind, lang), when=Moment(now_us),
+                                     message=messages.get(lang) or messages["en"], link=f"{base_url(config)}/health")
         store.queue(s, event=f"problem:{key}:{now_us}"[:128], user_id=r.user_id, recipient=r.email, language=lang,
                     subject=subject, body=body, now_us=now_us)
         n += 1

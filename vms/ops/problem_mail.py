@@ -29,27 +29,18 @@ from sqlalchemy.orm import Session
 
 from storage.sql import index
 from storage.sql import outbox as store
+from vms.core.i18n import N_
 from vms.core.periodic import Periodic
-from vms.notify import outbox
+from vms.notify import outbox, texts
 from vms.ops import forecast
 
 log = logging.getLogger(__name__)
 
-#: alarm kinds that are mailed, with what they mean in words
+#: alarm kinds that are mailed, with the key of what they mean in words (the ``vms`` catalog)
 ALARM_WORDS = {
-    "retention_violation": {
-        "da": "Der ligger optagelser, som er ældre end opbevaringstiden tillader, og som ikke er tilbageholdt. "
-              "Kører oprydningen (janitor)? Se siden Opbevaring eller 'vms retention report'.",
-        "en": "There is footage older than its retention allows that is not held. Is the janitor running? See "
-              "the Retention page or 'vms retention report'."},
-    "audit_chain_broken": {
-        "da": "Revisionsloggen kan ikke verificeres: en post er ændret, slettet eller indsat udefra. Se siden "
-              "Kædekontrol eller 'vms audit verify'.",
-        "en": "The audit trail does not verify: an entry was changed, removed or inserted from outside. See the "
-              "Chain check page or 'vms audit verify'."},
-    "disk_low": {
-        "da": "Der er mindre fri plads på lagerdisken end minimum; de ældste optagelser slettes for at skaffe plads.",
-        "en": "Free space on the storage disk is below its floor; the oldest footage is evicted to make room."},
+    "retention_violation": N_("mail.problem_text.retention_violation"),
+    "audit_chain_broken": N_("mail.problem_text.audit_chain_broken"),
+    "disk_low": N_("mail.problem_text.disk_low"),
 }
 
 
@@ -109,8 +100,8 @@ class ProblemNotices:
         if kind not in ALARM_WORDS or camera is not None:
             return
         if active:
-            words = ALARM_WORDS[kind]
-            self.bad(kind, kind, {lang: text + _technical(message) for lang, text in words.items()})
+            self.bad(kind, kind, {lang: texts.words(ALARM_WORDS[kind], lang) + _technical(message)
+                                  for lang in texts.LANGUAGES})
         else:
             self.ok(kind)
 
@@ -125,7 +116,7 @@ class ProblemNotices:
         f = forecast.measure(self.app)
         if f is not None and f.days_held is not None:
             if f.short:
-                self.bad("disk_forecast", "disk_forecast", {lang: forecast.words(f, lang) for lang in ("da", "en")})
+                self.bad("disk_forecast", "disk_forecast", {lang: forecast.words(f, lang) for lang in texts.LANGUAGES})
             else:
                 self.ok("disk_forecast")
         if self.cameras:
@@ -142,10 +133,8 @@ class ProblemNotices:
             if cam.enabled and silent_us >= after_us:
                 minutes = silent_us // 60_000_000
                 self.bad(key, "camera_offline", {
-                    "da": f"Kamera {cam.id} har ikke sendt billeder i {minutes} minutter (grænsen er "
-                          f"{cfg.mail.offline_minutes:g} minutter). Der optages ikke fra det, før det er tilbage.",
-                    "en": f"Camera {cam.id} has sent nothing for {minutes} minutes (the threshold is "
-                          f"{cfg.mail.offline_minutes:g} minutes). Nothing is recorded from it until it is back."})
+                    lang: texts.words(N_("mail.problem_text.camera_offline"), lang, camera=cam.id, minutes=minutes,
+                                      threshold=cfg.mail.offline_minutes) for lang in texts.LANGUAGES})
             else:
                 self.ok(key)
 
