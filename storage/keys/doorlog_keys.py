@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -62,6 +62,14 @@ class DoorKey:
     def seal(self, identifier: bytes, nonce: bytes | None = None) -> bytes:
         nonce = nonce if nonce is not None else os.urandom(12)
         return nonce + self._aead.encrypt(nonce, identifier, ID_AAD)
+
+    def seal_many(self, identifiers: Sequence[bytes]) -> list[bytes]:
+        """:meth:`seal` of each identifier, each with its own random nonce (drawn in one call): the import's
+        hot path, without a method call and a ``urandom`` call per entry."""
+        nonces = os.urandom(12 * len(identifiers))
+        encrypt = self._aead.encrypt
+        return [nonces[j:j + 12] + encrypt(nonces[j:j + 12], ident, ID_AAD)
+                for j, ident in zip(range(0, 12 * len(identifiers), 12), identifiers, strict=True)]
 
     def open(self, sealed: bytes) -> bytes:
         try:

@@ -15,9 +15,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.keys.doorlog_keys import DoorlogKeys
 from storage.sql import doorlog as q
-from storage.sql.models import AuditEntry
+from storage.sql.models import AuditEntry, DoorlogEntry
 from testkit.doorlog import FAKE_CPR, FAKE_CPR_DIGITS, VENDOR_1252, csv_default, csv_vendor_1252
+from vms.access.audit import SYSTEM
+from vms.doorlog import ingest
 from vms.doorlog.inbox import InboxWatch
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -111,6 +114,34 @@ def test_a_file_imported_twice_adds_nothing(watched):
     third = drop(app, "b.csv", overlapping, watch)
     assert (third.status, third.rows, third.added) == ("imported", 6, 2)
     assert entries(app) == 6
+
+
+def test_a_file_over_two_days_is_sealed_per_day_and_counted_once(appliance_factory, database_url, fake_clock):
+    """One file, two UTC days (two keys, two bulk inserts in one transaction), a line repeated inside the file
+    and a passage stored by an earlier file: each entry opens under its own day's key to its identifier, and
+    ``added`` counts only what was new."""
+    app = make(appliance_factory, database_url, fake_clock)
+    midnight = T0 + DAY_US
+    earlier = [(midnight - 3 * MIN_US, "main", "card0001")]
+    assert ingest.import_file(app, csv_default(earlier), name="a.csv", source="inbox", actor=SYSTEM).added == 1
+    passages = earlier + [(midnight + (k - 2) * MIN_US, f"door-{k % 3}", f"card{k % 4:04d}") for k in range(5)]
+    passages.append(passages[-1])  # the same line twice in one export
+    result = ingest.import_file(app, csv_default(passages), name="b.csv", source="inbox", actor=SYSTEM)
+    assert (result.status, result.rows, result.added) == ("imported", 7, 5)
+    keys = DoorlogKeys(app.keys.keyring)
+    with Session(app.engine) as s:
+        stored = s.execute(select(DoorlogEntry.at_us, DoorlogEntry.door_id, DoorlogEntry.key_id, DoorlogEntry.id_hash,
+                                  DoorlogEntry.id_sealed).order_by(DoorlogEntry.at_us)).all()
+        day_keys = {d: keys.for_day(s, d, now_us=fake_clock.now_us()) for d in ("2026-01-01", "2026-01-02")}
+    by_id = {k.key_id: k for k in day_keys.values()}
+    assert len(stored) == 6 and {r.key_id for r in stored} == set(by_id)
+    for r in stored:
+        key = by_id[r.key_id]
+        assert key is day_keys[ingest.utc_day(r.at_us)]
+        ident = key.open(r.id_sealed)
+        assert r.id_hash == key.digest(ident)
+        assert (r.at_us, r.door_id, ident.decode()) in {(t, d, f"card:{i.upper()}") for t, d, i in passages}
+    assert len({r.id_sealed[:12] for r in stored}) == 6  # a nonce of its own per entry
 
 
 def test_windows_1252_semicolon_export_with_a_column_mapping(watched):

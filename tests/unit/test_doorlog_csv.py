@@ -61,3 +61,19 @@ def test_more_problems_than_shown_are_counted():
     lines = "".join("x,main,card1\n" for _ in range(60))
     report = parse("time,door,id\n" + lines).report()
     assert "line 51" in report and "line 52" not in report and "and 10 more line(s)" in report
+
+
+def test_times_read_by_the_hour_agree_with_datetime_line_by_line():
+    """The ISO 8601 reader parses each distinct date, hour and offset once and adds minutes and seconds; every
+    value, good or bad, must come out as ``datetime.fromisoformat`` reads it on its own."""
+    read = csvfile._TimeReader("iso8601", CPH)
+    values = [f"2026-{m:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{off}"
+              for m, d in ((1, 1), (3, 29), (2, 30), (10, 25), (13, 1)) for sep in "T "
+              for h in (0, 2, 23, 24) for mi, s in ((0, 0), (59, 59), (7, 60), (60, 1))
+              for off in ("+01:00", "Z", "-00:00", "+0200", "+01:00:30", "", "+24:00", ".5+01:00", "+1")]
+    values += ["2026-01-01T01:0a:03+01:00", "2026-01-01T01:\u00b2\u00b3:03+01:00", "2026-01-01T01:00:03+01:00junk",
+               "20260101T010003+0100", "2026-01-01T01:00:03,25Z", "2026-W01-1T01:00:03Z"]
+    for v in values * 2:  # the second round is answered from the reader's hours
+        assert read(v) == read._parse(v), v
+    assert read("2026-01-01T21:04:05+01:00") == 1_767_297_845_000_000
+    assert "no UTC offset" in read("2026-01-01T21:00:00")
