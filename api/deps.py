@@ -120,5 +120,6 @@ TicketCloser = Annotated[Principal, Depends(require(policy.Action.TICKET_CLOSE))
 FootageViewer = Annotated[Principal, Depends(require(policy.Action.FOOTAGE_VIEW))]
 Exporter = Annotated[Principal, Depends(require(policy.Action.EXPORT))]
 DeliveryManager = Annotated[Principal, Depends(require(policy.Action.DELIVERY_MANAGE))]
+PackageReviewer = Annotated[Principal, Depends(require(policy.Action.PACKAGE_RELEASE))]
 CameraReader = Annotated[Principal, Depends(require(policy.Action.CAMERAS_LIST))]
 ApplianceDep = Annotated[object, Depends(_appliance)]

@@ -10,16 +10,21 @@
   a ticket's jobs (since the last restart) and packages (with link counts).
 * ``DELETE /api/packages/{package_id}`` (a manager) deletes a package now and
   revokes its links.
+* ``GET /api/packages/{package_id}/clips/{n}`` lets a manager who did not file a request of access watch
+  its export's video files before approving it (``POST /api/packages/{package_id}/release``); byte ranges
+  for seeking (vms/evidence/release.py).
 
 Domain: :mod:`vms.evidence.export_jobs` and :func:`vms.evidence.delivery.delete_package`.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Header, Path, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, Strict
 
 from api import deps
@@ -178,7 +183,32 @@ def delete_package(package_id: PackageId, principal: deps.DeliveryManager, app: 
 @router.post("/packages/{package_id}/release", status_code=204, response_class=Response,
              summary="Approve a request of access's export for delivery to the data subject (a manager other than "
                      "the requester, after reviewing it)")
-def release_package(package_id: PackageId, body: Decision, principal: deps.DeliveryManager,
+def release_package(package_id: PackageId, body: Decision, principal: deps.PackageReviewer,
                     app: deps.ApplianceDep) -> Response:
     release.release(app, principal, package_id, reason=body.reason)
     return Response(status_code=204)
+
+
+BYTES = re.compile(r"^bytes=(\d{1,15})-(\d{0,15})$")
+
+
+@router.get("/packages/{package_id}/clips/{n}", response_class=Response,
+            summary="Watch a video file of a request of access's export before approving it (a manager other than "
+                    "the requester; audited)",
+            responses={200: {"content": {"video/mp4": {}}, "description": "the clip (fragmented MP4)"},
+                       206: {"description": "the byte range asked for (Range: bytes=first-last)"},
+                       403: {"description": "not a manager, or the manager who filed the request"},
+                       404: {"description": "no such package or clip"},
+                       409: {"description": "no request of access's package, or exported as recorded"}})
+def preview_clip(package_id: PackageId, n: Annotated[int, Path(ge=0, le=9999, description="clip number, from 0")],
+                 principal: deps.PackageReviewer, app: deps.ApplianceDep,
+                 range_: Annotated[str | None, Header(alias="Range", max_length=64)] = None) -> Response:
+    match = BYTES.match(range_ or "")  # other forms of Range (suffix, several ranges) get the whole clip
+    byte_range = (int(match[1]), int(match[2]) if match[2] else None) if match else None
+    clip = release.open_preview(app, principal, package_id, n, byte_range)
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Accept-Ranges": "bytes",
+               "Content-Length": str(clip.last - clip.first + 1), "Content-Disposition": "inline"}
+    if byte_range is None:
+        return StreamingResponse(clip.chunks, media_type="video/mp4", headers=headers)
+    headers["Content-Range"] = f"bytes {clip.first}-{clip.last}/{clip.size_bytes}"
+    return StreamingResponse(clip.chunks, status_code=206, media_type="video/mp4", headers=headers)

@@ -1,7 +1,9 @@
 """Exports, delivery links and the recipient's page.
 
 On a ticket's page (export tickets; the requester or a manager): start an
-export (optionally redacted), follow its progress bar (``/static/web.js``
+export (optionally redacted; for a request of access, the export for the data
+subject with the box drawn around them on a frame: :func:`subject_of_form`,
+/static/subject.js), follow its progress bar (``/static/web.js``
 polls the API's ``GET /api/exports/{job}``), cancel it; see the packages.
 Managers also create delivery links (the link and a generated passcode are
 shown once, on the page answering the form, never in a redirect or a URL
@@ -22,7 +24,9 @@ as api/routes/exports.py and api/routes/deliveries.py, with their audit entries.
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -33,13 +37,15 @@ from api.web.i18n import error_text as i18n_error_text
 from api.web.i18n import translator
 from api.web.pages_tickets import ticket_number, ticket_page
 from api.web.render import error_text, lang_of, render
-from api.web.session import DeliveryManager, Exporter, FormDep, PageRefused, status_of
+from api.web.session import DeliveryManager, Exporter, FormDep, PackageReviewer, PageRefused, status_of
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.numbers import decimal, id_number
 from vms.evidence import delivery, export_jobs, release
 from vms.evidence.export import package_store
 from vms.evidence.redact import RedactionOptions
+from vms.evidence.subject import Subject
 
 router = APIRouter(include_in_schema=False)
 JOB = re.compile(r"^[0-9a-f]{16}$")
@@ -74,12 +80,53 @@ def _ticket(request: Request, principal, ticket_id: int, **kw):
     return ticket_page(request, principal, ticket_id, **kw)
 
 
+BOX = ("x", "y", "width", "height")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def subject_of_form(request: Request, form) -> Subject | None:
+    """The data subject marked on the ticket page (``subject_camera``, ``subject_at``: the frame's time as
+    RFC 3339, ``subject_x`` .. ``subject_height``: the box in fractions of the frame); None without a camera.
+    Anything else than a box inside the frame with a size is refused (422) saying which field and why."""
+    camera = form.get("subject_camera").strip()
+    if not camera:
+        return None
+    t = translator(lang_of(request))
+    text = form.get("subject_at").strip()
+    try:
+        at = datetime.fromisoformat(text)
+        if at.tzinfo is None:
+            raise ValueError(text)
+    except ValueError:
+        raise DomainError(Kind.INVALID, f"subject_at {text[:40]!r}: show a frame and mark the person on it (the "
+                                        "frame's time, RFC 3339 with a time zone)", key=N_("subject.no_frame")) from None
+    box = {}
+    for name in BOX:
+        raw = form.get(f"subject_{name}").strip()
+        try:
+            box[name] = float(raw.replace(",", "."))
+        except ValueError:
+            box[name] = math.nan
+        if not (math.isfinite(box[name]) and 0 <= box[name] <= 1):
+            raise DomainError(Kind.INVALID, f"subject_{name} {raw[:20]!r}: a fraction of the frame, 0 to 1",
+                              key=N_("subject.bad_number"), params={"field": t(f"subject.{name}"), "text": raw[:20]})
+    if box["width"] * box["height"] == 0:
+        raise DomainError(Kind.INVALID, "the box has no size: draw a rectangle around the person",
+                          key=N_("subject.empty"))
+    if box["x"] + box["width"] > 1 + 1e-9 or box["y"] + box["height"] > 1 + 1e-9:
+        raise DomainError(Kind.INVALID, "the box reaches outside the frame (x + width and y + height at most 1)",
+                          key=N_("subject.outside"))
+    return Subject(camera, (at - EPOCH) // timedelta(microseconds=1), **box)
+
+
 @router.post("/tickets/{ticket_id}/export")
 def start_export(request: Request, principal: Exporter, ticket_id: TicketId, form: FormDep):
     app = request.app.state.appliance
     name = form.get("recipient_name").strip() or None
     try:
-        redaction = RedactionOptions(faces=form.get("faces") == "on", moving=form.get("moving") == "on")
+        subject = subject_of_form(request, form)
+        redaction = RedactionOptions(faces=form.get("faces") == "on", moving=form.get("moving") == "on",
+                                     subject=subject)
         export_jobs.start(app, principal, ticket_id, redaction=redaction, recipient=name)
     except DomainError as exc:
         return _ticket(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
@@ -135,14 +182,14 @@ def create_link(request: Request, principal: DeliveryManager, package_id: Packag
 
 
 @router.post("/packages/{package_id}/release")
-def release_package(request: Request, principal: DeliveryManager, package_id: PackageId, form: FormDep):
+def release_package(request: Request, principal: PackageReviewer, package_id: PackageId, form: FormDep):
     """A manager approves a request of access's export for delivery, after reviewing it."""
     app = request.app.state.appliance
     ticket_id = _package_ticket(app, package_id)
     try:
         release.release(app, principal, package_id, reason=form.get("reason"))
     except DomainError as exc:
-        return _ticket(request, principal, ticket_id, error=exc.message, status=status_of(exc))
+        return _ticket(request, principal, ticket_id, error=error_text(request, exc), status=status_of(exc))
     return RedirectResponse(f"/tickets/{ticket_id}?done=released#export", status_code=303)
 
 

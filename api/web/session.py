@@ -132,6 +132,7 @@ TicketDecider = Annotated[Principal, Depends(allow(policy.Action.TICKET_DECIDE))
 TicketCloser = Annotated[Principal, Depends(allow(policy.Action.TICKET_CLOSE))]
 Exporter = Annotated[Principal, Depends(allow(policy.Action.EXPORT))]
 DeliveryManager = Annotated[Principal, Depends(allow(policy.Action.DELIVERY_MANAGE))]
+PackageReviewer = Annotated[Principal, Depends(allow(policy.Action.PACKAGE_RELEASE))]
 AuditReader = Annotated[Principal, Depends(allow(policy.Action.AUDIT_READ))]
 Administrator = Annotated[Principal, Depends(allow(policy.Action.ADMINISTER))]
 CameraReader = Annotated[Principal, Depends(allow(policy.Action.CAMERAS_LIST))]

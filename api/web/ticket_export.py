@@ -31,4 +31,20 @@ def ticket_sections(request: Request, principal, view) -> dict:
     # which of its forms the section offers is the template's question to the policy (can('export', ticket) ...)
     return {"exports": {"jobs": list(reversed(jobs)), "packages": list(reversed(packages)),
                         "running": any(j.state in ("queued", "running") for j in jobs), "error": "",
-                        "policy": delivery.policy(app), "released": release.released_package(app, view.id)}}
+                        "policy": delivery.policy(app), "released": release.released_package(app, view.id),
+                        "previews": _previews(request, principal, view, packages)}}
+
+
+def _previews(request: Request, principal, view, packages) -> dict:
+    """A request of access's redacted packages as the reviewing manager watches them: package id -> its video
+    files' names, or the reason they cannot be shown (a text).  Empty for anyone else."""
+    if not view.received_us or policy.release_refusal(principal.role, principal.user_id, view.requester_id):
+        return {}
+    out = {}
+    for p in packages:
+        if p.info.redacted:
+            try:
+                out[p.info.package_id] = release.preview_clips(request.app.state.appliance, principal, p.info.package_id)
+            except DomainError as exc:
+                out[p.info.package_id] = error_text(request, exc)
+    return out

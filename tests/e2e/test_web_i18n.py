@@ -34,7 +34,8 @@ def test_keys_built_from_domain_words_exist():
               + [f"changes.kind.{k}" for k in ("add", "role", "enable", "reset")]
               + [f"doorlog_kind.{k}" for k in ("cpr", "card")]
               + [f"doorlog_status.{k}" for k in ("imported", "duplicate", "rejected")]
-              + [f"dl.gone.{s}" for s in ("revoked", "expired", "exhausted", "deleted")])
+              + [f"dl.gone.{s}" for s in ("revoked", "expired", "exhausted", "deleted")]
+              + [f"subject.{f}" for f in ("x", "y", "width", "height")])
     for lang in i18n.LANGUAGES:  # each language's own catalog, not the English fallback
         have = {k for k, v in texts("messages", lang).items() if v.strip()}
         assert sorted(k for k in needed if k not in have) == [], lang

@@ -54,6 +54,7 @@ class Action(StrEnum):
     FOOTAGE_VIEW = "footage.view"        # recorded spans and playback inside a ticket
     EXPORT = "export"                    # start, follow and cancel exports; see a ticket's packages
     DELIVERY_MANAGE = "delivery.manage"  # delivery links, deleting packages, the packages page
+    PACKAGE_RELEASE = "package.release"  # review (preview) a request of access's export and approve it for delivery
     AUDIT_READ = "audit.read"            # the audit trail, its verification, deletions, retention
     ADMINISTER = "administer"            # user accounts and the cameras and storage overview
     OPS_READ = "ops.read"                # /metrics with credentials
@@ -84,6 +85,8 @@ RULES: dict[Action, Rule] = {
     Action.FOOTAGE_VIEW: Rule(_STAFF, "footage is seen only by operators and managers"),
     Action.EXPORT: Rule(_STAFF, "only the requester or a manager may export a ticket's footage"),
     Action.DELIVERY_MANAGE: Rule(frozenset({Role.MANAGER}), "only a manager may manage delivery links and packages"),
+    Action.PACKAGE_RELEASE: Rule(frozenset({Role.MANAGER}), "only a manager reviews a request of access's export "
+                                                            "and approves it for delivery"),
     Action.AUDIT_READ: Rule(frozenset({Role.AUDITOR}), "the audit trail is the auditor's"),
     Action.ADMINISTER: Rule(frozenset({Role.ADMIN}), "user accounts, cameras and storage are the administrator's"),
     Action.OPS_READ: Rule(frozenset({Role.ADMIN, Role.AUDITOR}), "metrics are for administrators and auditors"),
@@ -243,6 +246,8 @@ def ticket_refusal(role: str, user_id: int, action: Action, ticket: TicketScope,
                            params={"id": ticket.id, "state": ticket.state})
     elif action == Action.DELIVERY_MANAGE:
         return _delivery_refusal(ticket, now_us)
+    elif action == Action.PACKAGE_RELEASE:
+        return release_refusal(role, user_id, ticket.requester_id)
     elif action in (Action.FOOTAGE_VIEW, Action.EXPORT):
         if action == Action.EXPORT and ticket.action != "export":
             return Refusal(f"ticket {ticket.id} asks only to view footage; file an export ticket to export",
@@ -272,6 +277,17 @@ def _delivery_refusal(ticket: TicketScope, now_us: int | None) -> Refusal | None
     if now_us is None or ticket.access_until_us is None or now_us >= ticket.access_until_us:
         return Refusal(f"the access window of ticket {ticket.id} has ended", key=N_("refused.window_over"))
     return None
+
+
+def release_refusal(role: str, user_id: int, requester_id: int) -> Refusal | None:
+    """Why the principal may not review (preview) or approve the export of a request of access filed by
+    ``requester_id`` (None: they may): a manager, and not the one who filed it (four eyes on what the data
+    subject receives; vms/evidence/release.py)."""
+    refusal = role_refusal(role, Action.PACKAGE_RELEASE)
+    if refusal is None and user_id == requester_id:
+        return Refusal("you filed this request of access; another manager reviews its export and approves it for "
+                       "delivery", key=N_("refused.release_own"))
+    return refusal
 
 
 def footage_refusal(role: str, user_id: int, ticket: TicketScope, *, now_us: int) -> str | None:

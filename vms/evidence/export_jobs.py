@@ -30,6 +30,7 @@ from vms.access import policy, tickets
 from vms.access.audit import Actor, audited
 from vms.core.counters import EXPORT_JOBS
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.doorlog import lookup
 from vms.evidence import delivery, doorlog_csv
 from vms.evidence.export import ExportRequest, export_package, package_store
@@ -142,7 +143,7 @@ def start(app, principal, ticket_id: int, *, redaction: RedactionOptions | None 
         if subject is not None and (subject.camera_id not in view.cameras
                                     or not view.start_us <= subject.at_us < view.end_us):
             raise DomainError(Kind.INVALID, "redaction.subject: mark the data subject on one of the ticket's cameras "
-                                            "at a moment inside its window")
+                                            "at a moment inside its window", key=N_("subject.outside_ticket"))
         request = build_request(app, view, redaction=redaction, recipient=recipient,
                                 doorlog=doorlog_extract(app, principal, view))
     except DomainError as exc:

@@ -24,15 +24,18 @@ the registry.  ``vms keys rotate`` re-wraps package keys too
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
 import secrets
+import struct
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from storage.format.blobs import KEY_BYTES, BlobWriter, read_blob
+from storage.format.blobs import KEY_BYTES, BlobError, BlobWriter, read_blob, read_blob_range
 from storage.keys.keyring import KeyError_, MasterKeyring, unwrap, wrap
 from vms.core.errors import DomainError, Kind
 
@@ -95,6 +98,46 @@ class PendingPackage:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.info is None:
             self.abort()
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file stored uncompressed in a package's ZIP: its bytes are ZIP bytes ``offset .. offset + size_bytes``."""
+
+    name: str
+    offset: int
+    size_bytes: int
+
+
+class _BlobFile(io.RawIOBase):
+    """A read-only, seekable view of an encrypted blob's plaintext (for :mod:`zipfile`): each read decrypts
+    and authenticates only the chunks it touches."""
+
+    def __init__(self, path: Path, key: bytes, size: int):
+        self._path, self._key, self._size, self._pos = path, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        end = min(self._size, self._pos + len(buffer))
+        if end <= self._pos:
+            return 0
+        data = b"".join(read_blob_range(self._path, self._key, self._size, self._pos, end - 1))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 class PackageStore:
@@ -200,18 +243,42 @@ class PackageStore:
                         continue
         return sorted(out, key=lambda i: i.created_us)
 
-    def open(self, package_id: str) -> Iterator[bytes]:
-        """The ZIP's bytes, chunk by chunk, each authenticated before it is yielded.
-        A damaged file raises :class:`storage.format.blobs.BlobError` (naming file and chunk)."""
+    def _key(self, package_id: str) -> bytes:
         doc = self._sidecar(package_id)
         try:
             wrapped = base64.b64decode(doc["key"]["wrapped"])
-            key = unwrap(self._keyring.get(doc["key"]["master_id"]), wrapped, f"package:{package_id}")
+            return unwrap(self._keyring.get(doc["key"]["master_id"]), wrapped, f"package:{package_id}")
         except KeyError_ as exc:
             raise DomainError(Kind.PRECONDITION, f"package {package_id}: its key cannot be unwrapped ({exc})") from None
         except (KeyError, ValueError):
             raise DomainError(Kind.PRECONDITION, f"package {package_id}: its sidecar has no valid key") from None
-        return read_blob(self.blob_path(package_id), key)
+
+    def open(self, package_id: str) -> Iterator[bytes]:
+        """The ZIP's bytes, chunk by chunk, each authenticated before it is yielded.
+        A damaged file raises :class:`storage.format.blobs.BlobError` (naming file and chunk)."""
+        return read_blob(self.blob_path(package_id), self._key(package_id))
+
+    def members(self, package_id: str, suffix: str = ".mp4") -> list[Member]:
+        """Where the package's stored (uncompressed) files ending in ``suffix`` lie inside its ZIP, read from the
+        ZIP's directory by decrypting only the chunks that hold it (the clear ZIP is never assembled)."""
+        size = self.info(package_id).size_bytes
+        zip_file = _BlobFile(self.blob_path(package_id), self._key(package_id), size)
+        try:
+            with zipfile.ZipFile(zip_file) as zf:
+                out = []
+                for zi in zf.infolist():
+                    if zi.filename.endswith(suffix) and zi.compress_type == zipfile.ZIP_STORED:
+                        zip_file.seek(zi.header_offset)
+                        name_len, extra_len = struct.unpack("<HH", zip_file.read(30)[26:30])
+                        out.append(Member(zi.filename, zi.header_offset + 30 + name_len + extra_len, zi.file_size))
+                return out
+        except (BlobError, zipfile.BadZipFile, struct.error) as exc:
+            raise DomainError(Kind.PRECONDITION, f"package {package_id} cannot be read: {exc}") from None
+
+    def read_range(self, package_id: str, first: int, last: int) -> Iterator[bytes]:
+        """Bytes ``first..last`` (inclusive) of the package's ZIP, decrypting only the chunks that hold them."""
+        size = self.info(package_id).size_bytes
+        return read_blob_range(self.blob_path(package_id), self._key(package_id), size, first, last)
 
     # -- expiry and deletion -----------------------------------------------------------
 
