@@ -28,6 +28,7 @@ from vms.access import policy
 from vms.access.audit import audited
 from vms.access.tickets import check_text
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence.export import package_store
 
 
@@ -135,4 +136,4 @@ def delivery_refusal(app, ticket_id: int, package_id: str) -> DomainError | None
         return None
     return DomainError(Kind.PRECONDITION, "a manager who did not file this request of access must review the export "
                                           "and approve it for the data subject before a link is made "
-                                          f"(POST /api/packages/{package_id}/release)")
+                                          f"(POST /api/packages/{package_id}/release)", key=N_("refused.not_released"))
