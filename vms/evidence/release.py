@@ -2,7 +2,7 @@
 
 The export for a data subject hides everyone else automatically (vms/evidence/subject.py), and automatic
 detection can miss someone; so before a delivery link can be made for it (vms/evidence/delivery.py), a
-manager who did not file the request downloads the package, watches it, and approves that package
+manager who did not file the request watches the package on the appliance and approves that package
 (:func:`release`; ``POST /api/packages/{id}/release``).  Only the approved package of the request can be
 delivered; approving a newer export replaces the approval.  Both the approval and refused attempts are
 audited (``package.release``).
