@@ -10,7 +10,6 @@ that says why in Danish."""
 from __future__ import annotations
 
 import io
-import re
 import json
 import zipfile
 
