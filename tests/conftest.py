@@ -83,3 +83,10 @@ def rtsp_server(rtsp_server_factory, h264_clip) -> RtspServer:
         "/loop": Mount(h264_clip.path, loop=True),
         "/shared": Mount(h264_clip.path, loop=True, shared=True),
     })
+
+
+@pytest.fixture
+def english_cli(monkeypatch):
+    """The ``vms`` command in English (``VMS_LANG=en``; subprocesses inherit it), for tests that read its English
+    words; without it the command follows the locale, and the test machine's ``C.UTF-8`` means Danish."""
+    monkeypatch.setenv("VMS_LANG", "en")

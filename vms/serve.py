@@ -170,7 +170,9 @@ def _install_reload(services: Services, config_path) -> None:
 
 def cmd_serve(args) -> int:
     from vms.appliance import Appliance
+    from vms.cli.lang import say
     from vms.cli.record import install_stop_handlers
+    from vms.core.i18n import N_
 
     # first: a SIGTERM during start-up still stops cleanly.  uvicorn handles the signals
     # while it runs and re-raises them when it has stopped; they then land here
@@ -190,8 +192,8 @@ def cmd_serve(args) -> int:
         if services.api is not None:
             server, scheme = _uvicorn_server(services)
             cfg = app.config.api
-            what = "node endpoint" if args.no_api else "web UI"
-            print(f"{what}: {scheme}://{cfg.host}:{cfg.port}/  (Ctrl-C stops)", flush=True)
+            what = say(N_("cli.serve.node_endpoint")) if args.no_api else say(N_("cli.serve.web_ui"))
+            print(say(N_("cli.serve.listening"), what=what, url=f"{scheme}://{cfg.host}:{cfg.port}/"), flush=True)
             server.run()
         else:
             while not stop.wait(1.0):

@@ -14,6 +14,7 @@ from testkit.appliance import make_appliance, stream_info, synthetic_packets, wr
 from testkit.footage import store_packets
 from vms.archive.worker import ArchiveWorker
 from vms.core.config import ConfigError, load_config, parse_config
+from vms.core.i18n import translator
 from vms.ops import doctor
 from vms.retention.rules import build_report, render_text
 
@@ -124,6 +125,6 @@ def test_retention_report_covers_the_archive(tmp_path, s3_server, sqlite_url, fa
         assert n >= 2
         assert report.to_dict()["archive"] == [{"state": "archived, also on local disk", "objects": n,
                                                 "size_bytes": report.archive[0]["size_bytes"], "oldest_us": None}]
-        assert f"archive: {n} object(s)" in render_text(report)
+        assert f"archive: {n} object(s)" in render_text(report, translator("en"))
     finally:
         app.close()

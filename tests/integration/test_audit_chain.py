@@ -15,6 +15,8 @@ from storage.sql import audit as store
 from vms.access import audit
 from vms.cli import main
 
+pytestmark = pytest.mark.usefixtures("english_cli")  # these tests read the command's English words
+
 MIGRATION = importlib.import_module("storage.sql.migrations.versions.0003_access")
 
 

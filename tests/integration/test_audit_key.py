@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,8 @@ from tests.integration.test_audit_chain import (
 )
 from vms.access import audit, audit_key
 from vms.cli import main
+
+pytestmark = pytest.mark.usefixtures("english_cli")  # these tests read the command's English words
 
 
 def _chain(app, n: int = 5) -> None:

@@ -17,6 +17,8 @@ from tests.integration.test_janitor_sweep import CAMS, S_US, T0, files, record, 
 from vms.cli import main
 from vms.retention import layout
 
+pytestmark = pytest.mark.usefixtures("english_cli")  # these tests read the command's English words
+
 
 @pytest.fixture
 def app(appliance_factory, database_url, fake_clock):

@@ -1,5 +1,6 @@
 """The ``vms`` command as a user runs it: init, config check, segment inspect/verify,
-key rotation, user add; exit codes and messages for bad input."""
+key rotation, user add; exit codes and messages for bad input.  In Danish (``VMS_LANG=da``, the default of a
+server whose locale names no language), English where a test says so."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pytest
 from testkit.appliance import stream_info, synthetic_packets
 
 VMS = [sys.executable, "-m", "vms.cli"]
+DA = {**os.environ, "VMS_LANG": "da"}
+EN = {**os.environ, "VMS_LANG": "en"}
 T0 = 1_767_225_600_000_000
 
 
-def run(*args, check=True, env=None):
+def run(*args, check=True, env=DA):
     proc = subprocess.run([*VMS, *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"vms {args} exited {proc.returncode}: {proc.stderr}")
@@ -34,7 +37,7 @@ def installed(tmp_path):
 
 def test_init_creates_everything_once(installed):
     data, proc = installed
-    password = re.search(r"One-time password .*: (\S+)", proc.stdout).group(1)
+    password = re.search(r"Engangsadgangskode .*: (\S+)", proc.stdout).group(1)
     assert len(password) >= 20
     for rel in ("vms.toml", "keys/master.key", "keys/signing.key", "index.db"):
         assert (data / rel).exists(), rel
@@ -43,6 +46,8 @@ def test_init_creates_everything_once(installed):
     assert (data / "index.db").stat().st_mode & 0o077 == 0
     assert password not in (data / "index.db").read_bytes().decode("latin-1")
     again = run("init", "--data", data, check=False)
+    assert again.returncode == 5 and "er allerede oprettet" in again.stderr and "intet er ændret" in again.stderr
+    again = run("init", "--data", data, check=False, env=EN)
     assert again.returncode == 5 and "already initialised" in again.stderr
 
 
@@ -76,7 +81,7 @@ def test_segment_inspect_and_verify(installed):
     info = json.loads(run("segment", "inspect", path, "--json").stdout)
     assert info["camera"] == "cam1" and info["chunks"] == 3 and info["codec"] == "h264"
     ok = run("segment", "verify", path, "--config", cfg)
-    assert "3 chunks authenticated, 45 packets" in ok.stdout
+    assert "3 chunks autentificeret, 45 pakker (3 nøglebilleder)" in ok.stdout
 
     data_bytes = bytearray(path.read_bytes())
     data_bytes[-20] ^= 1
@@ -101,9 +106,11 @@ def test_key_rotation_and_user_add(installed):
     cfg = data / "vms.toml"
     old = (data / "keys" / "master.key").read_bytes()
     out = run("keys", "rotate", "--config", cfg).stdout
-    assert "rotated" in out and (data / "keys" / "master.key").read_bytes() != old
+    assert "hovednøglen er skiftet" in out and (data / "keys" / "master.key").read_bytes() != old
     add = run("user", "add", "maria", "--role", "manager", "--config", cfg)
-    assert "one-time password" in add.stdout
+    assert "brugeren maria (manager) er oprettet" in add.stdout and "engangsadgangskode" in add.stdout
+    add = run("user", "add", "mads", "--role", "operator", "--config", cfg, env=EN)
+    assert "user mads (operator) created" in add.stdout and "one-time password" in add.stdout
     dup = run("user", "add", "maria", "--role", "manager", "--config", cfg, check=False)
     assert dup.returncode == 5 and "already exists" in dup.stderr
     bad = run("user", "add", "Bad Name", "--role", "manager", "--config", cfg, check=False)

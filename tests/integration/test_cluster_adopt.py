@@ -144,7 +144,7 @@ def test_a_lost_node_is_adopted_and_its_footage_expires_on_time(two_nodes, tmp_p
     assert "into=node-b cameras=cam-a" in _audit(b, "cluster.adopt")[1][1]
 
 
-def test_the_command_shows_the_plan_and_refuses_what_it_cannot_do(two_nodes):
+def test_the_command_shows_the_plan_and_refuses_what_it_cannot_do(two_nodes, english_cli):
     a, b, b_cfg = two_nodes
     _record(a, "cam-a", 4)
 

@@ -17,6 +17,8 @@ from vms.cli import main
 from vms.cli.setup import initialise
 from vms.ops.doctor import clock_status
 
+pytestmark = pytest.mark.usefixtures("english_cli")  # these tests read the command's English words
+
 
 def _free_port() -> int:
     with socket.socket() as s:

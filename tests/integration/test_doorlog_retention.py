@@ -17,6 +17,7 @@ from testkit.doorlog import FAKE_CPR, csv_default
 from vms.access.audit import SYSTEM
 from vms.core.clock import Clock
 from vms.core.config import ConfigError, parse_config
+from vms.core.i18n import translator
 from vms.doorlog import ingest
 from vms.retention.janitor import Janitor
 
@@ -132,11 +133,11 @@ def test_retention_report_and_doctor_see_the_door_log(app, fake_clock):
     fake_clock.set(T0 + 16 * DAY_US)  # day 0 is overdue: nobody swept
     report = rules.build_report(app.engine, app.config, fake_clock.now_us())
     assert report.doorlog.violations == 1 and report.doorlog.unshredded_days == ["2026-01-01"]
-    assert report.violations == 2 and "door-log day key(s) not destroyed" in rules.render_text(report)
+    assert report.violations == 2 and "door-log day key(s) not destroyed" in rules.render_text(report, translator("en"))
     Janitor(app).sweep()
     report = rules.build_report(app.engine, app.config, fake_clock.now_us())
     assert (report.doorlog.entries, report.doorlog.violations, report.violations) == (1, 0, 0)
-    assert "no violations" in rules.render_text(report) and report.to_dict()["doorlog"]["retain_days"] == 14
+    assert "no violations" in rules.render_text(report, translator("en")) and report.to_dict()["doorlog"]["retain_days"] == 14
 
     inbox = app.config.doorlog.inbox
     inbox.mkdir(mode=0o700, exist_ok=True)

@@ -21,6 +21,8 @@ from vms.cli import main
 from vms.core.clock import Clock
 from vms.retention import holds
 
+pytestmark = pytest.mark.usefixtures("english_cli")  # these tests read the command's English words
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -34,7 +36,7 @@ def run(capsys, *argv) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def test_report_counts_violations_until_the_janitor_sweeps(app, capsys):
+def test_report_counts_violations_until_the_janitor_sweeps(app, capsys, monkeypatch):
     now = Clock().now_us()
     record(app, "lib14", now - 13 * DAY_US)  # young enough
     old = record(app, "lib14", now - 15 * DAY_US)  # a violation
@@ -56,6 +58,12 @@ def test_report_counts_violations_until_the_janitor_sweeps(app, capsys):
 
     code, out = run(capsys, "retention", "report", "--config", cfg)
     assert code == 1 and "VIOLATION: 1 segment(s)" in out and "never" in out
+    monkeypatch.setenv("VMS_LANG", "da")
+    code, out = run(capsys, "retention", "report", "--config", cfg)
+    assert code == 1 and "OVERTRÆDELSE: 1 segment(er) er ældre end tilladt og ikke tilbageholdt" in out
+    assert "seneste oprydning: aldrig" in out and out.splitlines()[2].split()[:4] == ["kamera", "opbev.", "ældste",
+                                                                                       "optagelse"]
+    monkeypatch.setenv("VMS_LANG", "en")
 
     code, out = run(capsys, "janitor", "--once", "--config", cfg)
     assert code == 0 and json.loads(out)["deleted"] == {"age": 1}

@@ -11,6 +11,7 @@ from storage.sql import index
 from tests.integration.test_janitor_sweep import CAMS, HOUR_US, T0, record, segments
 from vms.access import tickets, users
 from vms.access.auth import SESSION, Principal
+from vms.core.i18n import translator
 from vms.retention import rules
 from vms.retention.janitor import Janitor
 
@@ -53,7 +54,7 @@ def test_a_delivered_tickets_hold_ends_at_window_plus_grace_without_the_api(app,
     (held,) = report.held_beyond_legal
     assert (held.camera_id, held.ticket_id, held.segments) == ("lib14", t.id, 1)
     assert "bicycle" not in held.reason and str(t.id) in held.reason  # the hold's own reason names the ticket
-    assert f"ticket {t.id}" in rules.render_text(report) and "HELD beyond the legal maximum" in rules.render_text(report)
+    assert f"ticket {t.id}" in rules.render_text(report, translator("en")) and "HELD beyond the legal maximum" in rules.render_text(report, translator("en"))
     assert report.violations == 0
 
     # the hold's end: the access window (30 days after approval) plus the grace (7 days)

@@ -21,16 +21,22 @@ def package(tmp_path):
     return tmp_path / "p.zip", signer
 
 
-def test_verify_ok_with_expected_key(package, tmp_path, capsys):
+def test_verify_ok_with_expected_key(package, tmp_path, capsys, monkeypatch):
     path, signer = package
+    monkeypatch.setenv("VMS_LANG", "en")
     assert main(["export", "verify", str(path), "--public-key", str(tmp_path / "key.pem")]) == 0
     assert main(["export", "verify", str(path), "--fingerprint", signer.fingerprint.upper()]) == 0
     out = capsys.readouterr().out
     assert "OK, every file matches the signed manifest" in out and "approved by bob" in out
+    monkeypatch.setenv("VMS_LANG", "da")  # what a Danish recipient (police, SSP) reads
+    assert main(["export", "verify", str(path), "--fingerprint", signer.fingerprint]) == 0
+    out = capsys.readouterr().out
+    assert "OK, alle filer stemmer med det signerede manifest" in out and "godkendt af bob" in out
 
 
-def test_verify_names_failures_and_exit_codes(package, tmp_path, capsys):
+def test_verify_names_failures_and_exit_codes(package, tmp_path, capsys, monkeypatch):
     path, _ = package
+    monkeypatch.setenv("VMS_LANG", "en")
     assert main(["export", "verify", str(path), "--fingerprint", "ab" * 32]) == 1
     assert "FAIL  appliance-public-key.pem: fingerprint" in capsys.readouterr().err
     assert main(["export", "verify", str(tmp_path / "none.zip")]) == 3

@@ -12,8 +12,10 @@ PyAV (about 0.5 s instead of 1.5 s, ``python -X importtime``).
 
 from __future__ import annotations
 
-import sys
 import time
+
+from vms.cli.lang import err, out, t
+from vms.core.i18n import N_
 
 
 def cmd_audit_verify(args) -> int:
@@ -28,7 +30,7 @@ def cmd_audit_verify(args) -> int:
     try:
         keyring = MasterKeyring(cfg.key_path)
     except KeyError_ as exc:
-        print(f"audit verify: {exc} (the audit key is kept wrapped by the master key)", file=sys.stderr)
+        err(N_("cli.audit.no_key"), error=exc)
         return 2
     engine = open_database(cfg.db_url)
     try:
@@ -42,20 +44,22 @@ def cmd_audit_verify(args) -> int:
     finally:
         engine.dispose()
     if result.bad_seq is not None:
-        print(f"audit trail BROKEN at entry {result.bad_seq}: {result.problem}")
-        print(f"  entries 1..{result.entries} are intact" if result.entries else "  no entry is intact")
+        out(N_("cli.audit.broken"), seq=result.bad_seq, problem=result.problem)
+        out(N_("cli.audit.intact_before"), entries=result.entries) if result.entries else out(N_("cli.audit.none_intact"))
     elif result.problem:
-        print(f"audit trail NOT VERIFIED: {result.problem}")
+        out(N_("cli.audit.not_verified"), problem=result.problem)
     if not result.triggers_present:
-        print(f"audit trail: {'' if result.problem else f'{result.entries} entries intact, but '}the append-only "
-              "triggers are MISSING (someone dropped them; see docs/design/access.md, \"Tampering\")")
+        if result.problem:
+            out(N_("cli.audit.triggers_missing"))
+        else:
+            out(N_("cli.audit.intact_but_triggers_missing"), entries=result.entries)
     if not result.ok:
         return 7
     if args.new_anchor and not result.entries:
-        print("audit trail is empty: nothing to anchor yet")
+        out(N_("cli.audit.empty"))
         return 0
-    what = "intact on its own, a new anchor written" if args.new_anchor else "intact"
-    print(f"audit trail {what}: {result.entries} entries, last hash {result.last_hash} ({took_s:.2f} s)")
+    key = N_("cli.audit.intact_new_anchor") if args.new_anchor else N_("cli.audit.intact")
+    out(key, entries=result.entries, hash=result.last_hash, seconds=t().number(took_s, digits=2))
     return 0
 
 

@@ -8,8 +8,10 @@ PyAV (about 0.5 s instead of 1.5 s, ``python -X importtime``).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from vms.cli.lang import err, out, t
+from vms.core.i18n import N_
 
 
 def cmd_new_secret(args) -> int:
@@ -18,12 +20,12 @@ def cmd_new_secret(args) -> int:
     try:
         write_new_secret(Path(args.file))
     except FileExistsError:
-        print(f"vms: {args.file} exists; refusing to overwrite a cluster secret", file=sys.stderr)
+        err(N_("cli.cluster.exists"), file=args.file)
         return 5
     except OSError as exc:
-        print(f"vms: cannot write {args.file} ({exc.strerror})", file=sys.stderr)
+        err(N_("cli.cannot_write"), file=args.file, error=exc.strerror)
         return 2
-    print(f"wrote {args.file} (mode 0600); copy it to every node and set [cluster] secret_file")
+    out(N_("cli.cluster.written"), file=args.file)
     return 0
 
 
@@ -34,10 +36,10 @@ def cmd_tls_self_signed(args) -> int:
     try:
         fingerprint = write_self_signed(target / "cert.pem", target / "key.pem", args.host, days=args.days)
     except OSError as exc:
-        print(f"vms: cannot write into {target} ({exc.strerror})", file=sys.stderr)
+        err(N_("cli.cannot_write_into"), dir=target, error=exc.strerror)
         return 2
-    print(f"wrote {target / 'cert.pem'} (0644) and {target / 'key.pem'} (0600); SHA-256 fingerprint {fingerprint}")
-    print(f'set in [api]: tls_cert = "{target / "cert.pem"}" and tls_key = "{target / "key.pem"}"')
+    out(N_("cli.tls.written"), cert=target / "cert.pem", key=target / "key.pem", fingerprint=fingerprint)
+    out(N_("cli.tls.set"), cert=target / "cert.pem", key=target / "key.pem")
     return 0
 
 
@@ -47,28 +49,26 @@ def cmd_adopt(args) -> int:
     from vms.retention.holds import cli_actor
 
     if not args.min_silence_minutes >= 0:
-        print(f"error: --min-silence-minutes must be 0 or more (got {args.min_silence_minutes:g})", file=sys.stderr)
+        err(N_("cli.adopt.bad_silence"), minutes=f"{args.min_silence_minutes:g}")
         return 2
     app = Appliance.open(args.config)
     try:
         if not args.yes:
             fp = adopt.plan(app, args.node)
-            print(f"node {args.node} owns {len(fp.cameras)} camera(s) ({', '.join(fp.cameras) or 'none'}), "
-                  f"{fp.segments} segment(s) ({fp.size_bytes / 1e9:.2f} GB): {fp.archived} in the archive, "
-                  f"{fp.only_local} ({fp.only_local_bytes / 1e9:.2f} GB) only on its own disk")
-            print(f"adopting makes {app.config.node_id} expire them under each camera's retention, shred their keys "
-                  f"and delete their archived objects on time; the node must be gone for good")
-            print(f"to adopt: vms cluster adopt {args.node} --yes")
+            gb = t().number
+            out(N_("cli.adopt.plan"), node=args.node, cameras=len(fp.cameras),
+                names=", ".join(fp.cameras) or "-", segments=fp.segments, gb=gb(fp.size_bytes / 1e9, digits=2),
+                archived=fp.archived, local=fp.only_local, local_gb=gb(fp.only_local_bytes / 1e9, digits=2))
+            out(N_("cli.adopt.means"), into=app.config.node_id)
+            out(N_("cli.adopt.how"), node=args.node)
             return 0
         done = adopt.adopt(app, args.node, cli_actor(), min_silence_s=args.min_silence_minutes * 60)
     finally:
         app.close()
     fp = done.footprint
-    print(f"{done.into} now owns node {done.node_id}'s {len(fp.cameras)} camera(s) and {fp.segments} segment(s); "
-          f"its janitor expires them from the next sweep")
+    out(N_("cli.adopt.done"), into=done.into, node=done.node_id, cameras=len(fp.cameras), segments=fp.segments)
     if fp.only_local:
-        print(f"{fp.only_local} segment(s) were only on {done.node_id}'s disk: `vms check` reports them missing "
-              f"until they expire (`vms check --repair` removes their rows)")
+        out(N_("cli.adopt.only_local"), segments=fp.only_local, node=done.node_id)
     return 0
 
 

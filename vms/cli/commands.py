@@ -24,14 +24,25 @@ from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyError_, KeyFileError
 from storage.sql.db import DatabaseError
 from vms.access.policy import ROLES
+from vms.cli.lang import LanguageError, choose, err, out, t
 from vms.core.config import ConfigError
 from vms.core.errors import EXIT_CODES, DomainError
+from vms.core.i18n import N_
 from vms.core.times import iso
 
 DEFAULT_CONFIG = os.environ.get("VMS_CONFIG", "/etc/vms/vms.toml")
 
 
-
+def error_text(exc: DomainError) -> str:
+    """A domain error in the chosen language when the ``vms`` catalog has its key (the CLI's own errors), else its
+    English message (the keys of the web's errors live in api/locale, which the domain does not read)."""
+    tr = t()
+    if exc.key and tr.has(exc.key):
+        try:
+            return tr(exc.key).format(**exc.params)
+        except (KeyError, IndexError, ValueError):
+            pass
+    return exc.message
 
 
 def _add_config_arg(p: argparse.ArgumentParser) -> None:
@@ -45,14 +56,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     from vms.cli.setup import initialise
 
     result = initialise(Path(args.data), demo=args.demo, node_id=args.node_id)
-    print(f"Initialised appliance in {result.data_dir}")
-    print(f"  config:      {result.config_path}")
-    print(f"  master key:  {result.key_path}  (back it up offline: without it no footage can be read)")
-    print(f"  signing key: {result.signing_key_path}")
-    print(f"  database:    {result.database}")
+    out(N_("cli.init.done"), dir=result.data_dir)
+    out(N_("cli.init.config"), path=result.config_path)
+    out(N_("cli.init.master_key"), path=result.key_path)
+    out(N_("cli.init.signing_key"), path=result.signing_key_path)
+    out(N_("cli.init.database"), url=result.database)
     print()
-    print(f"First administrator: {result.admin_name}")
-    print(f"One-time password (shown only now, change it at first sign-in): {result.admin_password}")
+    out(N_("cli.init.admin"), name=result.admin_name)
+    out(N_("cli.init.password"), password=result.admin_password)
     return 0
 
 
@@ -60,10 +71,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from vms.core.config import load_config
 
     cfg = load_config(args.file)
-    print(f"{args.file}: OK ({len(cfg.cameras)} camera(s), legal maximum {cfg.legal_max_retain_days} days)")
+    out(N_("cli.config.ok"), file=args.file, cameras=len(cfg.cameras), days=cfg.legal_max_retain_days)
     for cam in cfg.cameras:
-        note = f", override: {cam.legal_max_override.reason!r}" if cam.legal_max_override else ""
-        print(f"  {cam.id}: keep {cam.retain_days} days, {cam.segment_seconds} s segments{note}")
+        note = t()(N_("cli.config.override")).format(reason=cam.legal_max_override.reason) \
+            if cam.legal_max_override else ""
+        out(N_("cli.config.camera"), camera=cam.id, days=cam.retain_days, seconds=cam.segment_seconds, note=note)
     return 0
 
 
@@ -97,10 +109,8 @@ def cmd_segment_verify(args: argparse.Namespace) -> int:
         summary = verify_file(app, Path(args.file))
     finally:
         app.close()
-    print(
-        f"{args.file}: OK, {summary.chunks} chunks authenticated, {summary.packets} packets "
-        f"({summary.keyframes} keyframes), {iso(summary.start_us)} .. {iso(summary.end_us)}"
-    )
+    out(N_("cli.segment.verified"), file=args.file, chunks=summary.chunks, packets=summary.packets,
+        keyframes=summary.keyframes, start=iso(summary.start_us), end=iso(summary.end_us))
     return 0
 
 
@@ -127,9 +137,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
                     + audit_key.rewrap(engine, ring, new_key, new_id, Clock().now_us()))
 
         old, new, count = rotate_master_key(engine, cfg.key_path, also=also)
-    print(f"master key rotated: {old} -> {new}; {count} wrapped key(s) re-wrapped (day, held-segment, "
-          "package and audit keys), no footage touched")
-    print(f"back up the new {cfg.key_path} now; the old key no longer opens anything")
+    out(N_("cli.keys.rotated"), old=old, new=new, count=count)
+    out(N_("cli.keys.back_up"), path=cfg.key_path)
     return 0
 
 
@@ -139,7 +148,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     open_database(cfg.db_url).dispose()
-    print(f"database {safe_url(cfg.db_url)} is at the newest schema")
+    out(N_("cli.db.upgraded"), url=safe_url(cfg.db_url))
     return 0
 
 
@@ -151,8 +160,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     password = add_user(open_trail(cfg, Clock().now_us()), Clock(), CONSOLE, args.name, args.role)
-    print(f"user {args.name} ({args.role}) created")
-    print(f"one-time password (shown only now): {password}")
+    out(N_("cli.user.added"), name=args.name, role=args.role)
+    out(N_("cli.user.password"), password=password)
     return 0
 
 
@@ -164,7 +173,7 @@ def cmd_user_reset_password(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     password = reset_password(open_trail(cfg, Clock().now_us()), Clock(), CONSOLE, args.name)
-    print(f"new one-time password for {args.name} (shown only now): {password}")
+    out(N_("cli.user.new_password"), name=args.name, password=password)
     return 0
 
 
@@ -176,7 +185,7 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     set_disabled(open_trail(cfg, Clock().now_us()), Clock(), CONSOLE, args.name, True)
-    print(f"user {args.name} disabled")
+    out(N_("cli.user.disabled"), name=args.name)
     return 0
 
 
@@ -242,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # databases, keys, segments and exports are for the service user only
+    try:
+        choose()  # a $VMS_LANG of no language of ours is refused before anything is done
+    except LanguageError as exc:
+        print(f"vms: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(
@@ -257,28 +271,28 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a pipe writer that was cut off
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        err(N_("cli.error.config"), error=exc)
         return 2
     except KeyFileError as exc:
-        print(f"key error: {exc}", file=sys.stderr)
+        err(N_("cli.error.key"), error=exc)
         return 2
     except SegmentError as exc:
-        print(f"segment error: {exc}", file=sys.stderr)
+        err(N_("cli.error.segment"), error=exc)
         return 7
     except KeyError_ as exc:
-        print(f"key error: {exc}", file=sys.stderr)
+        err(N_("cli.error.key"), error=exc)
         return 7
     except DatabaseError as exc:
-        print(f"database error: {exc}", file=sys.stderr)
+        err(N_("cli.error.database"), error=exc)
         return 8
     except DomainError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        err(N_("cli.error.other"), error=error_text(exc))
         return EXIT_CODES[exc.kind]
     except FileNotFoundError as exc:
-        print(f"error: {exc.filename}: no such file", file=sys.stderr)
+        err(N_("cli.error.no_such_file"), file=exc.filename)
         return 3
     except PermissionError as exc:
-        print(f"error: {exc.filename}: permission denied", file=sys.stderr)
+        err(N_("cli.error.permission"), file=exc.filename)
         return 4
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,9 @@ import re
 import sys
 from pathlib import Path
 
+from vms.cli.lang import err, out
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 
 def cmd_export_verify(args) -> int:
@@ -25,16 +27,20 @@ def cmd_export_verify(args) -> int:
 
     path = Path(args.package)
     if not path.exists():
-        raise DomainError(Kind.NOT_FOUND, f"{path}: no such package (a .zip file or an unpacked folder)")
+        raise DomainError(Kind.NOT_FOUND, f"{path}: no such package (a .zip file or an unpacked folder)",
+                          key=N_("cli.export.no_package"), params={"path": path})
     expected = None
     if args.public_key:
         try:
             expected = Path(args.public_key).read_bytes()
         except OSError as exc:
-            raise DomainError(Kind.INVALID, f"--public-key {args.public_key}: cannot be read ({exc.strerror})") from None
+            raise DomainError(Kind.INVALID, f"--public-key {args.public_key}: cannot be read ({exc.strerror})",
+                              key=N_("cli.export.bad_public_key"),
+                              params={"file": args.public_key, "error": exc.strerror}) from None
     fingerprint = (args.fingerprint or "").lower().replace(":", "")
     if fingerprint and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
-        raise DomainError(Kind.INVALID, "--fingerprint must be 64 hex digits (SHA-256 of the public key, as README.txt shows)")
+        raise DomainError(Kind.INVALID, "--fingerprint must be 64 hex digits (SHA-256 of the public key, as README.txt "
+                          "shows)", key=N_("cli.export.bad_fingerprint"))
     report = verify_package(path, expected_public_key=expected)
     if fingerprint and report.fingerprint and report.fingerprint != fingerprint:
         report.problems.append(f"appliance-public-key.pem: fingerprint {report.fingerprint} is not the expected {fingerprint}")
@@ -46,16 +52,16 @@ def cmd_export_verify(args) -> int:
     for line in report.problems:
         print(f"FAIL  {line}", file=sys.stderr)
     if not report.ok:
-        print(f"{path}: {len(report.problems)} problem(s); the package was changed or damaged, do not rely on it",
-              file=sys.stderr)
+        err(N_("cli.export.failed"), path=path, problems=len(report.problems))
         return 1
     doc = report.manifest or {}
     ticket = doc.get("ticket", {})
-    print(f"{path}: OK, every file matches the signed manifest")
-    print(f"  ticket {ticket.get('id')}, approved by {ticket.get('approver')}, for {ticket.get('recipient')}")
-    print(f"  signed by key {report.fingerprint}")
+    out(N_("cli.export.ok"), path=path)
+    out(N_("cli.export.ticket"), ticket=ticket.get("id"), approver=ticket.get("approver"),
+        recipient=ticket.get("recipient"))
+    out(N_("cli.export.signed_by"), fingerprint=report.fingerprint)
     if not (expected or fingerprint):
-        print("  compare that fingerprint with the one the sender gave you separately (or pass --fingerprint)")
+        out(N_("cli.export.compare"))
     return 0
 
 

@@ -17,7 +17,9 @@ import signal
 import threading
 from datetime import datetime
 
+from vms.cli.lang import out, say, t
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import iso
 
 log = logging.getLogger(__name__)
@@ -31,10 +33,11 @@ def _parse_time(value: str, what: str) -> int:
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise DomainError(Kind.INVALID, f"{what}: {value!r} is not an ISO 8601 time "
-                          "(e.g. 2026-03-01T10:00:00Z)") from None
+        raise DomainError(Kind.INVALID, f"{what}: {value!r} is not an ISO 8601 time (e.g. 2026-03-01T10:00:00Z)",
+                          key=N_("cli.time.not_iso"), params={"what": what, "value": value}) from None
     if t.tzinfo is None:
-        raise DomainError(Kind.INVALID, f"{what}: {value!r} has no time zone; add Z for UTC or an offset")
+        raise DomainError(Kind.INVALID, f"{what}: {value!r} has no time zone; add Z for UTC or an offset",
+                          key=N_("cli.time.no_zone"), params={"what": what, "value": value})
     return int(t.timestamp() * 1_000_000)
 
 
@@ -103,18 +106,18 @@ def cmd_check(args) -> int:
             "unrepaired": [dict(p.to_dict(), reason=why) for p, why in report.unrepaired],
         }, indent=2))
     else:
-        level = "full (every chunk authenticated)" if args.full else "quick (names and sizes)"
-        print(f"check, {level}: {report.segments} indexed segment(s), {report.files} segment file(s), "
-              f"{report.open_files} open file(s) awaiting recovery")
+        level = say(N_("cli.check.full")) if args.full else say(N_("cli.check.quick"))
+        out(N_("cli.check.summary"), level=level, segments=report.segments, files=report.files,
+            open=report.open_files)
         for p in report.problems:
             verb = "" if args.repair else " -> --repair would "
             print(f"  {p.kind:9} {p.to_dict()['path']}: {p.detail}{verb}{'' if args.repair else p.repair}")
         if args.repair:
-            print(f"repaired {len(report.repaired)} problem(s)")
+            out(N_("cli.check.repaired"), problems=len(report.repaired))
             for p, why in report.unrepaired:
-                print(f"  NOT repaired {p.kind} {p.to_dict()['path']}: {why}")
+                out(N_("cli.check.not_repaired"), kind=p.kind, path=p.to_dict()["path"], why=why)
         elif not report.problems:
-            print("index and disk agree")
+            out(N_("cli.check.agree"))
     if args.repair:
         return 1 if report.unrepaired else 0
     return 1 if report.problems else 0
@@ -129,7 +132,7 @@ def cmd_retention_report(args) -> int:
         report = build_report(app.engine, app.config, app.clock.now_us())
     finally:
         app.close()
-    print(json.dumps(report.to_dict(), indent=2) if args.json else render_text(report))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else render_text(report, t()))
     return 1 if report.violations else 0
 
 
@@ -143,7 +146,7 @@ def cmd_hold_add(args) -> int:
         hold_id = holds.place(app, holds.cli_actor(), args.camera, start_us, end_us, args.reason)
     finally:
         app.close()
-    print(f"hold {hold_id} placed on {args.camera} {_iso(start_us)} .. {_iso(end_us)} (audited)")
+    out(N_("cli.hold.placed"), hold=hold_id, camera=args.camera, start=_iso(start_us), end=_iso(end_us))
     return 0
 
 
@@ -156,7 +159,7 @@ def cmd_hold_release(args) -> int:
         holds.release(app, holds.cli_actor(), args.hold_id, args.reason)
     finally:
         app.close()
-    print(f"hold {args.hold_id} released (audited); its footage expires by its camera's retention")
+    out(N_("cli.hold.released"), hold=args.hold_id)
     return 0
 
 
@@ -172,7 +175,7 @@ def cmd_hold_list(args) -> int:
     for h in rows:
         print(f"{h.id:6} {h.camera_id:20} {_iso(h.start_us)} .. {_iso(h.end_us)}  {h.reason!r}")
     if not rows:
-        print("no active holds")
+        out(N_("cli.hold.none"))
     return 0
 
 

@@ -13,16 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from vms.cli.lang import out, say, t
+from vms.core.i18n import N_
 from vms.ops.doctor import CHECKS, problems, run
 
-_LABEL = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "unknown": "??"}
+_LABEL = {"ok": N_("cli.doctor.ok"), "warn": N_("cli.doctor.warn"), "fail": N_("cli.doctor.fail"),
+          "unknown": N_("cli.doctor.unknown")}
 
 
 def _skip_list(text: str) -> frozenset[str]:
     names = frozenset(n.strip() for n in text.split(",") if n.strip())
     unknown = sorted(names - set(CHECKS))
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown check(s) {', '.join(unknown)}; checks are: {', '.join(CHECKS)}")
+        raise argparse.ArgumentTypeError(say(N_("cli.doctor.unknown_checks"), names=", ".join(unknown),
+                                             checks=", ".join(CHECKS)))
     return names
 
 
@@ -34,12 +38,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                           "checks": [f.as_dict() for f in findings]}, indent=2))
         return 1 if bad else 0
     print(f"vms doctor: {args.config}")
+    labels = {status: t()(key) for status, key in _LABEL.items()}
+    width = max(5, *map(len, labels.values()))
     for f in findings:
-        print(f"  {_LABEL[f.status]:5} {f.check:13} {f.message}")
+        print(f"  {labels[f.status]:{width}} {f.check:13} {f.message}")
     if bad:
-        print(f"{len(bad)} problem(s) found.")
+        out(N_("cli.doctor.problems"), problems=len(bad))
         return 1
-    print("no problems found.")
+    out(N_("cli.doctor.no_problems"))
     return 0
 
 

@@ -20,6 +20,7 @@ from vms.access.users import CONSOLE, add_user
 from vms.core.clock import Clock
 from vms.core.config import load_config
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 CONFIG_NAME = "vms.toml"
 
@@ -54,8 +55,8 @@ def initialise(data_dir: Path, *, demo: bool = False, node_id: str | None = None
     config_path = data_dir / CONFIG_NAME
     if config_path.exists() or (data_dir / "keys").exists():
         raise DomainError(
-            Kind.CONFLICT, f"{data_dir} is already initialised (found {CONFIG_NAME} or keys/); nothing was changed"
-        )
+            Kind.CONFLICT, f"{data_dir} is already initialised (found {CONFIG_NAME} or keys/); nothing was changed",
+            key=N_("cli.init.exists"), params={"dir": data_dir, "config": CONFIG_NAME})
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(data_dir, 0o700)
     for sub in ("keys", "segments"):

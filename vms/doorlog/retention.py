@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from storage.keys.doorlog_keys import DoorlogKeys
 from storage.sql import doorlog as q
 from vms.access.audit import SYSTEM, record
+from vms.core.i18n import DEFAULT, N_, Translator, translator
 from vms.doorlog.ingest import DAY_US, utc_day
 
 log = logging.getLogger(__name__)
@@ -106,11 +107,13 @@ def report(engine, config, now_us: int, grace_us: int, violation_grace_us: int) 
     return DoorlogReport(cfg.retain_days, n, oldest, held, late_all - late_held, days)
 
 
-def render(r: DoorlogReport, iso) -> list[str]:
-    lines = [f"door log: keep {r.retain_days} d, {r.entries} entries, oldest {iso(r.oldest_us)}, "
-             f"{r.held_expired} past retention kept by a hold"]
+def render(r: DoorlogReport, iso, t: Translator | None = None) -> list[str]:
+    """The door log's lines of ``vms retention report`` in ``t``'s language (Danish by default)."""
+    t = t or translator(DEFAULT)
+    lines = [t(N_("cli.retention.doorlog")).format(days=r.retain_days, entries=r.entries, oldest=iso(r.oldest_us),
+                                                   held=r.held_expired)]
     if r.violations:
-        lines.append(f"VIOLATION: {r.violations} door-log entries older than allowed and not held")
+        lines.append(t(N_("cli.retention.doorlog_violation")).format(entries=r.violations))
     if r.unshredded_days:
-        lines.append(f"VIOLATION: door-log day key(s) not destroyed after their retention: {', '.join(r.unshredded_days)}")
+        lines.append(t(N_("cli.retention.doorlog_keys")).format(days=", ".join(r.unshredded_days)))
     return lines

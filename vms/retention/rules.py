@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from storage.sql import archive_queries
 from storage.sql import retention_queries as rq
+from vms.core.i18n import DEFAULT, N_, Translator, translator
 from vms.core.times import iso
 from vms.doorlog import retention as doorlog_retention
 from vms.retention import state
@@ -236,36 +237,48 @@ def _iso(t_us: int | None) -> str:
     return iso(t_us, "seconds")
 
 
-def _age(seconds: float | None) -> str:
+def _age(seconds: float | None, unit: str = "d") -> str:
     if seconds is None:
         return "-"
-    return f"{seconds / 86400:.2f} d"
+    return f"{seconds / 86400:.2f} {unit}"
 
 
-def render_text(report: RetentionReport) -> str:
-    lines = [f"retention report at {_iso(report.generated_us)} (legal maximum {report.legal_max_retain_days} days)"]
+def render_text(report: RetentionReport, t: Translator | None = None) -> str:
+    """The report for people at a terminal, in ``t``'s language (Danish by default); ``--json`` is for scripts."""
+    t = t or translator(DEFAULT)
+    lines = [t(N_("cli.retention.title")).format(at=_iso(report.generated_us), days=report.legal_max_retain_days)]
     if report.last_sweep:
         for node, sweep in report.last_sweep.items():
-            lines.append(f"last sweep on {node}: {_iso(sweep.get('at_us'))}")
+            lines.append(t(N_("cli.retention.last_sweep")).format(node=node, at=_iso(sweep.get("at_us"))))
     else:
-        lines.append("last sweep: never (is the janitor running?)")
-    lines.append(f"{'camera':24} {'keep':>6} {'oldest footage':>21} {'age':>9} {'segments':>9} "
-                 f"{'bytes':>14} {'held':>6} {'violations':>10}")
+        lines.append(t(N_("cli.retention.never_swept")))
+    head = [t(k) for k in (N_("cli.retention.camera"), N_("cli.retention.keep"), N_("cli.retention.oldest"),
+                           N_("cli.retention.age"), N_("cli.retention.segments"), N_("cli.retention.bytes"),
+                           N_("cli.retention.held"), N_("cli.retention.violations"))]
+    w = [max(24, len(head[0]) + 1), max(6, len(head[1])), 21, 9] + [max(n, len(h)) for n, h in zip(
+        (9, 14, 6, 10), head[4:], strict=True)]
+    lines.append(f"{head[0]:{w[0]}} {head[1]:>{w[1]}} {head[2]:>{w[2]}} {head[3]:>{w[3]}} {head[4]:>{w[4]}} "
+                 f"{head[5]:>{w[5]}} {head[6]:>{w[6]}} {head[7]:>{w[7]}}")
+    removed, day = t(N_("cli.retention.removed")), t(N_("cli.retention.days_unit"))
     for c in report.cameras:
-        name = c.camera_id + ("" if c.configured else " (removed)")
-        lines.append(f"{name:24} {c.retain_days:>4} d {_iso(c.oldest_start_us):>21} {_age(c.oldest_age_s):>9} "
-                     f"{c.segments:>9} {c.size_bytes:>14} {c.held_segments:>6} {c.violations:>10}")
+        name = c.camera_id + ("" if c.configured else f" ({removed})")
+        keep = f"{c.retain_days} {day}"
+        lines.append(f"{name:{w[0]}} {keep:>{w[1]}} {_iso(c.oldest_start_us):>{w[2]}} {_age(c.oldest_age_s, day):>{w[3]}} "
+                     f"{c.segments:>{w[4]}} {c.size_bytes:>{w[5]}} {c.held_segments:>{w[6]}} {c.violations:>{w[7]}}")
     for h in report.held_beyond_legal:
-        ticket = f"ticket {h.ticket_id}" if h.ticket_id is not None else "placed by hand"
-        lines.append(f"HELD beyond the legal maximum: {h.camera_id}, {h.segments} segment(s) from "
-                     f"{_iso(h.oldest_start_us)}, hold {h.hold_id} ({ticket}): {h.reason!r}")
+        ticket = (t(N_("cli.retention.by_ticket")).format(ticket=h.ticket_id) if h.ticket_id is not None
+                  else t(N_("cli.retention.by_hand")))
+        lines.append(t(N_("cli.retention.held_beyond")).format(
+            camera=h.camera_id, segments=h.segments, oldest=_iso(h.oldest_start_us), hold=h.hold_id, by=ticket,
+            reason=repr(h.reason)))
     for a in report.archive:
-        since = f", oldest since {_iso(a['oldest_us'])}" if a["oldest_us"] else ""
-        lines.append(f"archive: {a['objects']} object(s), {a['size_bytes']} bytes {a['state']}{since}")
+        since = t(N_("cli.retention.archive_since")).format(oldest=_iso(a["oldest_us"])) if a["oldest_us"] else ""
+        lines.append(t(N_("cli.retention.archive")).format(objects=a["objects"], bytes=a["size_bytes"],
+                                                            state=a["state"], since=since))
     if report.doorlog is not None:
-        lines += doorlog_retention.render(report.doorlog, _iso)
+        lines += doorlog_retention.render(report.doorlog, _iso, t)
     if camera_violations := sum(c.violations for c in report.cameras):
-        lines.append(f"VIOLATION: {camera_violations} segment(s) older than allowed and not held")
+        lines.append(t(N_("cli.retention.violation")).format(segments=camera_violations))
     if not report.violations:
-        lines.append("no violations")
+        lines.append(t(N_("cli.retention.no_violations")))
     return "\n".join(lines)
