@@ -46,7 +46,7 @@ def test_init_creates_everything_once(installed):
     assert (data / "index.db").stat().st_mode & 0o077 == 0
     assert password not in (data / "index.db").read_bytes().decode("latin-1")
     again = run("init", "--data", data, check=False)
-    assert again.returncode == 5 and "er allerede oprettet" in again.stderr and "intet er ændret" in again.stderr
+    assert again.returncode == 5 and "er allerede taget i brug" in again.stderr and "intet er ændret" in again.stderr
     again = run("init", "--data", data, check=False, env=EN)
     assert again.returncode == 5 and "already initialised" in again.stderr
 
@@ -81,7 +81,7 @@ def test_segment_inspect_and_verify(installed):
     info = json.loads(run("segment", "inspect", path, "--json").stdout)
     assert info["camera"] == "cam1" and info["chunks"] == 3 and info["codec"] == "h264"
     ok = run("segment", "verify", path, "--config", cfg)
-    assert "3 chunks autentificeret, 45 pakker (3 nøglebilleder)" in ok.stdout
+    assert "3 chunks er autentificeret, 45 pakker (3 nøglebilleder)" in ok.stdout
 
     data_bytes = bytearray(path.read_bytes())
     data_bytes[-20] ^= 1

@@ -71,7 +71,7 @@ def test_a_download_is_mailed_to_the_manager_who_made_the_link(appliance_factory
     assert mail.subject == f"Pakken i sag {x.ticket['id']} er hentet"
     assert text(mail).startswith("Hej mia\n\n")
     assert (f"hentet pakken via udleveringslink nr. {delivery_id} i sag {x.ticket['id']} den "
-            f"{local(x.app, downloaded_us, 'da')}. Det var download 1 af 3.") in text(mail)
+            f"{local(x.app, downloaded_us, 'da')}. Det var download nr. 1 af højst 3.") in text(mail)
     assert f"Se pakkerne: {PUBLIC_URL}/exports\n" in text(mail)
     assert_tells_nothing_more(mail, token, passcode, package_id)
 
@@ -82,7 +82,7 @@ def test_a_download_is_mailed_to_the_manager_who_made_the_link(appliance_factory
     x.env.anonymous().post(token_path(other["url"]))
     assert MailSender(x.app).send_due() == 2
     (second,) = inbox.to("mia@library.example")
-    assert "Det var download 2 af 3." in text(second)
+    assert "Det var download nr. 2 af højst 3." in text(second)
     (en,) = inbox.to("max@library.example")
     assert en.message["Content-Language"] == "en"
     assert en.subject == f"The package of ticket {x.ticket['id']} was downloaded"

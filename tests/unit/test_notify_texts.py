@@ -41,7 +41,7 @@ def test_a_mail_is_in_the_readers_language_with_local_times_and_numbers():
     subject, body = texts.render("delivery.downloaded", "da", ZONE, **VALUES)
     assert subject == "Pakken i sag 12345 er hentet"  # a ticket's number is a name: never "12.345"
     assert body.startswith("Hej mia\n\n") and "den 3. dec. 2026 18:04." in body
-    assert "download 1.234 af 2.000" in body and "alt om sagen står på siden" in body
+    assert "download nr. 1.234 af højst 2.000" in body and "alt om sagen står på siden" in body
     subject, body = texts.render("delivery.downloaded", "en", ZONE, **VALUES)
     assert subject == "The package of ticket 12345 was downloaded"
     assert "on 3 Dec 2026, 18:04." in body and "download 1,234 of 2,000" in body and "holds no footage" in body
