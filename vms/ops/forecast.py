@@ -17,6 +17,8 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
+from vms.core.i18n import N_, translator
+
 DAY_S = 86_400
 MIN_SHORT_BYTES = 50e6  # a camera lacking less than this (0.0 GB in words) is not named
 
@@ -121,28 +123,18 @@ def measure(app) -> Forecast | None:
 
 
 def words(f: Forecast, lang: str) -> str:
-    """The forecast in a sentence or two, Danish or English."""
-    gb = (lambda b: f"{b / 1e9:.1f}".replace(".", ",")) if lang == "da" else (lambda b: f"{b / 1e9:.1f}")
+    """The forecast in a sentence or two, in ``lang`` (the ``vms`` catalog's ``forecast.*``; sizes in GB with one
+    decimal as the language writes them)."""
+    t = translator(lang)
 
-    def days(d: float) -> str:
-        return f"{d:.0f}"
+    def gb(b: float) -> str:
+        return t.number(b / 1e9, digits=1)
 
     if f.days_held is None:
-        return ("Der er endnu ikke målt nogen bitrate, så prognosen venter på optagelser."
-                if lang == "da" else "No bitrate has been measured yet, so the forecast waits for recordings.")
+        return t(N_("forecast.unmeasured"))
     if not f.short:
-        if lang == "da":
-            return (f"Opbevaringstiden kræver ca. {gb(f.need_bytes)} GB af {gb(f.capacity_bytes)} GB til rådighed. "
-                    f"Med den nuværende optagehastighed rækker disken til {days(f.days_held)} dage.")
-        return (f"The retention needs about {gb(f.need_bytes)} GB of {gb(f.capacity_bytes)} GB available. At the "
-                f"current rate the disk holds {days(f.days_held)} days.")
-    if lang == "da":
-        parts = "; ".join(f"kamera {s.camera_id}: {s.retain_days} dages opbevaring kræver {gb(s.more_bytes)} GB mere"
-                          for s in f.shortages)
-        return (f"Med den nuværende optagehastighed rækker disken kun til {days(f.days_held)} dage; {parts}. "
-                "Ældre optagelser bliver slettet for at skaffe plads, før opbevaringstiden er gået: udvid disken "
-                "eller sæt retain_days ned.")
-    parts = "; ".join(f"camera {s.camera_id}'s {s.retain_days} days need {gb(s.more_bytes)} GB more"
-                      for s in f.shortages)
-    return (f"At the current rate the disk holds {days(f.days_held)} days; {parts}. Older footage will be evicted "
-            "for space before its retention ends: add disk or lower retain_days.")
+        return t(N_("forecast.enough")).format(need=gb(f.need_bytes), capacity=gb(f.capacity_bytes),
+                                               days=f"{f.days_held:.0f}")
+    parts = "; ".join(t(N_("forecast.camera_short")).format(camera=s.camera_id, days=s.retain_days,
+                                                            more=gb(s.more_bytes)) for s in f.shortages)
+    return t(N_("forecast.short")).format(days=f"{f.days_held:.0f}", cameras=parts)
