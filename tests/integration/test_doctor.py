@@ -69,6 +69,25 @@ def test_healthy_install_passes(tmp_path, capsys, camera_url):
     assert code == 0 and "no problems found." in text and "camera(s) answered: entrance" in text
 
 
+def test_findings_in_danish_and_json_unchanged(tmp_path, capsys, monkeypatch):
+    """People read the findings in their language; --json keeps the English message scripts may match."""
+    path = install(tmp_path, [], extra='[[cameras]]\nid = "hall"\nsource = "rtsp://127.0.0.1:1/x"\nretain_days = 14\n'
+                                        'quota_bytes = 2000000000\n')
+    skip = ("--skip", "cameras,clock")
+    _, checks = findings(capsys, path, *skip)
+    monkeypatch.setenv("VMS_LANG", "da")
+    _, checks_da = findings(capsys, path, *skip)
+    assert checks_da == checks  # the same JSON in every language
+    assert checks["janitor"][0]["message"] == "no janitor sweep recorded yet (is 'vms serve' or 'vms janitor' running?)"
+    assert checks["disk"][0]["message"].startswith("retention needs about 2.0 GB, about ")
+    assert "GB free of" in checks["disk"][0]["message"]
+    code, text = doctor(capsys, path, *skip)
+    assert code == 0 and "ingen problemer fundet." in text
+    assert "  OBS   janitor       oprydningen har endnu ikke registreret noget gennemløb" in text
+    assert "opbevaringen kræver ca. 2,0 GB, og der er ca. " in text and "GB fri af" in text
+    assert "kan kun læses af sin ejer" in text and "no janitor" not in text
+
+
 def test_clock_is_judged_in_words(tmp_path, capsys, camera_url):
     """Whatever this machine's clock is, the doctor says which source it asked, and a
     clock it finds unsynchronised is a problem (non-zero exit)."""

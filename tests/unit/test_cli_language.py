@@ -68,3 +68,13 @@ def test_doctor_json_is_the_same_in_both_languages(monkeypatch, capsys, tmp_path
     assert main(["doctor", "--config", str(tmp_path / "missing.toml")]) == 1
     text = capsys.readouterr().out
     assert "  FEJL " in text and "1 problem(er) fundet." in text
+
+
+def test_doctor_numbers_and_camera_shares_in_each_language():
+    from vms.ops.doctor_words import Num, Parts, words
+
+    parts = Parts([("hall", Num(412.04), Num(4.0), 30), ("gate", Num(2.0), None, 14)])
+    assert parts.shown("en") == "hall 412.0 GB (4.0 Mbit/s x 30 d); gate 2.0 GB (quota)"
+    assert parts.shown("da") == "hall 412,0 GB (4,0 Mbit/s x 30 d); gate 2,0 GB (kvote)"
+    assert Num(1234.5, 0).shown("da") == "1234" and Num(0.25, None).shown("da") == "0,25"  # never grouped
+    assert words("doctor.janitor.ok", {"seconds": Num(12.4, 0)}, "da") == "seneste gennemløb for 12 s siden"

@@ -41,7 +41,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     labels = {status: t()(key) for status, key in _LABEL.items()}
     width = max(5, *map(len, labels.values()))
     for f in findings:
-        print(f"  {labels[f.status]:{width}} {f.check:13} {f.message}")
+        print(f"  {labels[f.status]:{width}} {f.check:13} {f.text(t().lang)}")
     if bad:
         out(N_("cli.doctor.problems"), problems=len(bad))
         return 1

@@ -31,10 +31,12 @@ import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vms.core.config import Config, ConfigError, check_paths, load_config
+from vms.core.i18n import N_
+from vms.ops.doctor_words import Num, Parts, words
 
 CHECKS = ("config", "permissions", "key_file", "signing_key", "database", "schema", "storage_root", "disk",
           "cameras", "clock", "tls", "mqtt", "janitor", "archive", "archive_versioning", "archive_object_lock",
@@ -46,32 +48,41 @@ TYPICAL_BITRATE_BPS = 4_000_000  # 1080p15 H.264, as measured in DESIGN.md
 
 @dataclass
 class Finding:
+    """``message`` is English (``--json``, logs); :meth:`text` says it in the reader's language."""
+
     check: str
     status: str  # ok | warn | fail | unknown
     message: str
+    key: str = field(default="", compare=False, repr=False)
+    params: dict = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {"check": self.check, "status": self.status, "message": self.message}
+
+    def text(self, lang: str) -> str:
+        return words(self.key, self.params, lang) if self.key else self.message
 
 
 def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozenset[str] = frozenset()) -> list[Finding]:
     config_path = Path(config_path)
     out: list[Finding] = []
 
-    def add(check: str, status: str, message: str) -> None:
+    def add(check: str, status: str, key: str, **params) -> None:
+        """A finding worded by a ``doctor.*`` key and its fields; any other text is taken as it is."""
         if check not in skip:
-            out.append(Finding(check, status, message))
+            keyed = key.startswith("doctor.")
+            out.append(Finding(check, status, words(key, params, "en") if keyed else key, key if keyed else "", params))
 
     try:
         cfg = load_config(config_path, check_permissions=False)
     except ConfigError as exc:
         add("config", "fail", str(exc))
         return out
-    add("config", "ok", f"valid: {len(cfg.cameras)} camera(s), node {cfg.node_id}, "
-                        f"legal maximum {cfg.legal_max_retain_days} days")
+    add("config", "ok", N_("doctor.config.ok"), cameras=len(cfg.cameras), node=cfg.node_id,
+        days=cfg.legal_max_retain_days)
     try:
         check_paths(cfg, config_path)
-        add("permissions", "ok", "key files, key directory and storage root are private")
+        add("permissions", "ok", N_("doctor.permissions.ok"))
     except ConfigError as exc:
         add("permissions", "fail", str(exc))
     _key_files(cfg, add)
@@ -84,7 +95,8 @@ def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozens
         if engine is not None:
             _stream_order(cfg, engine, add)
     if "clock" not in skip:
-        add("clock", *clock_status())
+        status, key, params = _clock()
+        add("clock", status, key, **params)
     _tls(cfg, add)
     if "mqtt" not in skip:
         _mqtt(cfg, add)
@@ -114,20 +126,19 @@ def _key_files(cfg: Config, add) -> None:
 
     try:
         read_key_file(cfg.key_path)
-        add("key_file", "ok", f"{cfg.key_path} is readable by its owner only")
+        add("key_file", "ok", N_("doctor.owner_only"), path=cfg.key_path)
     except KeyFileError as exc:
-        add("key_file", "fail", f"{exc}; without the master key no footage can be recorded or read")
+        add("key_file", "fail", N_("doctor.key_file.fail"), error=exc)
     path = cfg.signing_key_path
     if not path.exists():
-        add("signing_key", "fail", f"signing key {path} does not exist; evidence exports cannot be signed "
-                                   "(restore it from backup, or run 'vms init' on a new install)")
+        add("signing_key", "fail", N_("doctor.signing_key.missing"), path=path)
     elif stat.S_IMODE(path.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
-        add("signing_key", "fail", f"signing key {path} has mode {stat.S_IMODE(path.stat().st_mode):04o}; "
-                                   "it must be readable by its owner only (chmod 600)")
+        add("signing_key", "fail", N_("doctor.signing_key.mode"), path=path,
+            mode=f"{stat.S_IMODE(path.stat().st_mode):04o}")
     elif not os.access(path, os.R_OK):
-        add("signing_key", "fail", f"signing key {path} cannot be read by this user")
+        add("signing_key", "fail", N_("doctor.signing_key.unreadable"), path=path)
     else:
-        add("signing_key", "ok", f"{path} is readable by its owner only")
+        add("signing_key", "ok", N_("doctor.owner_only"), path=path)
 
 
 # ---------------------------------------------------------------- database
@@ -144,25 +155,25 @@ def _database(cfg: Config, add):
         if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
             url = parsed.update_query_dict({"connect_timeout": "5"}).render_as_string(hide_password=False)
         if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
-            add("database", "fail", f"database {safe_url(cfg.db_url)} does not exist "
-                                    "(run 'vms init', or 'vms db upgrade' after restoring)")
+            add("database", "fail", N_("doctor.database.missing"), url=safe_url(cfg.db_url))
             return None
         engine = make_engine(url)
         check_reachable(engine)
     except DatabaseError as exc:
         reason = str(exc).rsplit(": ", 1)[-1]  # the driver's error class; the rest repeats the URL
-        add("database", "fail", f"database {safe_url(cfg.db_url)} is unreachable ({reason}); recording, "
-                                "retention and sign-in all need it")
+        add("database", "fail", N_("doctor.database.unreachable"), url=safe_url(cfg.db_url), reason=reason)
         return None
     except Exception as exc:
-        add("database", "fail", f"database {safe_url(cfg.db_url)} cannot be opened ({exc.__class__.__name__})")
+        add("database", "fail", N_("doctor.database.cannot_open"), url=safe_url(cfg.db_url),
+            error=exc.__class__.__name__)
         return None
-    add("database", "ok", f"{safe_url(cfg.db_url)} is reachable")
-    add("schema", *_schema_status(engine))
+    add("database", "ok", N_("doctor.database.ok"), url=safe_url(cfg.db_url))
+    status, key, params = _schema_status(engine)
+    add("schema", status, key, **params)
     return engine
 
 
-def _schema_status(engine) -> tuple[str, str]:
+def _schema_status(engine) -> tuple[str, str, dict]:
     from alembic.config import Config as AlembicConfig
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -176,13 +187,12 @@ def _schema_status(engine) -> tuple[str, str]:
         with engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
     except Exception as exc:
-        return "unknown", f"the schema version could not be read ({exc.__class__.__name__})"
+        return "unknown", N_("doctor.schema.unknown"), {"error": exc.__class__.__name__}
     if current == heads:
-        return "ok", f"schema at the newest migration ({', '.join(sorted(heads))})"
+        return "ok", N_("doctor.schema.ok"), {"heads": ", ".join(sorted(heads))}
     if not current:
-        return "fail", "the database has no schema yet; run 'vms db upgrade'"
-    return "fail", (f"schema at {', '.join(sorted(current))}, this software expects {', '.join(sorted(heads))}; "
-                    "run 'vms db upgrade' (after a backup)")
+        return "fail", N_("doctor.schema.none"), {}
+    return "fail", N_("doctor.schema.old"), {"current": ", ".join(sorted(current)), "heads": ", ".join(sorted(heads))}
 
 
 # ---------------------------------------------------------------- storage and disk
@@ -191,15 +201,15 @@ def _schema_status(engine) -> tuple[str, str]:
 def _storage_root(cfg: Config, add) -> None:
     root = cfg.storage_path
     if not root.exists():
-        add("storage_root", "warn", f"{root} does not exist yet (the recorder creates it on first write)")
+        add("storage_root", "warn", N_("doctor.storage_root.missing"), root=root)
     elif not root.is_dir():
-        add("storage_root", "fail", f"{root} is not a directory")
+        add("storage_root", "fail", N_("doctor.storage_root.not_dir"), root=root)
     elif not os.access(root, os.W_OK | os.X_OK):
-        add("storage_root", "fail", f"{root} is not writable by this user; the recorder cannot store footage")
+        add("storage_root", "fail", N_("doctor.storage_root.not_writable"), root=root)
     elif os.statvfs(root).f_flag & os.ST_RDONLY:
-        add("storage_root", "fail", f"{root} is on a read-only file system")
+        add("storage_root", "fail", N_("doctor.storage_root.read_only"), root=root)
     else:
-        add("storage_root", "ok", f"{root} is writable")
+        add("storage_root", "ok", N_("doctor.storage_root.ok"), root=root)
 
 
 def _measured(cfg: Config, engine) -> tuple[dict[str, float], dict[str, int]]:
@@ -227,7 +237,7 @@ def _disk(cfg: Config, engine, add) -> None:
     try:
         usage = shutil.disk_usage(probe)
     except (OSError, TypeError) as exc:
-        add("disk", "unknown", f"free space of {root} cannot be read ({exc.__class__.__name__})")
+        add("disk", "unknown", N_("doctor.disk.unreadable"), root=root, error=exc.__class__.__name__)
         return
     floor = free_floor_bytes(cfg, usage.total)
     rates, stored = _measured(cfg, engine)
@@ -241,31 +251,25 @@ def _disk(cfg: Config, engine, add) -> None:
         if cam.quota_bytes is not None:
             want = min(want, float(cam.quota_bytes))
         need += want
-        how = f"{rate / 1e6:.1f} Mbit/s x {cam.retain_days} d" if rate is not None else "quota"
-        parts.append(f"{cam.id} {want / GB:.1f} GB ({how})")
+        parts.append((cam.id, Num(want / GB), None if rate is None else Num(rate / 1e6), cam.retain_days))
     capacity = usage.free + sum(stored.values()) - floor
-    summary = (f"{usage.free / GB:.1f} GB free of {usage.total / GB:.1f} GB; floor {floor / GB:.1f} GB; "
-               f"footage stored here {sum(stored.values()) / GB:.1f} GB")
+    sizes = {"free": Num(usage.free / GB), "total": Num(usage.total / GB), "floor": Num(floor / GB),
+             "stored": Num(sum(stored.values()) / GB), "need": Num(need / GB), "capacity": Num(capacity / GB),
+             "unknown": ", ".join(unknown), "parts": Parts(parts)}
     if usage.free < floor:
-        add("disk", "fail", f"free space is below the floor: {summary}; the janitor is evicting the oldest "
-                            "unheld footage before its retention ends")
+        add("disk", "fail", N_("doctor.disk.below_floor"), **sizes)
     elif need > capacity:
-        add("disk", "fail", f"retention needs about {need / GB:.1f} GB ({'; '.join(parts)}) but the storage root "
-                            f"can hold about {capacity / GB:.1f} GB ({summary}); footage will be evicted by space "
-                            "before it reaches its retention: add disk or lower retain_days")
+        add("disk", "fail", N_("doctor.disk.short"), **sizes)
     elif need > DISK_WARN_RATIO * capacity:
-        add("disk", "warn", f"retention needs about {need / GB:.1f} GB of {capacity / GB:.1f} GB available "
-                            f"({'; '.join(parts)}); little headroom")
+        add("disk", "warn", N_("doctor.disk.tight"), **sizes)
     elif unknown and not parts:
         typical = sum(TYPICAL_BITRATE_BPS / 8 * c.retain_days * 86400 for c in cfg.cameras if c.id in unknown)
-        add("disk", "unknown", f"{summary}; no bitrate measured yet for {', '.join(unknown)} (the recorder "
-                               "measures it once it runs) and no quota_bytes set; at a typical "
-                               f"{TYPICAL_BITRATE_BPS / 1e6:g} Mbit/s per camera the retention would need about "
-                               f"{typical / GB:.0f} GB of the {capacity / GB:.0f} GB available")
+        add("disk", "unknown", N_("doctor.disk.unmeasured"), **sizes, typical=Num(typical / GB, 0),
+            rate=Num(TYPICAL_BITRATE_BPS / 1e6, None), capacity0=Num(capacity / GB, 0))
+    elif unknown:
+        add("disk", "ok", N_("doctor.disk.ok_partly"), **sizes)
     else:
-        tail = f"; not yet measured: {', '.join(unknown)}" if unknown else ""
-        add("disk", "ok", f"retention needs about {need / GB:.1f} GB, about {capacity / GB:.1f} GB available "
-                          f"({summary}){tail}")
+        add("disk", "ok", N_("doctor.disk.ok"), **sizes)
 
 
 # ---------------------------------------------------------------- cameras
@@ -291,17 +295,17 @@ def _cameras(cfg: Config, timeout_s: float, add) -> None:
 
     cams = [c for c in cfg.cameras if c.enabled]
     if not cams:
-        add("cameras", "warn", "no enabled cameras are configured; nothing is recorded")
+        add("cameras", "warn", N_("doctor.cameras.none"))
         return
     with ThreadPoolExecutor(max_workers=min(8, len(cams))) as pool:
         results = dict(pool.map(lambda c: _probe_camera(c, timeout_s), cams))
     bad = [(c, results[c.id]) for c in cams if results[c.id] is not None]
     if not bad:
-        add("cameras", "ok", f"{len(cams)} camera(s) answered: {', '.join(c.id for c in cams)}")
+        add("cameras", "ok", N_("doctor.cameras.ok"), n=len(cams), cameras=", ".join(c.id for c in cams))
         return
     for cam, why in bad:
-        add("cameras", "fail", f"camera {cam.id} ({redact_url(cam.source)}) cannot be opened within "
-                               f"{timeout_s:g} s: {why}")
+        add("cameras", "fail", N_("doctor.cameras.fail"), camera=cam.id, url=redact_url(cam.source),
+            seconds=Num(timeout_s, None), why=why)
 
 
 def _stream_order(cfg: Config, engine, add) -> None:
@@ -314,12 +318,12 @@ def _stream_order(cfg: Config, engine, add) -> None:
         with Session(engine) as s:
             rows = [st for st in index.camera_states(s) if st.stream_problem]
     except Exception as exc:  # the database check reports the cause
-        add("cameras", "warn", f"the recorders' stream state cannot be read ({exc.__class__.__name__})")
+        add("cameras", "warn", N_("doctor.cameras.state_unreadable"), error=exc.__class__.__name__)
         return
     enabled = {c.id for c in cfg.cameras if c.enabled}
     for st in rows:
         if st.camera_id in enabled:
-            add("cameras", "fail", f"camera {st.camera_id}: its timestamps cannot be trusted: {st.stream_problem}")
+            add("cameras", "fail", N_("doctor.cameras.timestamps"), camera=st.camera_id, problem=st.stream_problem)
 
 
 # ---------------------------------------------------------------- clock
@@ -348,19 +352,23 @@ def _run(cmd: list[str]) -> str | None:
 
 
 def clock_status() -> tuple[str, str]:
-    """(status, words): asks systemd-timesyncd/timedatectl, then chrony, then the kernel."""
+    """(status, words in English): asks systemd-timesyncd/timedatectl, then chrony, then the kernel."""
+    status, key, params = _clock()
+    return status, words(key, params, "en")
+
+
+def _clock() -> tuple[str, str, dict]:
     answer = _run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
     if answer is not None and answer.strip() in ("yes", "no"):
         if answer.strip() == "yes":
-            return "ok", "synchronised (timedatectl: NTPSynchronized=yes)"
-        return "fail", ("not synchronised (timedatectl: NTPSynchronized=no); recording times and evidence "
-                        "manifests depend on it: enable NTP (timedatectl set-ntp true, or chrony)")
+            return "ok", N_("doctor.clock.timedatectl_ok"), {}
+        return "fail", N_("doctor.clock.timedatectl_fail"), {}
     answer = _run(["chronyc", "-n", "tracking"])
     if answer is not None and "Leap status" in answer:
         leap = answer.split("Leap status", 1)[1].split(":", 1)[1].strip().splitlines()[0]
         if leap.lower() == "normal":
-            return "ok", "synchronised (chronyc tracking: leap status normal)"
-        return "fail", f"not synchronised (chronyc tracking: leap status {leap!r}); check chrony's sources"
+            return "ok", N_("doctor.clock.chrony_ok"), {}
+        return "fail", N_("doctor.clock.chrony_fail"), {"leap": repr(leap)}
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         tx = _Timex()
@@ -368,12 +376,10 @@ def clock_status() -> tuple[str, str]:
     except (OSError, AttributeError):
         state = -1
     if state < 0:
-        return "unknown", "cannot tell: no timedatectl or chronyc answered and the kernel could not be asked"
+        return "unknown", N_("doctor.clock.unknown"), {}
     if state == TIME_ERROR or tx.status & STA_UNSYNC:
-        return "fail", (f"not synchronised according to the kernel (adjtimex: unsynchronised, maximum error "
-                        f"{tx.maxerror / 1e6:.0f} s) and neither timedatectl nor chronyc answered; run an NTP "
-                        "client (chrony, systemd-timesyncd) on this machine or its host")
-    return "ok", f"synchronised according to the kernel (adjtimex: maximum error {tx.maxerror / 1000:.0f} ms)"
+        return "fail", N_("doctor.clock.kernel_fail"), {"seconds": Num(tx.maxerror / 1e6, 0)}
+    return "ok", N_("doctor.clock.kernel_ok"), {"ms": Num(tx.maxerror / 1000, 0)}
 
 
 # ---------------------------------------------------------------- TLS, MQTT, janitor
@@ -392,19 +398,17 @@ def _tls(cfg: Config, add) -> None:
     api = cfg.api
     if api.tls_cert is None or api.tls_key is None:
         if _is_loopback(api.host):
-            add("tls", "ok", f"API on {api.host} (loopback only); put a TLS reverse proxy in front for other machines")
+            add("tls", "ok", N_("doctor.tls.loopback"), host=api.host)
         else:
-            add("tls", "fail", f"the web UI and API listen on {api.host}:{api.port} without TLS: passwords, session "
-                               "cookies and footage would cross the network in clear; set api.tls_cert and "
-                               "api.tls_key, or listen on 127.0.0.1 behind a TLS reverse proxy (docs/operations.md, TLS)")
+            add("tls", "fail", N_("doctor.tls.clear"), host=api.host, port=api.port)
         return
     for name, path in (("api.tls_cert", api.tls_cert), ("api.tls_key", api.tls_key)):
         if not path.is_file():
-            add("tls", "fail", f"{name}: {path} does not exist")
+            add("tls", "fail", N_("doctor.tls.missing"), name=name, path=path)
             return
     mode = stat.S_IMODE(api.tls_key.stat().st_mode)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        add("tls", "fail", f"api.tls_key: {api.tls_key} has mode {mode:04o}; make it readable by its owner only (chmod 600)")
+        add("tls", "fail", N_("doctor.tls.key_mode"), path=api.tls_key, mode=f"{mode:04o}")
         return
     try:
         from cryptography import x509
@@ -412,14 +416,15 @@ def _tls(cfg: Config, add) -> None:
         cert = x509.load_pem_x509_certificate(api.tls_cert.read_bytes())
         left_s = cert.not_valid_after_utc.timestamp() - time.time()
     except Exception as exc:
-        add("tls", "fail", f"api.tls_cert: {api.tls_cert} is not a PEM certificate ({exc.__class__.__name__})")
+        add("tls", "fail", N_("doctor.tls.not_pem"), path=api.tls_cert, error=exc.__class__.__name__)
         return
+    day = f"{cert.not_valid_after_utc:%Y-%m-%d}"
     if left_s <= 0:
-        add("tls", "fail", f"api.tls_cert: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+        add("tls", "fail", N_("doctor.tls.expired"), day=day)
     elif left_s < 14 * 86400:
-        add("tls", "warn", f"api.tls_cert: the certificate expires on {cert.not_valid_after_utc:%Y-%m-%d}; renew it")
+        add("tls", "warn", N_("doctor.tls.expires"), day=day)
     else:
-        add("tls", "ok", f"HTTPS with a certificate valid until {cert.not_valid_after_utc:%Y-%m-%d}")
+        add("tls", "ok", N_("doctor.tls.ok"), day=day)
 
 
 def _mqtt(cfg: Config, add) -> None:
@@ -429,10 +434,10 @@ def _mqtt(cfg: Config, add) -> None:
         with socket.create_connection((cfg.mqtt.host, cfg.mqtt.port), timeout=3):
             pass
     except OSError as exc:
-        add("mqtt", "warn", f"MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port} is unreachable ({exc.__class__.__name__}); "
-                            "alarms still go to the log and audit trail, and are queued for MQTT")
+        add("mqtt", "warn", N_("doctor.mqtt.unreachable"), host=cfg.mqtt.host, port=cfg.mqtt.port,
+            error=exc.__class__.__name__)
         return
-    add("mqtt", "ok", f"MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port} accepts connections")
+    add("mqtt", "ok", N_("doctor.mqtt.ok"), host=cfg.mqtt.host, port=cfg.mqtt.port)
 
 
 def _janitor(cfg: Config, engine, add) -> None:
@@ -446,25 +451,24 @@ def _janitor(cfg: Config, engine, add) -> None:
     except Exception:
         return
     if sweep is None:
-        add("janitor", "warn", "no janitor sweep recorded yet (is 'vms serve' or 'vms janitor' running?)")
+        add("janitor", "warn", N_("doctor.janitor.never"))
         return
     age_s = time.time() - sweep.at_us / 1e6
     limit_s = max(10 * cfg.janitor.sweep_interval_s, 300)
     if age_s > limit_s:
-        add("janitor", "fail", f"the last janitor sweep was {age_s / 60:.0f} min ago (interval "
-                               f"{cfg.janitor.sweep_interval_s:g} s): retention is not being enforced")
+        add("janitor", "fail", N_("doctor.janitor.late"), minutes=Num(age_s / 60, 0),
+            interval=Num(cfg.janitor.sweep_interval_s, None))
     else:
-        add("janitor", "ok", f"last sweep {age_s:.0f} s ago")
+        add("janitor", "ok", N_("doctor.janitor.ok"), seconds=Num(age_s, 0))
 
 
 def _silent_nodes(cfg: Config, engine, add) -> None:
     from vms.ops.adopt import silent_nodes
 
     for node, fp in silent_nodes(engine, cfg.node_id, int(time.time() * 1e6)):
-        since = f"{(time.time() - fp.last_seen_us / 1e6) / 86400:.1f} days ago" if fp.last_seen_us else "never"
-        add("nodes", "warn", f"node {node} owns {fp.segments} segment(s) of camera(s) {', '.join(fp.cameras)} and "
-                             f"last showed a sign of life {since}: nobody expires that footage; if the node is gone "
-                             f"for good, run 'vms cluster adopt {node}' here")
+        key = N_("doctor.nodes.silent") if fp.last_seen_us else N_("doctor.nodes.never")
+        add("nodes", "warn", key, node=node, segments=fp.segments, cameras=", ".join(fp.cameras),
+            days=Num((time.time() - (fp.last_seen_us or 0) / 1e6) / 86400))
 
 
 def _doorlog(cfg: Config, engine, add) -> None:
@@ -477,7 +481,7 @@ def _doorlog(cfg: Config, engine, add) -> None:
 
     inbox = cfg.doorlog.inbox
     if not inbox.is_dir():
-        add("doorlog", "fail", f"the door-log inbox {inbox} does not exist (the janitor makes it at start; is it running?)")
+        add("doorlog", "fail", N_("doctor.doorlog.no_inbox"), inbox=inbox)
         return
     mode = inbox.stat().st_mode & 0o007  # a controller's group may write (a drop box)
     waiting = [p for p in inbox.iterdir() if p.is_file() and time.time() - p.stat().st_mtime > 300]
@@ -485,16 +489,14 @@ def _doorlog(cfg: Config, engine, add) -> None:
     try:
         r = doorlog_retention.report(engine, cfg, now_us, grace_us(cfg), VIOLATION_GRACE_US)
     except Exception as exc:  # the database check above says why
-        add("doorlog", "warn", f"the door log could not be read ({exc.__class__.__name__})")
+        add("doorlog", "warn", N_("doctor.doorlog.unreadable"), error=exc.__class__.__name__)
         return
     if mode:
-        add("doorlog", "fail", f"the door-log inbox {inbox} is open to others (mode o={mode:o}); "
-                               "chmod 700 (or 770 with the controller's group): its files hold CPR numbers")
+        add("doorlog", "fail", N_("doctor.doorlog.open"), inbox=inbox, mode=f"{mode:o}")
     elif waiting:
-        add("doorlog", "fail", f"{len(waiting)} file(s) have waited more than 5 min in the door-log inbox {inbox} "
-                               "(is the janitor running?): CPR numbers in clear on disk")
+        add("doorlog", "fail", N_("doctor.doorlog.waiting"), files=len(waiting), inbox=inbox)
     elif r.violations or r.unshredded_days:
-        add("doorlog", "fail", f"{r.violations} door-log entries older than {r.retain_days} days and not held, "
-                               f"{len(r.unshredded_days)} day key(s) not destroyed: retention is not being enforced")
+        add("doorlog", "fail", N_("doctor.doorlog.late"), entries=r.violations, days=r.retain_days,
+            keys=len(r.unshredded_days))
     else:
-        add("doorlog", "ok", f"inbox private and empty; {r.entries} entries kept at most {r.retain_days} days")
+        add("doorlog", "ok", N_("doctor.doorlog.ok"), entries=r.entries, days=r.retain_days)
