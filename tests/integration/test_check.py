@@ -45,7 +45,7 @@ def test_clean_store_passes(app, capsys):
     assert code == 0 and "index and disk agree" in out and "1 indexed segment(s)" in out
 
 
-def test_drift_is_reported_then_repaired_only_when_asked(app, capsys):
+def test_drift_is_reported_then_repaired_only_when_asked(app, capsys, monkeypatch):
     root = app.store.root
     ids = [record(app, "lib14", T0 + i * 60 * S_US) for i in range(4)]
     rel = {i: segments(app)[i][2] for i in ids}
@@ -65,6 +65,13 @@ def test_drift_is_reported_then_repaired_only_when_asked(app, capsys):
     kinds = sorted(line.split()[0] for line in out.splitlines()[1:])
     assert kinds == ["deleting", "missing", "size", "unindexed", "unindexed", "unknown"]
     assert "--repair would" in out and "\x1b" not in out and "\\x1b" in out
+    assert "-> --repair would move it to the quarantine folder" in out
+    monkeypatch.setenv("VMS_LANG", "da")
+    code, out, _ = run(capsys, "check", "--config", str(app.config_path))
+    assert code == 1 and out.startswith("kontrol, hurtig (navne og størrelser): ")
+    assert "-> --repair ville flytte den til karantænemappen" in out
+    assert "-> --repair ville gøre den afbrudte sletning færdig" in out
+    monkeypatch.setenv("VMS_LANG", "en")
     assert files(app) == before  # nothing changed without --repair
 
     code, out, _ = run(capsys, "check", "--repair", "--json", "--config", str(app.config_path))

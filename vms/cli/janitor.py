@@ -91,7 +91,7 @@ def cmd_janitor(args) -> int:
 
 def cmd_check(args) -> int:
     from vms.appliance import Appliance
-    from vms.retention.check import check
+    from vms.retention.check import REPAIR_KEYS, check
 
     app = Appliance.open(args.config)
     try:
@@ -110,8 +110,8 @@ def cmd_check(args) -> int:
         out(N_("cli.check.summary"), level=level, segments=report.segments, files=report.files,
             open=report.open_files)
         for p in report.problems:
-            verb = "" if args.repair else " -> --repair would "
-            print(f"  {p.kind:9} {p.to_dict()['path']}: {p.detail}{verb}{'' if args.repair else p.repair}")
+            would = "" if args.repair else say(N_("cli.check.would"), repair=t()(REPAIR_KEYS[p.kind]))
+            print(f"  {p.kind:9} {p.to_dict()['path']}: {p.detail}{would}")
         if args.repair:
             out(N_("cli.check.repaired"), problems=len(report.repaired))
             for p, why in report.unrepaired:

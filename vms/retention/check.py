@@ -38,24 +38,28 @@ from storage.format.segment_reader import SegmentReader
 from storage.keys.keyring import KeyError_
 from storage.sql import archive_queries, index
 from storage.sql import retention_queries as rq
+from vms.core.i18n import N_, translator
 from vms.retention import rules
 from vms.retention.deletion import delete_segments, finish_deleting, index_found_file
 from vms.retention.layout import Entry, quarantine, scan_camera, shown, top_level
 
 log = logging.getLogger(__name__)
 
-REPAIRS = {
-    "missing": "remove the row (deletion record, reason 'missing')",
-    "size": "quarantine the file and remove the row (reason 'quarantine')",
-    "corrupt": "quarantine the file and remove the row (reason 'quarantine')",
-    "unindexed": "authenticate and index it; quarantine it if it is not a segment of this appliance",
-    "unknown": "move it to the quarantine folder",
-    "deleting": "finish the interrupted deletion",
-    "archive-missing": "upload it again while the local file is there; otherwise left for a person",
-    "archive-size": "upload it again while the local file is there; otherwise left for a person",
-    "archive-unknown": "left for a person to look at (never deleted by the appliance)",
-    "archive-unreachable": "none: fix the store or [archive] (see 'vms doctor'), then check again",
+#: what ``--repair`` does, per kind of problem: keys of the ``vms`` catalog (the command says them in the reader's
+#: language; ``REPAIRS`` is their English text, as ``--json`` has always carried it)
+REPAIR_KEYS = {
+    "missing": N_("check.repair.missing"),
+    "size": N_("check.repair.size"),
+    "corrupt": N_("check.repair.corrupt"),
+    "unindexed": N_("check.repair.unindexed"),
+    "unknown": N_("check.repair.unknown"),
+    "deleting": N_("check.repair.deleting"),
+    "archive-missing": N_("check.repair.archive_missing"),
+    "archive-size": N_("check.repair.archive_size"),
+    "archive-unknown": N_("check.repair.archive_unknown"),
+    "archive-unreachable": N_("check.repair.archive_unreachable"),
 }
+REPAIRS = {kind: translator("en")(key) for kind, key in REPAIR_KEYS.items()}
 
 
 @dataclass(frozen=True)
