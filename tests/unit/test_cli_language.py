@@ -71,7 +71,7 @@ def test_doctor_json_is_the_same_in_both_languages(monkeypatch, capsys, tmp_path
 
 
 def test_doctor_numbers_and_camera_shares_in_each_language():
-    from vms.ops.doctor_words import Num, Parts, words
+    from vms.core.finding_words import Num, Parts, words
 
     parts = Parts([("hall", Num(412.04), Num(4.0), 30), ("gate", Num(2.0), None, 14)])
     assert parts.shown("en") == "hall 412.0 GB (4.0 Mbit/s x 30 d); gate 2.0 GB (quota)"

@@ -20,6 +20,8 @@ from storage.sql import archive_queries as aq
 from storage.sql.models import Segment
 from vms.archive.bucket import node_prefix, open_store
 from vms.core.errors import DomainError
+from vms.core.finding_words import Num
+from vms.core.i18n import N_
 
 HOUR_US = 3_600_000_000
 
@@ -31,47 +33,38 @@ class BucketProblem(NamedTuple):
     segment_id: int | None
 
 
-def doctor_findings(cfg, engine) -> list[tuple[str, str, str]]:
-    """(check, status, message) for ``[archive]``; nothing when it is not configured."""
+def doctor_findings(cfg, engine) -> list[tuple[str, str, str, dict]]:
+    """(check, status, ``doctor.archive.*`` key, its fields) for ``[archive]``; nothing when it is not configured."""
     a = cfg.archive
     if a is None:
         return []
-    out: list[tuple[str, str, str]] = []
-    where = f"bucket {a.bucket!r} at {a.endpoint}"
+    out: list[tuple[str, str, str, dict]] = []
     try:
         store = open_store(a, attempts=1)
     except DomainError as exc:
-        return [("archive", "fail", f"{exc.message}; nothing can be archived or read from the archive")]
+        return [("archive", "fail", N_("doctor.archive.config"), {"error": exc.message})]
     try:
         status = store.bucket_status()
     except StoreError as exc:
-        why = {"unreachable": "the store cannot be reached (address, port, firewall, or the store is down)",
-               "credentials": "the store refuses the access key or secret in the credentials file",
-               "no_bucket": "the bucket does not exist; create it (with object lock) before starting",
-               }.get(exc.kind, "the store refused the request")
-        out.append(("archive", "fail", f"{exc}: {why}. Segments wait on local disk until this is fixed"))
+        why = {"unreachable": N_("doctor.archive.unreachable"), "credentials": N_("doctor.archive.credentials"),
+               "no_bucket": N_("doctor.archive.no_bucket")}.get(exc.kind, N_("doctor.archive.refused"))
+        out.append(("archive", "fail", why, {"error": str(exc)}))
         out += _queue(cfg, engine)
         return out
-    out.append(("archive", "ok", f"{where} is reachable and the credentials are accepted"))
+    out.append(("archive", "ok", N_("doctor.archive.ok"), {"bucket": repr(a.bucket), "endpoint": a.endpoint}))
     if status.versioning == "Enabled":
-        out.append(("archive_versioning", "ok", "versioning is on: an overwrite or deletion by someone else leaves "
-                                                "the earlier version; the janitor deletes every version on expiry"))
+        out.append(("archive_versioning", "ok", N_("doctor.archive.versioning_on"), {}))
     else:
-        out.append(("archive_versioning", "warn", "versioning is off: an object overwritten or deleted by someone "
-                                                  "with the bucket's credentials is lost; turn it on (expiry deletes "
-                                                  "every version either way)"))
+        out.append(("archive_versioning", "warn", N_("doctor.archive.versioning_off"), {}))
     if status.object_lock:
-        out.append(("archive_object_lock", "ok", "object lock is on: legal holds are mirrored as S3 legal holds, so "
-                                                 "held objects cannot be deleted from the bucket until released"))
+        out.append(("archive_object_lock", "ok", N_("doctor.archive.lock_on"), {}))
     else:
-        out.append(("archive_object_lock", "warn", "the bucket has no object lock: legal holds protect held footage in "
-                                                   "the appliance only, not against deletion in the bucket; object "
-                                                   "lock can only be chosen when a bucket is created"))
+        out.append(("archive_object_lock", "warn", N_("doctor.archive.lock_off"), {}))
     out += _queue(cfg, engine)
     return out
 
 
-def _queue(cfg, engine) -> list[tuple[str, str, str]]:
+def _queue(cfg, engine) -> list[tuple[str, str, str, dict]]:
     if engine is None:
         return []
     now = int(time.time() * 1e6)
@@ -81,22 +74,23 @@ def _queue(cfg, engine) -> list[tuple[str, str, str]]:
             hour_bytes = s.scalar(select(func.coalesce(func.sum(Segment.size_bytes), 0))
                                   .where(Segment.node_id == cfg.node_id, Segment.end_us > now - HOUR_US)) or 0
     except Exception as exc:
-        return [("archive_queue", "unknown", f"the upload queue could not be read ({exc.__class__.__name__})")]
+        return [("archive_queue", "unknown", N_("doctor.archive.queue_unreadable"), {"error": exc.__class__.__name__})]
     queued = [c for c in counts if c.state == "queued"]
     n, size = sum(c.objects for c in queued), sum(c.size_bytes for c in queued)
     oldest = min((c.oldest_us for c in queued if c.oldest_us), default=None)
-    buffer = ""
+    buffer = None
     root = cfg.storage_path
     if hour_bytes and root.exists():
         st = os.statvfs(root)
-        hours = st.f_bavail * st.f_frsize / hour_bytes
-        buffer = f"; at the last hour's rate ({hour_bytes / 1e9:.2f} GB/h) this disk can buffer about {hours:.0f} h"
+        buffer = {"rate": Num(hour_bytes / 1e9, 2), "hours": Num(st.f_bavail * st.f_frsize / hour_bytes, 0)}
     if not n:
-        return [("archive_queue", "ok", "nothing waits for upload" + buffer)]
+        return [("archive_queue", "ok", N_("doctor.archive.queue_empty_buffer") if buffer
+                 else N_("doctor.archive.queue_empty"), buffer or {})]
     age_s = max(0.0, (now - oldest) / 1e6) if oldest else 0.0
     status = "warn" if age_s > max(600.0, 10 * cfg.archive.upload_after_s) else "ok"
-    return [("archive_queue", status, f"{n} segment(s) ({size / 1e9:.2f} GB) wait for upload, the oldest for "
-                                      f"{age_s / 60:.0f} min" + buffer)]
+    waiting = {"segments": n, "gb": Num(size / 1e9, 2), "minutes": Num(age_s / 60, 0)}
+    return [("archive_queue", status, N_("doctor.archive.queue_buffer") if buffer else N_("doctor.archive.queue"),
+             waiting | (buffer or {}))]
 
 
 def compare(app) -> list[BucketProblem]:

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vms.core.config import Config, ConfigError, check_paths, load_config
+from vms.core.finding_words import Num, Parts, words
 from vms.core.i18n import N_
-from vms.ops.doctor_words import Num, Parts, words
 
 CHECKS = ("config", "permissions", "key_file", "signing_key", "database", "schema", "storage_root", "disk",
           "cameras", "clock", "tls", "mqtt", "janitor", "archive", "archive_versioning", "archive_object_lock",
@@ -106,8 +106,8 @@ def run(config_path: Path | str, *, camera_timeout_s: float = 5.0, skip: frozens
     if "archive" not in skip:
         from vms.archive.health import doctor_findings
 
-        for finding in doctor_findings(cfg, engine):
-            add(*finding)
+        for check, status, key, params in doctor_findings(cfg, engine):
+            add(check, status, key, **params)
     if engine is not None:
         _doorlog(cfg, engine, add)
         engine.dispose()
