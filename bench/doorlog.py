@@ -14,10 +14,10 @@ Then, inside an approved ticket covering every door and the whole span, times (m
 Floors measured in the same run: ``parse_rows_per_s`` (CSV reading alone), ``seal_rows_per_s`` (the keyed
 hash per distinct identifier and the AES-GCM seal per entry of one day, as the import does them) and
 ``insert_rows_per_s`` (the database alone: one day's entries, sealed beforehand, inserted into the full table
-and rolled back) bound what ingest can reach: ``ingest_floor_rows_per_s`` is the three one after the other, the
-most the import (which does them one after the other) can do on the machine at that moment.
-``lookup_*_query_ms`` is the SQL alone, without the policy, decryption and audit entry.  Targets (issue 17): ingest >= 50,000 rows/s, door lookup < 50 ms,
-identifier lookup < 200 ms.  The last line is one JSON object.
+and rolled back, best of three) bound what ingest can reach; ``ingest_floor_rows_per_s`` is the three one
+after the other, the most the import (which does them one after the other) can do on the machine then.
+``lookup_*_query_ms`` is the SQL alone, without the policy, decryption and audit entry.  Targets (issue 17):
+ingest >= 50,000 rows/s, door lookup < 50 ms, identifier lookup < 200 ms.  The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -166,18 +166,20 @@ def _insert_floor(app, passages) -> float:
     """Rows per second of the database's part alone: one day's entries, already sealed and hashed (each a
     microsecond after a stored one, so none is skipped), inserted as the import does into the full table,
     then rolled back."""
-    with Session(app.engine) as s:
-        s.begin()
-        key = DoorlogKeys(app.keys.keyring).for_day(s, "2026-01-01", now_us=app.clock.now_us())  # imported
-        digests = {p.identifier: key.digest(p.identifier) for p in passages}
-        sealed = key.seal_many([p.identifier for p in passages])
-        rows = sorted(((key.key_id, p.at_us + 1, p.door_id, digests[p.identifier], box, 0)
-                       for p, box in zip(passages, sealed, strict=True)), key=lambda r: r[3])
-        t0 = time.perf_counter()
-        assert q.insert_entries(s, rows) == len(rows)
-        elapsed = time.perf_counter() - t0
-        s.rollback()
-    return len(rows) / elapsed
+    best = float("inf")
+    for _ in range(3):  # the best of three: a floor
+        with Session(app.engine) as s:
+            s.begin()
+            key = DoorlogKeys(app.keys.keyring).for_day(s, "2026-01-01", now_us=app.clock.now_us())
+            digests = {p.identifier: key.digest(p.identifier) for p in passages}
+            sealed = key.seal_many([p.identifier for p in passages])
+            rows = sorted(((key.key_id, p.at_us + 1, p.door_id, digests[p.identifier], box, 0)
+                           for p, box in zip(passages, sealed, strict=True)), key=lambda r: r[3])
+            t0 = time.perf_counter()
+            assert q.insert_entries(s, rows) == len(rows)
+            best = min(best, time.perf_counter() - t0)
+            s.rollback()
+    return len(passages) / best
 
 
 def _bytes_per_row(app, s, rows: int) -> float:
