@@ -206,9 +206,12 @@ def cmd_serve(args) -> int:
 
 
 def register(sub, add_config_arg) -> None:
-    p = sub.add_parser("serve", help="run recorder, janitor and web UI/API together")
+    from vms.cli.lang import say
+    from vms.core.i18n import N_
+
+    p = sub.add_parser("serve", help=say(N_("cli.help.serve")))
     add_config_arg(p)
-    p.add_argument("--no-recorder", action="store_true", help="do not record on this node")
-    p.add_argument("--no-janitor", action="store_true", help="do not enforce retention on this node")
-    p.add_argument("--no-api", action="store_true", help="do not serve the web UI/API on this node")
+    p.add_argument("--no-recorder", action="store_true", help=say(N_("cli.help.serve_no_recorder")))
+    p.add_argument("--no-janitor", action="store_true", help=say(N_("cli.help.serve_no_janitor")))
+    p.add_argument("--no-api", action="store_true", help=say(N_("cli.help.serve_no_api")))
     p.set_defaults(func=cmd_serve)

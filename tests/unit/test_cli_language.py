@@ -78,3 +78,21 @@ def test_doctor_numbers_and_camera_shares_in_each_language():
     assert parts.shown("da") == "hall 412,0 GB (4,0 Mbit/s x 30 d); gate 2,0 GB (kvote)"
     assert Num(1234.5, 0).shown("da") == "1234" and Num(0.25, None).shown("da") == "0,25"  # never grouped
     assert words("doctor.janitor.ok", {"seconds": Num(12.4, 0)}, "da") == "seneste gennemløb for 12 s siden"
+
+
+def test_help_in_both_languages(monkeypatch, capsys):
+    monkeypatch.setenv("VMS_LANG", "da")
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert done.value.code == 0 and "Anlæg til opbevaring af videooptagelser" in text
+    assert "opret konfiguration, nøgler" in text and "log detaljer til fejlsøgning" in text
+    monkeypatch.setenv("VMS_LANG", "en")
+    with pytest.raises(SystemExit):
+        main(["hold", "add", "--help"])
+    text = capsys.readouterr().out
+    assert "why the footage must" in text and "config file (default:" in text
+    monkeypatch.setenv("VMS_LANG", "da")
+    with pytest.raises(SystemExit):
+        main(["doctor", "--help"])
+    assert "udelad kontroller" in capsys.readouterr().out

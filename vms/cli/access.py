@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from vms.cli.lang import err, out, t
+from vms.cli.lang import err, out, say, t
 from vms.core.i18n import N_
 
 
@@ -64,10 +64,9 @@ def cmd_audit_verify(args) -> int:
 
 
 def register(sub, add_config_arg) -> None:
-    audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="sub", required=True)
-    p = audit.add_parser("verify", help="verify the audit trail's hash chain (exit 0 intact, 7 broken)")
+    audit = sub.add_parser("audit", help=say(N_("cli.help.audit_group"))).add_subparsers(dest="sub", required=True)
+    p = audit.add_parser("verify", help=say(N_("cli.help.audit_verify")))
     add_config_arg(p)
     p.add_argument("--new-anchor", action="store_true",
-                   help="after restoring the database from a backup on purpose: verify the chain on its own and "
-                        "start a new anchor (the old file is kept beside it; the trail records the replacement)")
+                   help=say(N_("cli.help.audit_new_anchor")))
     p.set_defaults(func=cmd_audit_verify)

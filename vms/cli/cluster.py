@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vms.cli.lang import err, out, t
+from vms.cli.lang import err, out, say, t
 from vms.core.i18n import N_
 
 
@@ -73,22 +73,21 @@ def cmd_adopt(args) -> int:
 
 
 def register(sub, add_config_arg) -> None:
-    cl = sub.add_parser("cluster", help="several nodes on one PostgreSQL").add_subparsers(dest="sub", required=True)
-    p = cl.add_parser("new-secret", help="write a new random shared secret for the nodes (mode 0600)")
+    cl = sub.add_parser("cluster", help=say(N_("cli.help.cluster_group"))).add_subparsers(dest="sub", required=True)
+    p = cl.add_parser("new-secret", help=say(N_("cli.help.cluster_secret")))
     p.add_argument("file")
     p.set_defaults(func=cmd_new_secret)
-    p = cl.add_parser("adopt", help="take over the retention of a node that is gone for good (its footage, keys "
-                                    "and archived objects then expire here)")
-    p.add_argument("node", help="the lost node's node_id")
-    p.add_argument("--yes", action="store_true", help="do it (without: show what would move, change nothing)")
+    p = cl.add_parser("adopt", help=say(N_("cli.help.cluster_adopt")))
+    p.add_argument("node", help=say(N_("cli.help.cluster_adopt_node")))
+    p.add_argument("--yes", action="store_true", help=say(N_("cli.help.cluster_adopt_yes")))
     p.add_argument("--min-silence-minutes", type=float, default=60.0,
-                   help="refuse while the node showed a sign of life more recently than this (default 60)")
+                   help=say(N_("cli.help.cluster_adopt_silence")))
     add_config_arg(p)
     p.set_defaults(func=cmd_adopt)
 
-    tls = sub.add_parser("tls", help="certificates for the API").add_subparsers(dest="sub", required=True)
-    p = tls.add_parser("self-signed", help="write a new self-signed key and certificate (cert.pem, key.pem) in DIR")
-    p.add_argument("--dir", required=True, help="where to write cert.pem and key.pem (e.g. /etc/vms/tls)")
-    p.add_argument("--host", action="append", default=[], help="a host name or address clients use (repeatable)")
-    p.add_argument("--days", type=int, default=825, help="validity in days (1-3650)")
+    tls = sub.add_parser("tls", help=say(N_("cli.help.tls_group"))).add_subparsers(dest="sub", required=True)
+    p = tls.add_parser("self-signed", help=say(N_("cli.help.tls_self_signed")))
+    p.add_argument("--dir", required=True, help=say(N_("cli.help.tls_dir")))
+    p.add_argument("--host", action="append", default=[], help=say(N_("cli.help.tls_host")))
+    p.add_argument("--days", type=int, default=825, help=say(N_("cli.help.tls_days")))
     p.set_defaults(func=cmd_tls_self_signed)

@@ -24,7 +24,7 @@ from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyError_, KeyFileError
 from storage.sql.db import DatabaseError
 from vms.access.policy import ROLES
-from vms.cli.lang import LanguageError, choose, err, out, t
+from vms.cli.lang import LanguageError, choose, err, out, say, t
 from vms.core.config import ConfigError
 from vms.core.errors import EXIT_CODES, DomainError
 from vms.core.i18n import N_
@@ -46,7 +46,7 @@ def error_text(exc: DomainError) -> str:
 
 
 def _add_config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="config file (default: $VMS_CONFIG or /etc/vms/vms.toml)")
+    p.add_argument("--config", "-c", default=DEFAULT_CONFIG, help=say(N_("cli.help.config")))
 
 
 # ---------------------------------------------------------------- init / config
@@ -193,52 +193,52 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vms", description="Footage retention appliance")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log debug detail")
+    parser = argparse.ArgumentParser(prog="vms", description=say(N_("cli.help.vms")))
+    parser.add_argument("--verbose", "-v", action="store_true", help=say(N_("cli.help.verbose")))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("init", help="create config, keys, database and the first administrator")
-    p.add_argument("--data", required=True, help="data directory to create (mode 0700)")
-    p.add_argument("--demo", action="store_true", help="add a simulated camera playing a generated H.264 clip")
-    p.add_argument("--node-id", default=None, help="name of this recorder node")
+    p = sub.add_parser("init", help=say(N_("cli.help.init")))
+    p.add_argument("--data", required=True, help=say(N_("cli.help.init_data")))
+    p.add_argument("--demo", action="store_true", help=say(N_("cli.help.init_demo")))
+    p.add_argument("--node-id", default=None, help=say(N_("cli.help.init_node")))
     p.set_defaults(func=cmd_init)
 
-    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
-    p = cfg.add_parser("check", help="validate a config file and the permissions of its paths")
+    cfg = sub.add_parser("config", help=say(N_("cli.help.config_group"))).add_subparsers(dest="sub", required=True)
+    p = cfg.add_parser("check", help=say(N_("cli.help.config_check")))
     p.add_argument("file")
     p.set_defaults(func=cmd_config_check)
 
-    seg = sub.add_parser("segment", help="segment files").add_subparsers(dest="sub", required=True)
-    p = seg.add_parser("inspect", help="show a segment's header and chunk layout (needs no key)")
+    seg = sub.add_parser("segment", help=say(N_("cli.help.segment_group"))).add_subparsers(dest="sub", required=True)
+    p = seg.add_parser("inspect", help=say(N_("cli.help.segment_inspect")))
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_segment_inspect)
-    p = seg.add_parser("verify", help="authenticate every chunk of a segment with the appliance's keys")
+    p = seg.add_parser("verify", help=say(N_("cli.help.segment_verify")))
     p.add_argument("file")
     _add_config_arg(p)
     p.set_defaults(func=cmd_segment_verify)
 
-    keys = sub.add_parser("keys", help="key management").add_subparsers(dest="sub", required=True)
-    p = keys.add_parser("rotate", help="re-wrap all keys under a new master key (footage untouched)")
+    keys = sub.add_parser("keys", help=say(N_("cli.help.keys_group"))).add_subparsers(dest="sub", required=True)
+    p = keys.add_parser("rotate", help=say(N_("cli.help.keys_rotate")))
     _add_config_arg(p)
     p.set_defaults(func=cmd_keys_rotate)
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
-    p = db.add_parser("upgrade", help="apply schema migrations")
+    db = sub.add_parser("db", help=say(N_("cli.help.db_group"))).add_subparsers(dest="sub", required=True)
+    p = db.add_parser("upgrade", help=say(N_("cli.help.db_upgrade")))
     _add_config_arg(p)
     p.set_defaults(func=cmd_db_upgrade)
 
-    users = sub.add_parser("user", help="user accounts").add_subparsers(dest="sub", required=True)
-    p = users.add_parser("add", help="add a user; prints a one-time password")
+    users = sub.add_parser("user", help=say(N_("cli.help.user_group"))).add_subparsers(dest="sub", required=True)
+    p = users.add_parser("add", help=say(N_("cli.help.user_add")))
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=ROLES)
     _add_config_arg(p)
     p.set_defaults(func=cmd_user_add)
-    p = users.add_parser("reset-password", help="give a user a new one-time password")
+    p = users.add_parser("reset-password", help=say(N_("cli.help.user_reset")))
     p.add_argument("name")
     _add_config_arg(p)
     p.set_defaults(func=cmd_user_reset_password)
-    p = users.add_parser("disable", help="disable a user")
+    p = users.add_parser("disable", help=say(N_("cli.help.user_disable")))
     p.add_argument("name")
     _add_config_arg(p)
     p.set_defaults(func=cmd_user_disable)

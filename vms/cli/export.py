@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-from vms.cli.lang import err, out
+from vms.cli.lang import err, out, say
 from vms.core.errors import DomainError, Kind
 from vms.core.i18n import N_
 
@@ -66,10 +66,10 @@ def cmd_export_verify(args) -> int:
 
 
 def register(sub, add_config_arg) -> None:
-    export = sub.add_parser("export", help="evidence packages").add_subparsers(dest="sub", required=True)
-    p = export.add_parser("verify", help="check an evidence package's signatures and checksums (needs no config)")
-    p.add_argument("package", help="the package: PACKAGE.zip or the folder it was unpacked into")
-    p.add_argument("--public-key", help="PEM file of the appliance's public key, obtained separately")
-    p.add_argument("--fingerprint", help="SHA-256 fingerprint of the appliance's public key, obtained separately")
-    p.add_argument("--verbose-checks", action="store_true", help="list every check, also when some failed")
+    export = sub.add_parser("export", help=say(N_("cli.help.export_group"))).add_subparsers(dest="sub", required=True)
+    p = export.add_parser("verify", help=say(N_("cli.help.export_verify")))
+    p.add_argument("package", help=say(N_("cli.help.export_package")))
+    p.add_argument("--public-key", help=say(N_("cli.help.export_public_key")))
+    p.add_argument("--fingerprint", help=say(N_("cli.help.export_fingerprint")))
+    p.add_argument("--verbose-checks", action="store_true", help=say(N_("cli.help.export_verbose")))
     p.set_defaults(func=cmd_export_verify)

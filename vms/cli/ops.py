@@ -50,11 +50,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def register(sub, add_config_arg) -> None:
-    p = sub.add_parser("doctor", help="check a real install and say what is wrong (exit 1 if anything is)")
+    p = sub.add_parser("doctor", help=say(N_("cli.help.doctor")))
     add_config_arg(p)
-    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--json", action="store_true", help=say(N_("cli.help.doctor_json")))
     p.add_argument("--camera-timeout", type=float, default=5.0, metavar="S",
-                   help="seconds to wait for each camera to answer (default 5)")
+                   help=say(N_("cli.help.doctor_camera_timeout")))
     p.add_argument("--skip", type=_skip_list, default=frozenset(), metavar="CHECK[,CHECK]",
-                   help=f"leave out checks ({', '.join(CHECKS)})")
+                   help=say(N_("cli.help.doctor_skip"), checks=", ".join(CHECKS)))
     p.set_defaults(func=cmd_doctor)

@@ -17,6 +17,9 @@ import logging
 import signal
 import threading
 
+from vms.cli.lang import say
+from vms.core.i18n import N_
+
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 4.0
 
@@ -63,6 +66,6 @@ def cmd_record(args) -> int:
 
 
 def register(sub, add_config_arg) -> None:
-    p = sub.add_parser("record", help="record every configured camera (stream copy into encrypted segments)")
+    p = sub.add_parser("record", help=say(N_("cli.help.record")))
     add_config_arg(p)
     p.set_defaults(func=cmd_record)
