@@ -22,8 +22,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import i18n
+from api.schemas import Invalid
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,60 @@ def _loc(loc) -> str:
     return out
 
 
-def validation_errors(exc: RequestValidationError) -> list[dict]:
+# pydantic's error types -> our message ids (api/locale: invalid.*); ctx names -> our params
+PYDANTIC_KEYS = {
+    "missing": N_("invalid.missing"), "json_invalid": N_("invalid.json"), "extra_forbidden": N_("invalid.extra"),
+    "string_too_long": N_("invalid.too_long"), "string_too_short": N_("invalid.too_short"),
+    "too_long": N_("invalid.too_many"), "too_short": N_("invalid.too_few"),
+    "greater_than_equal": N_("invalid.ge"), "greater_than": N_("invalid.gt"),
+    "less_than_equal": N_("invalid.le"), "less_than": N_("invalid.lt"),
+    "int_parsing": N_("invalid.integer"), "int_type": N_("invalid.integer"), "int_from_float": N_("invalid.integer"),
+    "float_parsing": N_("invalid.number"), "float_type": N_("invalid.number"), "finite_number": N_("invalid.number"),
+    "bool_type": N_("invalid.bool"), "bool_parsing": N_("invalid.bool"), "string_type": N_("invalid.text"),
+    "string_pattern_mismatch": N_("invalid.pattern"), "literal_error": N_("invalid.choice"),
+    "enum": N_("invalid.choice"), "datetime_type": N_("invalid.time_format"),
+    "datetime_parsing": N_("invalid.time_format"), "datetime_from_date_parsing": N_("invalid.time_format"),
+    "timezone_aware": N_("invalid.time_zone"), "model_type": N_("invalid.object"), "dict_type": N_("invalid.object"),
+    "model_attributes_type": N_("invalid.object"), "list_type": N_("invalid.list"),
+}
+CTX_PARAMS = {"max_length": "max", "min_length": "min", "ge": "limit", "gt": "limit", "le": "limit", "lt": "limit",
+              "expected": "expected"}
+
+
+def validation_errors(exc: RequestValidationError, t=None) -> list[dict]:
+    """One entry per problem: ``field`` (``body.start``), ``message`` (English) and, with a translator, ``localized``
+    (the reader's language) and ``message_id``.  The input itself is never echoed (it may be a password)."""
     out = []
     for err in exc.errors():
+        kind, ctx = err.get("type"), err.get("ctx") or {}
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        if err.get("type") == "json_invalid":
+        if kind == "json_invalid":
             msg = "the request body is not valid JSON"
-        elif err.get("type") == "missing":
+        elif kind == "missing":
             msg = "this field is required"
-        out.append({"field": _loc(err.get("loc", ())), "message": msg})
+        row = {"field": _loc(err.get("loc", ())), "message": msg}
+        if t is not None:
+            own = ctx.get("error")
+            if isinstance(own, Invalid):
+                key, params = own.key, own.params
+            else:
+                key = PYDANTIC_KEYS.get(kind, N_("invalid.other"))
+                params = {CTX_PARAMS[k]: v for k, v in ctx.items() if k in CTX_PARAMS}
+            row["message_id"] = key
+            row["localized"] = t.format(key, {k: _plain(v) for k, v in params.items()}, default=msg)
+        out.append(row)
     return out
+
+
+def _plain(value) -> str:
+    """A ctx value as people read it (pydantic gives 'a', 'b' or 'c' for a choice, numbers as numbers)."""
+    return str(value)
+
+
+def _person_field(field: str) -> str:
+    """``body.redaction.zones[0].x`` -> ``redaction.zones[0].x``: where the request carried it is for scripts."""
+    head, _, rest = field.partition(".")
+    return rest if head in ("body", "query", "path", "header", "cookie") and rest else field
 
 
 def localized(request: Request, exc: DomainError, headers: dict) -> dict:
@@ -94,11 +140,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        errors = validation_errors(exc)
-        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        t = i18n.translator(i18n.accept_language(request.headers.get("accept-language")))
+        errors = validation_errors(exc, t)
+        first = errors[0] if errors else {"field": "request", "message": "invalid", "localized": t("invalid.other")}
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        text = first["localized"]
+        local = t.format(N_("invalid.field"), {"field": _person_field(first["field"]),
+                                               "problem": text[:1].upper() + text[1:]})
+        if len(errors) > 1:
+            local += " " + t.format(N_("invalid.more"), {"n": len(errors) - 1})
         return problem(422, f"{first['field']}: {first['message']}{more}", kind=Kind.INVALID.value,
-                       instance=request.url.path, errors=errors)
+                       instance=request.url.path, errors=errors, headers={"Content-Language": t.lang},
+                       message_id=first.get("message_id", "invalid.other"), localized_detail=local)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

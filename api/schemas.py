@@ -19,19 +19,29 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 
 from vms.access import policy
 from vms.core.doorlog_config import DOOR_ID
+from vms.core.i18n import N_
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_ID = 2**62
 
 
+class Invalid(ValueError):
+    """A value refused by one of our validators, with a message id (``invalid.*`` in api/locale) and its params
+    for people; ``str()`` is the English text of the 422's ``detail`` (api/problems.py)."""
+
+    def __init__(self, message: str, key: str, **params):
+        super().__init__(message)
+        self.key, self.params = key, params
+
+
 def _clean(value: str) -> str:
     if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
+        raise Invalid("control characters are not allowed", N_("invalid.control_characters"))
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("not valid Unicode text (unpaired surrogate)") from None
+        raise Invalid("not valid Unicode text (unpaired surrogate)", N_("invalid.surrogate")) from None
     return value
 
 
@@ -47,7 +57,7 @@ def text_problem(value: str) -> str | None:
 
 def _line(value: str) -> str:
     if "\n" in value or "\r" in value or "\t" in value:
-        raise ValueError("must be a single line")
+        raise Invalid("must be a single line", N_("invalid.single_line"))
     return _clean(value)
 
 
@@ -71,8 +81,9 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 def _instant(t: datetime) -> datetime:
     if not EARLIEST <= t < LATEST:
-        raise ValueError(f"time {t.isoformat()} is out of range: allowed from {EARLIEST.isoformat()} "
-                         f"to before {LATEST.isoformat()}")
+        raise Invalid(f"time {t.isoformat()} is out of range: allowed from {EARLIEST.isoformat()} "
+                      f"to before {LATEST.isoformat()}", N_("invalid.time_range"), time=t.isoformat(),
+                      earliest=EARLIEST.date().isoformat(), latest=LATEST.date().isoformat())
     return t
 
 
@@ -89,12 +100,13 @@ def _iso_text(value: object) -> object:
     if isinstance(value, datetime):  # a default, or a caller inside the appliance
         return value
     if not isinstance(value, str) or _NUMBER.fullmatch(value):
-        raise ValueError(f"a time is an ISO 8601 text with a time zone, {_EXAMPLE} (numbers such as Unix "
-                         f"times are not accepted)")
+        raise Invalid(f"a time is an ISO 8601 text with a time zone, {_EXAMPLE} (numbers such as Unix "
+                      f"times are not accepted)", N_("invalid.time_number"))
     if _NAIVE.fullmatch(value):
-        raise ValueError(f"the time has no time zone: add Z (UTC) or an offset such as +01:00, {_EXAMPLE}")
+        raise Invalid(f"the time has no time zone: add Z (UTC) or an offset such as +01:00, {_EXAMPLE}",
+                      N_("invalid.time_zone"))
     if not _ZONED.fullmatch(value):
-        raise ValueError(f"not an ISO 8601 date and time with a time zone, {_EXAMPLE}")
+        raise Invalid(f"not an ISO 8601 date and time with a time zone, {_EXAMPLE}", N_("invalid.time_format"))
     return value
 
 
@@ -109,7 +121,7 @@ Count = Annotated[int, Strict()]
 def _true_false(value: object) -> object:
     if isinstance(value, bool) or value in ("true", "false"):
         return value
-    raise ValueError("true or false")
+    raise Invalid("true or false", N_("invalid.true_false"))
 
 
 # A yes/no in a query string: the texts true or false only (not yes, 1, on)

@@ -79,3 +79,42 @@ def test_time_and_yes_no_query_parameters_are_strict(api_env):
     for value in ("yes", "1", "on"):
         _refused(olga.get("/api/tickets", params={"mine": value}), "query.mine", "true or false")
     assert olga.get("/api/tickets", params={"mine": "true"}).json()["total"] == 1
+
+
+@pytest.mark.parametrize("change, field, key, danish", [
+    ({"start": "1767225600"}, "start", "invalid.time_number", "tal som Unix-tid tages ikke imod"),
+    ({"start": "2026-01-01T00:00:00"}, "start", "invalid.time_zone", "Tidspunktet mangler tidszone"),
+    ({"start": "yesterday"}, "start", "invalid.time_format", "Ikke en ISO 8601-dato og -tid med tidszone"),
+    ({"start": "2300-01-01T00:00:00Z"}, "start", "invalid.time_range", "ligger uden for det tilladte"),
+    ({"description": "a\x00b"}, "description", "invalid.control_characters", "Styretegn er ikke tilladt"),
+    ({"description": "x" * 5000}, "description", "invalid.too_long", "Højst "),
+    ({"description": None}, "description", "invalid.text", "Skal være en tekst"),
+    ({"action": "steal"}, "action", "invalid.choice", "Skal være en af: "),
+    ({"cameras": "entrance"}, "cameras", "invalid.list", "Skal være en liste"),
+    ({"colour": "red"}, "colour", "invalid.extra", "Feltet findes ikke her"),
+])
+def test_refused_input_is_explained_in_danish(api_env, change, field, key, danish):
+    """The 422's localized_detail says in the reader's language which field and what is allowed (detail stays
+    English for scripts); Danish when Accept-Language names neither language."""
+    now = api_env.clock.now_us()
+    body = {"cameras": ["entrance"], "start": iso(now - 2 * HOUR_US), "end": iso(now - HOUR_US),
+            "description": "d", "purpose": "p", "legal_basis": "l", "action": "view", "recipient": "police"}
+    olga = api_env.client("olga")
+    for lang in ("da", "fr"):
+        r = olga.post("/api/tickets", json=body | change, headers={"Accept-Language": lang})
+        assert r.status_code == 422, r.text
+        p = r.json()
+        assert p["message_id"] == key and p["errors"][0]["message_id"] == key, p
+        assert p["localized_detail"].startswith(f"{field}: ") and danish in p["localized_detail"], p
+        assert r.headers["content-language"] == "da"
+        assert p["detail"].startswith(f"body.{field}: ") and danish not in p["detail"]
+    r = olga.post("/api/tickets", json=body | change, headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert r.headers["content-language"] == "en" and r.json()["localized_detail"].startswith(f"{field}: ")
+
+
+def test_several_problems_are_counted_in_danish(api_env):
+    r = api_env.client("olga").post("/api/tickets", json={"cameras": 3}, headers={"Accept-Language": "da"})
+    p = r.json()
+    assert r.status_code == 422 and len(p["errors"]) > 2
+    assert p["localized_detail"].endswith(f"(og {len(p['errors']) - 1} fejl mere)"), p
+    assert all(e["localized"] and e["message_id"].startswith("invalid.") for e in p["errors"])
