@@ -51,6 +51,7 @@ class DoorKey:
     key_id: int
     label: str
     data_key: bytes = field(repr=False)
+    fresh: bool = False  # made in the caller's transaction: no stored entry is under it yet
 
     def __post_init__(self) -> None:
         self._aead = AESGCM(_derive(self.data_key, SEAL_INFO))
@@ -87,7 +88,7 @@ class DoorlogKeys:
         key = self._random(KEY_BYTES)
         key_id = q.insert_key(s, label=label, day=day, wrapped=wrap(self.keyring.current, key, _purpose(label)),
                               master_id=self.keyring.current_id, now_us=now_us)
-        return DoorKey(key_id, label, key)
+        return DoorKey(key_id, label, key, fresh=True)
 
     def _usable(self, row) -> DoorKey:
         if row.wrapped is None:

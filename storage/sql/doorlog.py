@@ -130,15 +130,21 @@ _SQLITE_INSERT = f"INSERT OR IGNORE INTO doorlog_entries ({_COLS}) VALUES (?, ?,
 _PG_STAGE = ("CREATE TEMPORARY TABLE IF NOT EXISTS doorlog_import (key_id bigint, at_us bigint, "
              "door_id varchar(64), id_hash bytea, id_sealed bytea, file_id bigint) ON COMMIT DROP")
 _PG_COPY = f"COPY pg_temp.doorlog_import ({_COLS}) FROM STDIN (FORMAT BINARY)"
+_PG_COPY_FRESH = f"COPY doorlog_entries ({_COLS}) FROM STDIN (FORMAT BINARY)"
 _PG_TYPES = ("int8", "int8", "varchar", "bytea", "bytea", "int8")
 _PG_MOVE = (f"INSERT INTO doorlog_entries ({_COLS}) SELECT {_COLS} FROM pg_temp.doorlog_import "
             f"ON CONFLICT DO NOTHING")
 
 
-def insert_entries(s: Session, rows: Sequence[tuple]) -> int:
+def insert_entries(s: Session, rows: Sequence[tuple], *, fresh_key: bool = False) -> int:
     """Insert entries, tuples of (key_id, at_us, door_id, id_hash, id_sealed, file_id), in the order given; an
     entry already stored (same keyed hash, time and door) is skipped.  Returns how many were stored.  Driver
-    SQL: the ORM's per-row bind processing costs more than the insert itself."""
+    SQL: the ORM's per-row bind processing costs more than the insert itself.
+
+    ``fresh_key``: every row is under a key made in this transaction and no two rows are the same passage.
+    No stored entry can then equal one of them (the keyed hash is per key, and a day's entries are all under
+    its key), so PostgreSQL copies them straight into the table, without the temporary table and the
+    conflict check (a third of the insert's time)."""
     if not rows:
         return 0
     raw = s.connection().connection.driver_connection
@@ -149,6 +155,13 @@ def insert_entries(s: Session, rows: Sequence[tuple]) -> int:
             return cur.rowcount
         finally:
             cur.close()
+    if fresh_key:
+        with raw.cursor() as cur:
+            with cur.copy(_PG_COPY_FRESH) as copy:
+                copy.set_types(_PG_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+            return len(rows)
     with raw.cursor() as cur:
         cur.execute(_PG_STAGE)
         with cur.copy(_PG_COPY) as copy:

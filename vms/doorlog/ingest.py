@@ -105,14 +105,15 @@ def _store(app, s: Session, passages, file_id: int, now: int) -> int:
     Per day: one keyed hash per distinct identifier (people pass many times), one AES-GCM seal with its own
     random nonce per entry, and the day's entries inserted in the order of their keyed hash.  That order is
     the order of ``uq_doorlog_entries_who``: inserting in it walks the index once instead of at random, which
-    on SQLite halved the insert's time (docs/benchmarks.md, "Door access log")."""
+    on SQLite halved the insert's time (docs/benchmarks.md, "Door access log").  A day whose key this import
+    made has nothing stored yet: its entries skip the check for stored ones (PostgreSQL: a plain ``COPY``)."""
     keys = DoorlogKeys(app.keys.keyring)
     by_index: dict[int, list[csvfile.Passage]] = defaultdict(list)
     for p in passages:
         by_index[p.at_us // DAY_US].append(p)
     added = 0
     for index in sorted(by_index):
-        items = by_index[index]
+        items = list(dict.fromkeys(by_index[index]))  # a line repeated in the file is one passage
         key = keys.for_day(s, utc_day(index * DAY_US), now_us=now)
         digests = {ident: key.digest(ident) for ident in {p.identifier for p in items}}
         sealed = key.seal_many([p.identifier for p in items])
@@ -120,7 +121,7 @@ def _store(app, s: Session, passages, file_id: int, now: int) -> int:
         rows = [(kid, p.at_us, p.door_id, digests[p.identifier], box, file_id)
                 for p, box in zip(items, sealed, strict=True)]
         rows.sort(key=_HASH_ORDER)
-        added += q.insert_entries(s, rows)
+        added += q.insert_entries(s, rows, fresh_key=key.fresh)
     return added
 
 
