@@ -62,6 +62,26 @@ def _loc(loc) -> str:
     return out
 
 
+# FastAPI's own words for a JSON body it cannot decode (not UTF-8, nested too deeply): say neither what is
+# wrong nor what is allowed; the cause it chains says which
+UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def unreadable_body(cause: BaseException | None) -> tuple[str, str]:
+    """(message id, English text) for why FastAPI could not decode a JSON body."""
+    if isinstance(cause, UnicodeError):
+        return N_("invalid.body_not_utf8"), ("the request body is not UTF-8 text; send JSON encoded in UTF-8 "
+                                             "(Content-Type: application/json)")
+    if isinstance(cause, RecursionError):
+        return N_("invalid.body_too_deep"), ("the request body is JSON nested too deeply; no operation takes "
+                                             "more than a few levels")
+    return N_("invalid.body_unreadable"), ("the request body could not be read; send one JSON value encoded in "
+                                           "UTF-8 (Content-Type: application/json)")
+
+
+NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+
+
 # pydantic's error types -> our message ids (api/locale: invalid.*); ctx names -> our params
 PYDANTIC_KEYS = {
     "missing": N_("invalid.missing"), "json_invalid": N_("invalid.json"), "extra_forbidden": N_("invalid.extra"),
@@ -89,11 +109,16 @@ def validation_errors(exc: RequestValidationError, t=None) -> list[dict]:
     for err in exc.errors():
         kind, ctx = err.get("type"), err.get("ctx") or {}
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        if kind == "json_invalid":
-            msg = "the request body is not valid JSON"
+        loc = tuple(err.get("loc", ()))
+        if kind == "json_invalid":  # loc is ("body", character offset)
+            at = f" (at character {loc[1]})" if len(loc) > 1 and isinstance(loc[1], int) else ""
+            msg, loc = f"the request body is not valid JSON{at}", ("body",)
         elif kind == "missing":
             msg = "this field is required"
-        row = {"field": _loc(err.get("loc", ())), "message": msg}
+        elif kind in NOT_AN_OBJECT:
+            msg = ("the request body must be a JSON object (Content-Type: application/json)" if loc == ("body",)
+                   else "must be a JSON object")
+        row = {"field": _loc(loc), "message": msg}
         if t is not None:
             own = ctx.get("error")
             if isinstance(own, Invalid):
@@ -156,6 +181,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "error")
+        if exc.status_code == 400 and detail == UNREADABLE_BODY:
+            key, text = unreadable_body(exc.__cause__)
+            t = i18n.translator(i18n.accept_language(request.headers.get("accept-language")))
+            return problem(400, text, kind=Kind.INVALID.value, instance=request.url.path,
+                           headers={"Content-Language": t.lang}, message_id=key, localized_detail=t(key))
         return problem(exc.status_code, detail, instance=request.url.path, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
