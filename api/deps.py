@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from vms.access import auth, policy
 from vms.access.auth import Principal
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 SESSION_COOKIE = "vms_session"
 CSRF_COOKIE = "vms_csrf"
@@ -71,20 +72,25 @@ async def any_principal(request: Request) -> Principal:
     if authz:
         scheme, _, token = authz.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise DomainError(Kind.UNAUTHENTICATED, "Authorization must be 'Bearer <token>'")
+            raise DomainError(Kind.UNAUTHENTICATED, "Authorization must be 'Bearer <token>'",
+                              key=N_("signin.err.bearer"))
         principal = await run_in_threadpool(auth.authenticate, app, token.strip(), client=client)
         if principal.kind != auth.TOKEN:
-            raise DomainError(Kind.UNAUTHENTICATED, "a session secret cannot be used as a bearer token")
+            raise DomainError(Kind.UNAUTHENTICATED, "a session secret cannot be used as a bearer token",
+                              key=N_("signin.err.session_as_bearer"))
     else:
         secret = request.cookies.get(SESSION_COOKIE)
         if not secret:
-            raise DomainError(Kind.UNAUTHENTICATED, "sign in first (POST /api/auth/signin) or send a bearer token")
+            raise DomainError(Kind.UNAUTHENTICATED, "sign in first (POST /api/auth/signin) or send a bearer token",
+                              key=N_("signin.err.needed"))
         principal = await run_in_threadpool(auth.authenticate, app, secret, client=client)
         if principal.kind != auth.SESSION:
-            raise DomainError(Kind.UNAUTHENTICATED, "an API token cannot be used as a session cookie")
+            raise DomainError(Kind.UNAUTHENTICATED, "an API token cannot be used as a session cookie",
+                              key=N_("signin.err.token_as_cookie"))
         if request.method not in SAFE_METHODS and not auth.csrf_ok(secret, await _csrf_presented(request)):
             raise DomainError(Kind.FORBIDDEN, f"CSRF check failed: send the session's CSRF token in the {CSRF_HEADER} "
-                                              "header (it is returned at sign-in and in the vms_csrf cookie)")
+                                              "header (it is returned at sign-in and in the vms_csrf cookie)",
+                                              key=N_("signin.err.csrf"))
     request.state.principal = principal
     return principal
 
@@ -92,7 +98,8 @@ async def any_principal(request: Request) -> Principal:
 async def signed_in(principal: Annotated[Principal, Depends(any_principal)]) -> Principal:
     """The signed-in caller, who has set their own password."""
     if principal.must_change_password:
-        raise DomainError(Kind.FORBIDDEN, "change your one-time password first (POST /api/auth/password)")
+        raise DomainError(Kind.FORBIDDEN, "change your one-time password first (POST /api/auth/password)",
+                          key=N_("password.err.change_first"))
     return principal
 
 

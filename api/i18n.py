@@ -53,8 +53,9 @@ def _translator(lang: str) -> core.Translator:
     return core.Translator(lang, SOURCES)
 
 
-#: params that hold domain words, shown through the catalog (``state`` "approved" -> "godkendt")
-WORDS = {"state": "state.", "role": "role.", "roles": "role."}
+#: params that hold domain words, shown through the catalog (``state`` "approved" -> "godkendt"; ``field``
+#: "purpose" -> "formål": the name of an input field, shown as its name when the catalog has no ``field.*``)
+WORDS = {"state": "state.", "target": "state.", "role": "role.", "roles": "role.", "field": "field."}
 
 
 def words(t: core.Translator, params: dict) -> dict:

@@ -51,6 +51,7 @@ from api.problems import problem, validation_errors
 from api.schemas import Body, Count, Flag, Line, from_us
 from vms.access.auth import LockedOut
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence import delivery
 from vms.evidence import download as downloads
 
@@ -224,23 +225,26 @@ async def _passcode(request: Request) -> str | None:
         try:
             doc = await request.json()
         except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
-            raise DomainError(Kind.INVALID, "body: not valid JSON; send {\"passcode\": \"...\"}") from None
+            raise DomainError(Kind.INVALID, "body: not valid JSON; send {\"passcode\": \"...\"}",
+                              key=N_("dl.err.body")) from None
         if doc is not None:
             if not isinstance(doc, dict) or set(doc) - {"passcode"}:
-                raise DomainError(Kind.INVALID, "body: a JSON object with only the field 'passcode'")
+                raise DomainError(Kind.INVALID, "body: a JSON object with only the field 'passcode'",
+                                  key=N_("dl.err.body"))
             value = doc.get("passcode")
     elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         value = (await request.form()).get("passcode")
     elif ctype or await request.body():
-        raise DomainError(Kind.INVALID, "body: send the passcode as JSON or as the form field 'passcode'")
+        raise DomainError(Kind.INVALID, "body: send the passcode as JSON or as the form field 'passcode'",
+                          key=N_("dl.err.body"))
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 256:
-        raise DomainError(Kind.INVALID, "passcode: a text of at most 256 characters")
+        raise DomainError(Kind.INVALID, "passcode: a text of at most 256 characters", key=N_("dl.err.passcode"))
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise DomainError(Kind.INVALID, "passcode: not valid Unicode text") from None
+        raise DomainError(Kind.INVALID, "passcode: not valid Unicode text", key=N_("dl.err.passcode")) from None
     return value
 
 

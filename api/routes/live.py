@@ -26,6 +26,7 @@ from api.schemas import Instant, from_us
 from vms.access import audit, policy
 from vms.access.auth import Principal
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.recording.live import Packet, StreamInfo
 from vms.recording.live_mux import LiveMuxer, StreamRestart, mse_codec
 
@@ -53,11 +54,12 @@ def _audit(app, principal: Principal, action: str, camera_id: str, *, outcome: s
 def live_refusal(app, camera_id: str) -> DomainError | None:
     cam = app.config.camera(camera_id)
     if cam is None or not cam.enabled:
-        return DomainError(Kind.NOT_FOUND, f"camera {camera_id!r} does not exist or is disabled")
+        return DomainError(Kind.NOT_FOUND, f"camera {camera_id!r} does not exist or is disabled",
+                           key=N_("live.err.unknown"), params={"camera": camera_id[:64]})
     if not cam.live_view:
         return DomainError(Kind.FORBIDDEN, f"live view is off for camera {camera_id!r}; an administrator turns it "
                                            "on (live_view = true) where the site's signage and privacy policy "
-                                           "allow it")
+                                           "allow it", key=N_("live.err.off"), params={"camera": camera_id[:64]})
     return None
 
 
@@ -92,7 +94,8 @@ async def live(camera_id: CameraId, request: Request, principal: LiveViewer, app
     if stream is None:
         hub.leave(viewer)
         raise DomainError(Kind.PRECONDITION, f"camera {camera_id!r} sends no pictures to this node now (it is "
-                                            "offline, or another node records it); try again shortly")
+                                            "offline, or another node records it); try again shortly",
+                                            key=N_("live.err.no_pictures"), params={"camera": camera_id[:64]})
     await run_in_threadpool(_audit, app, principal, "live.start", camera_id)
     started = app.clock.monotonic_s()
 

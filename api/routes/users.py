@@ -10,6 +10,7 @@ from api import deps
 from api.schemas import UserChanged, UserCreate, UserCreated, UserPage, UserPublic, UserUpdate, from_us
 from vms.access import account_changes, auth, policy, users
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", description="user name")]
 router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[Depends(deps.require(policy.Action.ADMINISTER))])
@@ -47,7 +48,7 @@ def get_user(name: UserName, app: deps.ApplianceDep) -> UserPublic:
 @router.patch("/{name}", response_model=UserChanged, summary="Change a user's role or disable/enable the account")
 def update_user(name: UserName, body: UserUpdate, principal: deps.Administrator, app: deps.ApplianceDep) -> UserChanged:
     if body.role is None and body.disabled is None:
-        raise DomainError(Kind.INVALID, "body: give role and/or disabled")
+        raise DomainError(Kind.INVALID, "body: give role and/or disabled", key=N_("users.err.nothing"))
     how = None
     if body.role is not None:
         how = users.set_role(app.engine, app.clock, principal.actor, name, body.role, by_user_id=principal.user_id)

@@ -109,7 +109,7 @@ def change(request: Request, principal: Administrator, camera_id: str, form: For
 
 def _refused(request: Request, exc: DomainError, values: dict, *, new: bool):
     field = getattr(exc, "field", "")
-    return _form(request, values, new=new, error=exc.message, field=field, status=status_of(exc))
+    return _form(request, values, new=new, error=error_text(request, exc), field=field, status=status_of(exc))
 
 
 @router.post("/admin/cameras/onvif/lookup")  # two segments: never a camera id

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.web.i18n import translator
 from api.web.pages_tickets import TicketId, message
-from api.web.render import lang_of, parse_local, render
+from api.web.render import error_text, lang_of, parse_local, render
 from api.web.session import FormDep, allow, status_of
 from vms.access import policy, tickets
 from vms.access.auth import Principal
@@ -36,8 +36,7 @@ def _span(request: Request, view, start: str, end: str) -> tuple[int, int]:
 
 
 def _error(request: Request, exc: DomainError) -> str:
-    t = translator(lang_of(request))
-    return t(exc.key, exc.message) if exc.key.startswith("refused.") else exc.message
+    return error_text(request, exc)
 
 
 @router.get("/tickets/{ticket_id}/doorlog")

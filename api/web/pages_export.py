@@ -148,7 +148,7 @@ def _int_field(form, name: str) -> int | None:
     if not text:
         return None
     if (number := decimal(text, max_digits=6)) is None:
-        raise DomainError(Kind.INVALID, f"{name}: a whole number")
+        raise DomainError(Kind.INVALID, f"{name}: a whole number", key=N_("input.whole_number"), params={"field": name})
     return number
 
 

@@ -26,8 +26,8 @@ def test_admin_sets_and_clears_an_address(api_env):
     with Session(env.app.engine) as s:
         mia = index.user_by_name(s, "mia")
         assert (mia.email, mia.language) == ("mia@library.example", "en")
-    for email, language, words in (("not-an-address", "", "must look like"), ("a@b.dk", "de", "is not one of da, en"),
-                                   ("x" * 250 + "@b.dk", "", "3 to 254")):
+    for email, language, words in (("not-an-address", "", "skal se ud som"), ("a@b.dk", "de", "er ikke en af da, en"),
+                                   ("x" * 250 + "@b.dk", "", "3 til 254")):
         r = admin.post("/admin/users", data={"csrf_token": csrf, "op": "contact", "name": "mia", "email": email,
                                              "language": language})
         assert r.status_code == 422 and words in r.text, (email, r.text[-500:])

@@ -26,6 +26,7 @@ from vms.access import policy
 from vms.access.audit import Actor, audited
 from vms.core.clock import Clock
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def _open_change(s: Session, seq: int) -> AccountChange:
         if row.seq == seq and (change := _parse(row)) is not None:
             return change
     raise DomainError(Kind.NOT_FOUND, f"no change to an account waits at entry {seq} (it does not exist, is "
-                                      "not a change to an account, or was confirmed or rejected already)")
+                                      "not a change to an account, or was confirmed or rejected already)",
+                                      key=N_("changes.err.unknown"), params={"seq": seq})
 
 
 def decide(engine: Engine, clock: Clock, actor: Actor, seq: int, *, confirm: bool, reason: str = "") -> AccountChange:
@@ -88,7 +90,8 @@ def decide(engine: Engine, clock: Clock, actor: Actor, seq: int, *, confirm: boo
         policy.enforce(policy.confirm_refusal(actor.role, actor.name, change.requester, change.user))
         user = index.user_by_name(s, change.user)
         if user is None:
-            raise DomainError(Kind.CONFLICT, f"user {change.user!r} no longer exists")
+            raise DomainError(Kind.CONFLICT, f"user {change.user!r} no longer exists",
+                              key=N_("users.err.gone"), params={"name": change.user})
         entry.detail = f"{change.describe()}; asked for by {change.requester}" + (f"; {reason}" if reason else "")
         if confirm and not change.made:
             _apply(s, clock, user, change)

@@ -147,13 +147,13 @@ def _sign_in(app, name: str, password: str, *, client: str) -> Issued:
         # the typed name is not kept: the trail is permanent, and a name that matches no user is often a
         # password typed into the wrong field.  The client address still shows who keeps trying.
         _audit_signin(app, Actor(UNKNOWN_NAME, "", client), now, "refused: unknown user" + _counted(app, client))
-        raise DomainError(Kind.UNAUTHENTICATED, WRONG)
+        raise DomainError(Kind.UNAUTHENTICATED, WRONG, key=N_("signin.wrong"))
     user_id, _role, password_hash, disabled, locked_until_us = snapshot
     if locked_until_us is not None and locked_until_us > now:
         users.verify_password(_DUMMY_HASH, password)  # the same cost and answer as a wrong password
         wait_s = -(-(locked_until_us - now) // 1_000_000)
         _audit_signin(app, actor, now, f"refused: account locked for {wait_s} s more" + _counted(app, client))
-        raise DomainError(Kind.UNAUTHENTICATED, WRONG)
+        raise DomainError(Kind.UNAUTHENTICATED, WRONG, key=N_("signin.wrong"))
     if not users.verify_password(password_hash, password):
         with Session(app.engine) as s, s.begin():
             failures = auth_store.record_failed_login(s, user_id, locked_until_us=None)
@@ -163,10 +163,10 @@ def _sign_in(app, name: str, password: str, *, client: str) -> Issued:
             note = f"; locked for {lock} s" if lock else ""
             record(s, actor, "auth.signin", now_us=now, obj=f"user:{name[:64]}",
                    outcome=f"refused: wrong password ({failures} in a row{note}){_counted(app, client)}")
-        raise DomainError(Kind.UNAUTHENTICATED, WRONG)
+        raise DomainError(Kind.UNAUTHENTICATED, WRONG, key=N_("signin.wrong"))
     if disabled:
         _audit_signin(app, actor, now, "refused: account disabled")
-        raise DomainError(Kind.UNAUTHENTICATED, WRONG)
+        raise DomainError(Kind.UNAUTHENTICATED, WRONG, key=N_("signin.wrong"))
     with Session(app.engine) as s, s.begin():
         user = auth_store.user_by_id(s, user_id)
         auth_store.clear_failed_logins(s, user_id)
@@ -196,13 +196,17 @@ def authenticate(app, secret: str, *, client: str = "") -> Principal:
     with Session(app.engine) as s:
         cred = auth_store.credential_by_hash(s, hash_secret(secret)) if secret else None
     if cred is None:
-        raise DomainError(Kind.UNAUTHENTICATED, "not signed in, or the session/token is unknown; sign in again")
+        raise DomainError(Kind.UNAUTHENTICATED, "not signed in, or the session/token is unknown; sign in again",
+                          key=N_("signin.err.unknown"))
     if cred.revoked_us is not None:
-        raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} was revoked or signed out; sign in again")
+        raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} was revoked or signed out; sign in again",
+                          key=N_("signin.err.revoked"))
     if cred.expires_us <= now:
-        raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} has expired; sign in again")
+        raise DomainError(Kind.UNAUTHENTICATED, f"this {cred.kind} has expired; sign in again",
+                          key=N_("signin.err.expired"))
     if cred.disabled:
-        raise DomainError(Kind.UNAUTHENTICATED, "this account is disabled; ask an administrator")
+        raise DomainError(Kind.UNAUTHENTICATED, "this account is disabled; ask an administrator",
+                          key=N_("signin.err.disabled"))
     principal = Principal(cred.user_id, cred.name, cred.role, cred.credential_id, cred.kind, cred.must_change_password,
                           client)
     stale = cred.last_used_us is None or now - cred.last_used_us > 60_000_000
@@ -259,7 +263,8 @@ def password_problem(new: str, *, name: str, old: str, min_length: int) -> str |
 def create_token(app, principal: Principal, *, label: str, days: int) -> Issued:
     api = app.config.api
     if not 1 <= days <= api.token_max_days:
-        raise DomainError(Kind.INVALID, f"days: a token lives 1..{api.token_max_days} days (got {days})")
+        raise DomainError(Kind.INVALID, f"days: a token lives 1..{api.token_max_days} days (got {days})",
+                          key=N_("token.err.days"), params={"max": api.token_max_days, "days": days})
     with audited(app.engine, app.clock, principal.actor, "auth.token.create", obj=f"user:{principal.name}") as (s, entry):
         user = auth_store.user_by_id(s, principal.user_id)
         issued = _issue(s, user, kind=TOKEN, label=label, now_us=app.clock.now_us(),
@@ -280,14 +285,17 @@ def revoke_token(app, principal: Principal, token_id: int) -> None:
         cred = auth_store.credential(s, token_id)
         if cred is None or cred.kind != TOKEN or not policy.token_revocable(principal.role, principal.user_id,
                                                                           cred.user_id):
-            raise DomainError(Kind.NOT_FOUND, f"token {token_id} does not exist or is not yours")
+            raise DomainError(Kind.NOT_FOUND, f"token {token_id} does not exist or is not yours",
+                              key=N_("token.err.unknown"), params={"id": token_id})
         if not auth_store.revoke_credential(s, token_id, app.clock.now_us()):
-            raise DomainError(Kind.CONFLICT, f"token {token_id} is already revoked")
+            raise DomainError(Kind.CONFLICT, f"token {token_id} is already revoked",
+                              key=N_("token.err.revoked"), params={"id": token_id})
 
 
 def user_by_name(app, name: str):
     with Session(app.engine) as s:
         user = index.user_by_name(s, name)
         if user is None:
-            raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist")
+            raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist",
+                              key=N_("users.err.unknown"), params={"name": name[:64]})
         return user

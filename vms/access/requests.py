@@ -12,6 +12,7 @@ approves the export after reviewing it before any delivery link can be made (vms
 from __future__ import annotations
 
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import month_later_end_of_day_us
 
 US_PER_DAY = 86_400_000_000
@@ -21,14 +22,18 @@ MAX_AGE_DAYS = 92  # a request received longer ago than this is a typing error (
 def check_request(*, action: str, recipient: str, received_us: int, now_us: int, cameras) -> None:
     if action != "export" or recipient != "data_subject":
         raise DomainError(Kind.INVALID, "received: a request of access exports footage for the data subject; "
-                                        "use action 'export' and recipient 'data_subject'")
+                                        "use action 'export' and recipient 'data_subject'",
+                                        key=N_("request.err.not_export"))
     if not cameras:
-        raise DomainError(Kind.INVALID, "cameras: a request of access names the cameras to search")
+        raise DomainError(Kind.INVALID, "cameras: a request of access names the cameras to search",
+                          key=N_("request.err.no_cameras"))
     if received_us > now_us:
-        raise DomainError(Kind.INVALID, "received: the date the request was received cannot be in the future")
+        raise DomainError(Kind.INVALID, "received: the date the request was received cannot be in the future",
+                          key=N_("request.err.future"))
     if received_us < now_us - MAX_AGE_DAYS * US_PER_DAY:
         raise DomainError(Kind.INVALID, f"received: more than {MAX_AGE_DAYS} days ago; check the date (the answer "
-                                        "was due one month after it)")
+                                        "was due one month after it)",
+                                        key=N_("request.err.too_old"), params={"days": MAX_AGE_DAYS})
 
 
 def deadline_us(received_us: int, zone: str = "UTC") -> int:

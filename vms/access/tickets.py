@@ -37,6 +37,7 @@ from storage.sql import tickets as store
 from vms.access import policy, requests
 from vms.access.audit import SYSTEM, Actor, audited, record
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.periodic import Periodic
 from vms.notify import outbox
 
@@ -83,18 +84,22 @@ class TicketView:
 def check_transition(state: str, target: str) -> None:
     problem = transition_problem(state, target)
     if problem:
-        raise DomainError(Kind.CONFLICT, problem)
+        key = N_("ticket.err.final") if state in FINAL else N_("ticket.err.transition")
+        raise DomainError(Kind.CONFLICT, problem, key=key, params={"state": state, "target": target})
 
 
 def check_text(field: str, value: str, *, min_length: int = 1) -> str:
     value = value.strip()
     limit = TEXT_LIMITS[field]
     if len(value) < min_length:
-        raise DomainError(Kind.INVALID, f"{field}: at least {min_length} character(s) required")
+        raise DomainError(Kind.INVALID, f"{field}: at least {min_length} character(s) required",
+                          key=N_("input.too_short"), params={"field": field, "min": min_length})
     if len(value) > limit:
-        raise DomainError(Kind.INVALID, f"{field}: at most {limit} characters (got {len(value)})")
+        raise DomainError(Kind.INVALID, f"{field}: at most {limit} characters (got {len(value)})",
+                          key=N_("input.too_long"), params={"field": field, "max": limit, "length": len(value)})
     if any(ord(c) < 32 and c not in "\n\t\r" for c in value):
-        raise DomainError(Kind.INVALID, f"{field}: control characters are not allowed")
+        raise DomainError(Kind.INVALID, f"{field}: control characters are not allowed",
+                          key=N_("input.control_chars"), params={"field": field})
     return value
 
 
@@ -204,16 +209,22 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
         texts = {k: check_text(k, v) for k, v in
                  (("description", description), ("purpose", purpose), ("legal_basis", legal_basis))}
         if action not in ACTIONS:
-            raise DomainError(Kind.INVALID, f"action: {action!r} is not one of {', '.join(ACTIONS)}")
+            raise DomainError(Kind.INVALID, f"action: {action!r} is not one of {', '.join(ACTIONS)}",
+                              key=N_("input.not_one_of"),
+                              params={"field": "action", "value": str(action)[:40], "allowed": ", ".join(ACTIONS)})
         if recipient not in RECIPIENTS:
-            raise DomainError(Kind.INVALID, f"recipient: {recipient!r} is not one of {', '.join(RECIPIENTS)}")
+            raise DomainError(Kind.INVALID, f"recipient: {recipient!r} is not one of {', '.join(RECIPIENTS)}",
+                              key=N_("input.not_one_of"),
+                              params={"field": "recipient", "value": str(recipient)[:40], "allowed": ", ".join(RECIPIENTS)})
         check_window(start_us, end_us, now_us=now, legal_max_days=app.config.legal_max_retain_days)
         wanted, wanted_doors = sorted(set(cameras)), sorted(set(doors))
         if not wanted and not wanted_doors:
-            raise DomainError(Kind.INVALID, "cameras: at least one camera (or door) is required")
+            raise DomainError(Kind.INVALID, "cameras: at least one camera (or door) is required",
+                              key=N_("ticket.err.no_cameras"))
         unknown = sorted(set(wanted) - store.known_cameras(s, wanted))
         if unknown:
-            raise DomainError(Kind.INVALID, f"cameras: unknown camera(s): {', '.join(unknown)}")
+            raise DomainError(Kind.INVALID, f"cameras: unknown camera(s): {', '.join(unknown)}",
+                              key=N_("ticket.err.unknown_cameras"), params={"cameras": ", ".join(unknown)})
         _check_doors(app, s, wanted_doors, door_id_lookup)
         if received_us is not None:
             requests.check_request(action=action, recipient=recipient, received_us=received_us, now_us=now,
@@ -242,21 +253,25 @@ def file_ticket(app, principal, *, cameras: list[str], start_us: int, end_us: in
 def _check_doors(app, s: Session, doors: list[str], id_lookup: bool) -> None:
     if not doors:
         if id_lookup:
-            raise DomainError(Kind.INVALID, "door_id_lookup: a ticket without doors has no door log to search")
+            raise DomainError(Kind.INVALID, "door_id_lookup: a ticket without doors has no door log to search",
+                              key=N_("ticket.err.lookup_without_doors"))
         return
     if app.config.doorlog is None:
-        raise DomainError(Kind.INVALID, "doors: the door log is not configured on this appliance")
+        raise DomainError(Kind.INVALID, "doors: the door log is not configured on this appliance",
+                          key=N_("doorlog.err.not_configured"))
     unknown = sorted(set(doors) - set(door_store.doors(s)))
     if unknown:
         raise DomainError(Kind.INVALID, f"doors: unknown door(s): {', '.join(unknown)} (doors are known once a "
-                                        "door log file naming them was imported)")
+                                        "door log file naming them was imported)",
+                                        key=N_("ticket.err.unknown_doors"), params={"doors": ", ".join(unknown)})
 
 
 def _move(s: Session, t, target: str, now_us: int, **values) -> None:
     check_transition(t.state, target)
     if not store.move(s, t.id, from_state=t.state, to_state=target, now_us=now_us, **values):
         s.expire(t)
-        raise DomainError(Kind.CONFLICT, f"ticket {t.id} changed meanwhile (it is now {_load(s, t.id).state}); reload it")
+        raise DomainError(Kind.CONFLICT, f"ticket {t.id} changed meanwhile (it is now {_load(s, t.id).state}); reload it",
+                          key=N_("ticket.err.changed"), params={"id": t.id, "state": _load(s, t.id).state})
 
 
 def decide(app, principal, ticket_id: int, *, approve: bool, reason: str) -> TicketView:
@@ -329,7 +344,8 @@ def _mark(app, actor: Actor, ticket_id: int, target: str, detail: str) -> Ticket
         now = app.clock.now_us()
         t = _load(s, ticket_id)
         if t.action != "export":
-            raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} asks only to view footage; file an export ticket to export")
+            raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} asks only to view footage; file an export ticket to export",
+                              key=N_("refused.view_only"), params={"id": ticket_id})
         check_open(t, now)
         if t.state != target:
             _move(s, t, target, now)
@@ -346,7 +362,8 @@ def mark_delivered(app, actor: Actor, ticket_id: int, *, detail: str = "") -> Ti
     """Record that a recipient downloaded the ticket's package (called by the download service)."""
     view = get_unchecked(app, ticket_id)
     if view.state == "approved":
-        raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} has not been exported yet; export it before delivering")
+        raise DomainError(Kind.CONFLICT, f"ticket {ticket_id} has not been exported yet; export it before delivering",
+                          key=N_("refused.not_exported"), params={"id": ticket_id})
     return _mark(app, actor, ticket_id, "delivered", detail)
 
 
@@ -363,9 +380,11 @@ def delivery_check(app, principal, ticket_id: int) -> TicketView:
 def check_open(t, now_us: int) -> None:
     if t.state not in OPEN:
         raise DomainError(Kind.CONFLICT if t.state in FINAL else Kind.PRECONDITION,
-                          f"ticket {t.id} is {t.state}; footage is available only while a ticket is approved")
+                          f"ticket {t.id} is {t.state}; footage is available only while a ticket is approved",
+                          key=N_("refused.not_open"), params={"id": t.id, "state": t.state})
     if t.access_until_us is None or now_us >= t.access_until_us:
-        raise DomainError(Kind.FORBIDDEN, f"the access window of ticket {t.id} has ended")
+        raise DomainError(Kind.FORBIDDEN, f"the access window of ticket {t.id} has ended",
+                          key=N_("refused.window_over"), params={"id": t.id})
 
 
 def get_unchecked(app, ticket_id: int) -> TicketView:

@@ -53,7 +53,9 @@ def validate(name: str, role: str) -> None:
         raise DomainError(Kind.INVALID, f"user name {name!r} must be 2-64 lower-case letters, digits, '.', '-' or '_'",
                           key=N_("users.bad_name"))
     if role not in ROLES:
-        raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}",
+                          key=N_("input.not_one_of"),
+                          params={"field": "role", "value": str(role)[:40], "allowed": ", ".join(ROLES)})
 
 
 # ---------------------------------------------------------------- administration (the API, the web UI, the CLI)
@@ -66,7 +68,8 @@ def validate(name: str, role: str) -> None:
 def _target(s: Session, name: str):
     user = index.user_by_name(s, name)
     if user is None:
-        raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist")
+        raise DomainError(Kind.NOT_FOUND, f"user {name!r} does not exist",
+                          key=N_("users.err.unknown"), params={"name": name[:64]})
     return user
 
 
@@ -145,7 +148,9 @@ def set_role(engine: Engine, clock: Clock, actor: Actor, name: str, role: str, *
     administers takes effect when a second person confirms.  Returns how it took effect."""
     with audited(engine, clock, actor, "user.role", obj=f"user:{name[:64]}") as (s, entry):
         if role not in ROLES:
-            raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}")
+            raise DomainError(Kind.INVALID, f"role {role!r} is not one of {', '.join(ROLES)}",
+                              key=N_("input.not_one_of"),
+                              params={"field": "role", "value": str(role)[:40], "allowed": ", ".join(ROLES)})
         user = _target(s, name)
         policy.enforce(policy.account_refusal(by_user_id, user.id, "role"))
         how = _four_eyes(s, actor, entry, "role", name, old_role=user.role, new_role=role,
@@ -168,10 +173,13 @@ def set_contact(engine: Engine, clock: Clock, actor: Actor, name: str, email: st
     email, language = (email or "").strip(), (language or "").strip()
     with audited(engine, clock, actor, "user.contact", obj=f"user:{name[:64]}") as (s, entry):
         if email and (problem := address_problem(email)):
-            raise DomainError(Kind.INVALID, f"e-mail address {email[:60]!r}: {problem}")
+            raise DomainError(Kind.INVALID, f"e-mail address {email[:60]!r}: {problem}",
+                              key=N_("users.err.bad_email"), params={"email": email[:60]})
         if language not in ("", *LANGUAGES):
             raise DomainError(Kind.INVALID, f"language {language[:10]!r} is not one of {', '.join(LANGUAGES)} "
-                                            "(or empty for Danish)")
+                                            "(or empty for Danish)",
+                                            key=N_("input.not_one_of"),
+                                            params={"field": "language", "value": language[:10], "allowed": ", ".join(LANGUAGES)})
         user = _target(s, name)
         policy.enforce(policy.account_refusal(by_user_id, user.id, "contact"))  # another administrator does
         outbox_store.set_contact(s, user.id, email=email or None, language=language or None)

@@ -31,6 +31,7 @@ from storage.keys.doorlog_keys import DoorlogKeys
 from storage.sql import doorlog as q
 from vms.access.audit import Actor, record
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.doorlog import csvfile
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ def safe_name(name: str) -> str:
 
 def require_config(app):
     if app.config.doorlog is None:
-        raise DomainError(Kind.PRECONDITION, "the door log is not configured ([doorlog] in the config file)")
+        raise DomainError(Kind.PRECONDITION, "the door log is not configured ([doorlog] in the config file)",
+                          key=N_("doorlog.err.not_configured"))
     return app.config.doorlog
 
 
@@ -69,7 +71,9 @@ def import_file(app, data: bytes, *, name: str, source: str, actor: Actor) -> Im
     shown = safe_name(name)
     if len(data) > cfg.max_file_bytes:
         raise DomainError(Kind.INVALID, f"{shown}: {len(data)} bytes, more than [doorlog] max_file_bytes "
-                                        f"({cfg.max_file_bytes})")
+                                        f"({cfg.max_file_bytes})",
+                                        key=N_("doorlog.err.too_big"),
+                                        params={"name": shown, "size": len(data), "max": cfg.max_file_bytes})
     sha = hashlib.sha256(data).hexdigest()
     now = app.clock.now_us()
     with Session(app.engine) as s, s.begin():

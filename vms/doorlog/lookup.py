@@ -24,6 +24,7 @@ from storage.sql import tickets as ticket_store
 from vms.access import policy, tickets
 from vms.access.audit import audited
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.doorlog import csvfile
 from vms.doorlog.ingest import utc_day
 
@@ -60,7 +61,8 @@ def _ticket_scope(s: Session, principal, ticket_id: int):
 
 def _check(app, s, principal, ticket_id, wanted_doors, start_us, end_us, *, by_identifier: bool):
     if app.config.doorlog is None:
-        raise DomainError(Kind.PRECONDITION, "the door log is not configured ([doorlog] in the config file)")
+        raise DomainError(Kind.PRECONDITION, "the door log is not configured ([doorlog] in the config file)",
+                          key=N_("doorlog.err.not_configured"))
     t, doors, id_lookup = _ticket_scope(s, principal, ticket_id)
     start_us = t.start_us if start_us is None else start_us
     end_us = t.end_us if end_us is None else end_us
@@ -95,7 +97,7 @@ def of_identifier(app, principal, ticket_id: int, identifier: str, *, doors: lis
         wanted, start_us, end_us = _check(app, s, principal, ticket_id, doors, start_us, end_us, by_identifier=True)
         if ident is None:
             raise DomainError(Kind.INVALID, "identifier: neither a CPR number (DDMMYY-SSSS) nor a card number "
-                                            "(4-32 letters or digits)")
+                                            "(4-32 letters or digits)", key=N_("doorlog.err.identifier"))
         keys = DoorlogKeys(app.keys.keyring).live_between(s, utc_day(start_us), utc_day(end_us - 1))
         hashes = [k.digest(ident) for k in keys]
         found = _open_all(app, s, q.entries_with_hashes(s, hashes, wanted, start_us, end_us, limit=MAX_ROWS))

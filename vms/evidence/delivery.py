@@ -65,6 +65,7 @@ from vms.access.address_guard import AddressGuard
 from vms.access.audit import SYSTEM, Actor, audited, record
 from vms.access.auth import hash_secret
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.numbers import decimal
 from vms.core.periodic import Periodic
 from vms.evidence import release as released
@@ -262,9 +263,11 @@ def policy(app) -> DeliveryPolicy:
 def check_recipient(value: str) -> str:
     value = (value or "").strip()
     if not 1 <= len(value) <= 200:
-        raise DomainError(Kind.INVALID, "recipient: 1 to 200 characters (who receives the link, e.g. a police unit)")
+        raise DomainError(Kind.INVALID, "recipient: 1 to 200 characters (who receives the link, e.g. a police unit)",
+                          key=N_("link.err.recipient"))
     if _CONTROL.search(value):
-        raise DomainError(Kind.INVALID, "recipient: a single line without control characters")
+        raise DomainError(Kind.INVALID, "recipient: a single line without control characters",
+                          key=N_("link.err.recipient_line"))
     return value
 
 
@@ -272,29 +275,34 @@ def check_limits(p: DeliveryPolicy, expires_h: int | None, max_downloads: int | 
     expires_h = p.default_expiry_h if expires_h is None else expires_h
     max_downloads = p.default_max_downloads if max_downloads is None else max_downloads
     if not isinstance(expires_h, int) or not 1 <= expires_h <= p.max_expiry_h:
-        raise DomainError(Kind.INVALID, f"expires_hours: 1 to {p.max_expiry_h} hours (default {p.default_expiry_h})")
+        raise DomainError(Kind.INVALID, f"expires_hours: 1 to {p.max_expiry_h} hours (default {p.default_expiry_h})",
+                          key=N_("link.err.expiry"), params={"max": p.max_expiry_h, "default": p.default_expiry_h})
     if not isinstance(max_downloads, int) or not 1 <= max_downloads <= p.max_downloads_limit:
-        raise DomainError(Kind.INVALID, f"max_downloads: 1 to {p.max_downloads_limit} (default {p.default_max_downloads})")
+        raise DomainError(Kind.INVALID, f"max_downloads: 1 to {p.max_downloads_limit} (default {p.default_max_downloads})",
+                          key=N_("link.err.downloads"),
+                          params={"max": p.max_downloads_limit, "default": p.default_max_downloads})
     return expires_h, max_downloads
 
 
 def check_passcode(p: DeliveryPolicy, passcode: str | None, generate: bool) -> str | None:
     if passcode is not None and generate:
-        raise DomainError(Kind.INVALID, "passcode: give a passcode or ask for one to be generated, not both")
+        raise DomainError(Kind.INVALID, "passcode: give a passcode or ask for one to be generated, not both",
+                          key=N_("link.err.passcode_both"))
     if generate:
         return users.one_time_password()
     if passcode is None:
         return None
     if not p.min_passcode_length <= len(passcode) <= 256:
-        raise DomainError(Kind.INVALID, f"passcode: {p.min_passcode_length} to 256 characters")
+        raise DomainError(Kind.INVALID, f"passcode: {p.min_passcode_length} to 256 characters",
+                          key=N_("link.err.passcode_length"), params={"min": p.min_passcode_length})
     if _CONTROL.search(passcode):
-        raise DomainError(Kind.INVALID, "passcode: no control characters")
+        raise DomainError(Kind.INVALID, "passcode: no control characters", key=N_("link.err.passcode_control"))
     return passcode
 
 
 def check_package_id(package_id: str) -> str:
     if not isinstance(package_id, str) or not _PACKAGE_ID.match(package_id):
-        raise DomainError(Kind.INVALID, "package id must be 32 lower-case hex digits")
+        raise DomainError(Kind.INVALID, "package id must be 32 lower-case hex digits", key=N_("export.err.package_id"))
     return package_id
 
 
@@ -303,7 +311,8 @@ def _ticket_of(info: PackageInfo) -> int:
         return int(info.ticket_id)
     except ValueError:
         raise DomainError(Kind.PRECONDITION, f"package {info.package_id} was not made from a ticket of this "
-                                             "appliance's API; it cannot be delivered by link") from None
+                                             "appliance's API; it cannot be delivered by link",
+                                             key=N_("link.err.not_ours"), params={"package": info.package_id}) from None
 
 
 def _iso(t_us: int) -> str:
@@ -389,10 +398,12 @@ def revoke_link(app, principal, delivery_id: int) -> DeliveryView:
         now = app.clock.now_us()
         row = store.by_id(s, delivery_id)
         if row is None:
-            raise DomainError(Kind.NOT_FOUND, f"delivery link {delivery_id} does not exist")
+            raise DomainError(Kind.NOT_FOUND, f"delivery link {delivery_id} does not exist",
+                              key=N_("link.err.unknown"), params={"id": delivery_id})
         entry.ticket_id = row.ticket_id
         if not store.revoke(s, delivery_id, now_us=now):
-            raise DomainError(Kind.CONFLICT, f"delivery link {delivery_id} was revoked already ({_iso(row.revoked_us or now)})")
+            raise DomainError(Kind.CONFLICT, f"delivery link {delivery_id} was revoked already ({_iso(row.revoked_us or now)})",
+                              key=N_("link.err.revoked"), params={"id": delivery_id, "at": _iso(row.revoked_us or now)})
         entry.detail = f"package={row.package_id} recipient={row.recipient[:100]!r} downloads={row.downloads}"
         view = _view(s, store.by_id(s, delivery_id), now)
     refresh_package_expiry(app, view.package_id)

@@ -173,7 +173,8 @@ def open_download(app, token: str, *, passcode: str | None, client: str) -> Down
         first = next(chunks, b"")
     except (BlobError, DomainError) as exc:
         log.error("delivery %s: package %s cannot be read (%s)", row.id, row.package_id, exc.__class__.__name__)
-        err = DomainError(Kind.PRECONDITION, "the package cannot be read on the appliance; the sender has been told")
+        err = DomainError(Kind.PRECONDITION, "the package cannot be read on the appliance; the sender has been told",
+                          key=N_("dl.err.unreadable"))
         _refusal(app, actor, action, obj, row.ticket_id, err)
         raise err from None
     with Session(app.engine) as s, s.begin():

@@ -51,6 +51,7 @@ from storage.keys.keyring import KeyShredded
 from storage.sql import index
 from storage.store import SegmentUnavailable
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence import doorlog_csv
 from vms.evidence import subject as subject_tracking
 from vms.evidence.package import (
@@ -110,15 +111,20 @@ class ExportRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))
         if not self.cameras and self.doorlog is None:
-            raise DomainError(Kind.INVALID, "an export needs at least one camera (or a door log)")
+            raise DomainError(Kind.INVALID, "an export needs at least one camera (or a door log)",
+                              key=N_("export.err.nothing"))
         if len(set(self.cameras)) != len(self.cameras):
-            raise DomainError(Kind.INVALID, "an export lists a camera more than once")
+            raise DomainError(Kind.INVALID, "an export lists a camera more than once",
+                              key=N_("export.err.camera_twice"))
         if not all(isinstance(t, int) for t in (self.start_us, self.end_us)) or self.start_us >= self.end_us:
-            raise DomainError(Kind.INVALID, "the export window must have integer start_us < end_us (UTC µs)")
+            raise DomainError(Kind.INVALID, "the export window must have integer start_us < end_us (UTC µs)",
+                              key=N_("export.err.window"))
         if self.end_us - self.start_us > MAX_WINDOW_US:
-            raise DomainError(Kind.INVALID, "the export window is longer than 7 days; split the ticket")
+            raise DomainError(Kind.INVALID, "the export window is longer than 7 days; split the ticket",
+                              key=N_("export.err.too_long"), params={"days": 7})
         if self.approver == self.requester:
-            raise DomainError(Kind.INVALID, "requester and approver must be different people (four-eyes)")
+            raise DomainError(Kind.INVALID, "requester and approver must be different people (four-eyes)",
+                              key=N_("refused.four_eyes"))
         self.ticket  # validates the text fields  # noqa: B018
 
     @property
@@ -208,7 +214,8 @@ class _Plan:
 def _plan(app, camera_id: str, request: ExportRequest) -> _Plan:
     with Session(app.engine) as s:
         if camera_id not in {c.id for c in index.cameras(s)}:
-            raise DomainError(Kind.NOT_FOUND, f"camera {camera_id!r} is unknown to this appliance")
+            raise DomainError(Kind.NOT_FOUND, f"camera {camera_id!r} is unknown to this appliance",
+                              key=N_("export.err.unknown_camera"), params={"camera": camera_id})
         refs = index.timeline(s, camera_id, request.start_us, request.end_us, max_segment_us=MAX_SEGMENT_US)
         gaps = index.gaps(s, camera_id, request.start_us, request.end_us)
         recorder_gaps = tuple(GapRecord(g.start_us, g.end_us, "recorder", g.reason) for g in gaps)
@@ -236,15 +243,18 @@ def _segment_packets(app, ref: index.SegmentRef, start_us: int, end_us: int) -> 
     try:
         reader = app.store.detached_reader(ref)  # no session is held while footage is read
     except SegmentUnavailable as exc:
-        raise DomainError(Kind.PRECONDITION, f"camera {ref.camera_id}: {exc}") from None
+        raise DomainError(Kind.PRECONDITION, f"camera {ref.camera_id}: {exc}",
+                          key=N_("export.err.unavailable"), params={"camera": ref.camera_id}) from None
     except FileNotFoundError:
         raise DomainError(
-            Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id} is indexed but its file is missing"
+            Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id} is indexed but its file is missing",
+            key=N_("export.err.missing"), params={"camera": ref.camera_id, "segment": str(ref.path)}
         ) from None
     except KeyShredded:
         raise DomainError(
             Kind.PRECONDITION, f"segment {ref.path} of camera {ref.camera_id}: its hour or day key was shredded (retention "
-                               "ended), so the footage is gone; export a window without it"
+                               "ended), so the footage is gone; export a window without it",
+                               key=N_("export.err.shredded"), params={"camera": ref.camera_id, "segment": str(ref.path)}
         ) from None
     for p in reader.packets(start_us, end_us):
         yield reader.header.stream, p
@@ -326,7 +336,9 @@ class _ClipBuilder:
             if self.clip.frames_out + self.clip.frames_left_out != self.frames:
                 raise DomainError(Kind.PRECONDITION, f"{self.name}: {self.frames} frames read but "
                                                      f"{self.clip.frames_out + self.clip.frames_left_out} decoded; "
-                                                     "the stored footage is damaged")
+                                                     "the stored footage is damaged",
+                                                     key=N_("export.err.damaged"),
+                                                     params={"name": self.name, "frames": self.frames, "decoded": self.clip.frames_out + self.clip.frames_left_out})
             if self.clip.first_pts is None:
                 return None
             frames, self.min_pts, self.max_pts = self.clip.frames_out, self.clip.first_pts, self.clip.last_pts

@@ -204,7 +204,8 @@ def status(app, principal, job_id: str) -> ExportJob:
         meta = jobs.meta.get(job_id)
     if meta is None or not _may_see(principal, meta):
         raise DomainError(Kind.NOT_FOUND, f"export job {job_id[:40]} is unknown (or not yours; jobs are "
-                                          "forgotten when the appliance restarts)")
+                                          "forgotten when the appliance restarts)",
+                                          key=N_("export.err.unknown_job"), params={"id": job_id[:40]})
     return _public(jobs, jobs.runner.status(job_id))
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from storage.format import blobs
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence import playback
 from vms.evidence.remux import StreamingSink, shown_us
 from vms.recording.bitstream import parameter_sets_annexb, split_annexb
@@ -92,7 +93,8 @@ def build(app, camera_id: str, at_us: int, span_s: float, *, window: tuple[int, 
                 last_shown = shown if last_shown is None else max(last_shown, shown)
         if muxer.clip is None:
             raise DomainError(Kind.NOT_FOUND, f"camera {camera_id} has no footage in the ticket's window at or "
-                                              "after the requested time")
+                                              "after the requested time",
+                                              key=N_("player.err.no_footage_after"), params={"camera": camera_id})
         muxer.close()
         sink.finish()
         writer.close()

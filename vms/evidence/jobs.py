@@ -35,6 +35,7 @@ from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyError_
 from vms.core.clock import Clock
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ class JobRunner:
             try:
                 return self._jobs[job_id]
             except KeyError:
-                raise DomainError(Kind.NOT_FOUND, f"job {job_id} is unknown (finished before a restart?)") from None
+                raise DomainError(Kind.NOT_FOUND, f"job {job_id} is unknown (finished before a restart?)",
+                                  key=N_("export.err.unknown_job"), params={"id": job_id[:40]}) from None
 
     def jobs(self) -> list[JobStatus]:
         with self._lock:

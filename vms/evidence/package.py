@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from vms.core import i18n
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 FORMAT = "vms-evidence-package/1"
 MANIFEST = "manifest.json"
@@ -171,20 +172,25 @@ class Signer:
         path = Path(path)
         try:
             if check_mode and stat.S_IMODE(path.stat().st_mode) & (stat.S_IRWXG | stat.S_IRWXO):
-                raise DomainError(Kind.PRECONDITION, f"signing key {path} is accessible by group or others (chmod 600)")
+                raise DomainError(Kind.PRECONDITION, f"signing key {path} is accessible by group or others (chmod 600)",
+                                  key=N_("export.err.signing_key"), params={"path": str(path)})
             data = path.read_bytes()
         except FileNotFoundError:
             raise DomainError(
-                Kind.PRECONDITION, f"signing key {path} does not exist (created by 'vms init'; restore it from backup)"
+                Kind.PRECONDITION, f"signing key {path} does not exist (created by 'vms init'; restore it from backup)",
+                key=N_("export.err.signing_key"), params={"path": str(path)}
             ) from None
         except PermissionError:
-            raise DomainError(Kind.PRECONDITION, f"signing key {path} cannot be read by this user") from None
+            raise DomainError(Kind.PRECONDITION, f"signing key {path} cannot be read by this user",
+                              key=N_("export.err.signing_key"), params={"path": str(path)}) from None
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError):
-            raise DomainError(Kind.PRECONDITION, f"signing key {path} is not an unencrypted PEM private key") from None
+            raise DomainError(Kind.PRECONDITION, f"signing key {path} is not an unencrypted PEM private key",
+                              key=N_("export.err.signing_key"), params={"path": str(path)}) from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise DomainError(Kind.PRECONDITION, f"signing key {path} is not an Ed25519 key")
+            raise DomainError(Kind.PRECONDITION, f"signing key {path} is not an Ed25519 key",
+                              key=N_("export.err.signing_key"), params={"path": str(path)})
         return cls(key)
 
     def sign(self, data: bytes) -> bytes:

@@ -38,6 +38,7 @@ from pathlib import Path
 from storage.format.blobs import KEY_BYTES, BlobError, BlobWriter, read_blob, read_blob_range
 from storage.keys.keyring import KeyError_, MasterKeyring, unwrap, wrap
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 BLOB_SUFFIX = ".vpkg"
 SIDECAR_SUFFIX = ".json"
@@ -156,7 +157,8 @@ class PackageStore:
 
     def _check_id(self, package_id: str) -> str:
         if not isinstance(package_id, str) or not _ID.match(package_id):
-            raise DomainError(Kind.INVALID, "package id must be 32 lower-case hex digits")
+            raise DomainError(Kind.INVALID, "package id must be 32 lower-case hex digits",
+                              key=N_("export.err.package_id"))
         return package_id
 
     def blob_path(self, package_id: str) -> Path:
@@ -219,9 +221,11 @@ class PackageStore:
         try:
             return json.loads(self.sidecar_path(package_id).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DomainError(Kind.NOT_FOUND, f"package {package_id} does not exist (expired or deleted?)") from None
+            raise DomainError(Kind.NOT_FOUND, f"package {package_id} does not exist (expired or deleted?)",
+                              key=N_("export.err.package_gone"), params={"id": package_id}) from None
         except ValueError:
-            raise DomainError(Kind.PRECONDITION, f"package {package_id}: its sidecar is damaged") from None
+            raise DomainError(Kind.PRECONDITION, f"package {package_id}: its sidecar is damaged",
+                              key=N_("export.err.package_damaged"), params={"id": package_id}) from None
 
     @staticmethod
     def _info(doc: dict) -> PackageInfo:
@@ -249,9 +253,11 @@ class PackageStore:
             wrapped = base64.b64decode(doc["key"]["wrapped"])
             return unwrap(self._keyring.get(doc["key"]["master_id"]), wrapped, f"package:{package_id}")
         except KeyError_ as exc:
-            raise DomainError(Kind.PRECONDITION, f"package {package_id}: its key cannot be unwrapped ({exc})") from None
+            raise DomainError(Kind.PRECONDITION, f"package {package_id}: its key cannot be unwrapped ({exc})",
+                              key=N_("export.err.package_damaged"), params={"id": package_id}) from None
         except (KeyError, ValueError):
-            raise DomainError(Kind.PRECONDITION, f"package {package_id}: its sidecar has no valid key") from None
+            raise DomainError(Kind.PRECONDITION, f"package {package_id}: its sidecar has no valid key",
+                              key=N_("export.err.package_damaged"), params={"id": package_id}) from None
 
     def open(self, package_id: str) -> Iterator[bytes]:
         """The ZIP's bytes, chunk by chunk, each authenticated before it is yielded.
@@ -273,7 +279,8 @@ class PackageStore:
                         out.append(Member(zi.filename, zi.header_offset + 30 + name_len + extra_len, zi.file_size))
                 return out
         except (BlobError, zipfile.BadZipFile, struct.error) as exc:
-            raise DomainError(Kind.PRECONDITION, f"package {package_id} cannot be read: {exc}") from None
+            raise DomainError(Kind.PRECONDITION, f"package {package_id} cannot be read: {exc}",
+                              key=N_("export.err.package_damaged"), params={"id": package_id}) from None
 
     def read_range(self, package_id: str, first: int, last: int) -> Iterator[bytes]:
         """Bytes ``first..last`` (inclusive) of the package's ZIP, decrypting only the chunks that hold them."""

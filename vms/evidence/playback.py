@@ -42,6 +42,7 @@ from vms.access import policy as access
 from vms.access import tickets
 from vms.access.audit import audited
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import iso
 from vms.evidence.remux import CopyClip, StreamingSink, shown_us
 
@@ -202,7 +203,8 @@ def authorize_play(app, principal, ticket_id: int, camera_id: str, start_us: int
         _refuse(app, principal, "footage.play", ticket_id, f"camera:{camera_id[:64]}", problem)
     if end_us - start_us > max_us:
         raise DomainError(Kind.INVALID, f"span: at most {app.config.api.playback_max_s} s per request; "
-                                        "ask for consecutive spans")
+                                        "ask for consecutive spans",
+                                        key=N_("player.err.span"), params={"max": app.config.api.playback_max_s})
     return scope
 
 
@@ -239,7 +241,8 @@ def _packets(app, s: Session, camera_id: str, start_us: int, end_us: int,
         except KeyShredded:
             continue  # its hour or day key was shredded (retention ended) and its row not yet removed: the footage is gone
         except SegmentError as exc:
-            raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}") from None
+            raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}",
+                              key=N_("player.err.unreadable"), params={"camera": camera_id}) from None
 
 
 def mux_span(app, camera_id: str, start_us: int, end_us: int, *, window_start_us: int | None = None) -> Clip:
@@ -263,7 +266,8 @@ def mux_span(app, camera_id: str, start_us: int, end_us: int, *, window_start_us
                 if not muxer.add(stream, p, seg_first):
                     break  # the stream changed (new resolution or codec): the clip ends here
             if muxer.clip is None:
-                raise DomainError(Kind.NOT_FOUND, f"camera {camera_id} has no footage in the requested span")
+                raise DomainError(Kind.NOT_FOUND, f"camera {camera_id} has no footage in the requested span",
+                                  key=N_("player.err.no_footage"), params={"camera": camera_id})
             muxer.close()
             sink.finish()
             writer.close()

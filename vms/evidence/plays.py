@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from vms.access import policy as access
 from vms.access.audit import audited
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import iso
 from vms.evidence import fragments, playback
 
@@ -90,7 +91,8 @@ def start(app, principal, ticket_id: int, cameras: list[str], at_us: int | None)
     cams = tuple(dict.fromkeys(cameras))
     if not 1 <= len(cams) <= MAX_CAMERAS:
         raise DomainError(Kind.INVALID, f"cameras: name 1 to {MAX_CAMERAS} different cameras of the ticket "
-                                        f"({len(cams)} given)")
+                                        f"({len(cams)} given)",
+                                        key=N_("player.err.cameras"), params={"max": MAX_CAMERAS, "given": len(cams)})
     scope = playback.authorize_footage(app, principal, ticket_id)
     at = scope.start_us if at_us is None else at_us
     with audited(app.engine, app.clock, principal.actor, "footage.play", obj="camera:" + ",".join(c[:64] for c in cams),
@@ -122,10 +124,12 @@ def fragment(app, principal, ticket_id: int, play_id: str, camera_id: str, at_us
     play = app.plays.get(play_id, principal.credential_id)
     if play is None or play.ticket_id != ticket_id:
         raise DomainError(Kind.NOT_FOUND, "this play has ended or was never started here; start a new play "
-                                          f"(POST /api/tickets/{ticket_id}/plays)")
+                                          f"(POST /api/tickets/{ticket_id}/plays)", key=N_("player.err.play_ended"))
     if camera_id not in play.cameras:
         raise DomainError(Kind.FORBIDDEN, f"camera {camera_id!r} is not part of this play "
-                                          f"({', '.join(play.cameras)}); start a play that names it")
+                                          f"({', '.join(play.cameras)}); start a play that names it",
+                                          key=N_("player.err.not_in_play"),
+                                          params={"camera": camera_id, "cameras": ", ".join(play.cameras)})
     frag = fragments.build(app, camera_id, at_us, span_s, window=(scope.start_us, scope.end_us))
     play.fragments += 1
     play.bytes += frag.size

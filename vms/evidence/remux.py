@@ -20,6 +20,7 @@ import av
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import iso
 from vms.recording.bitstream import (
     has_parameter_sets,
@@ -160,7 +161,7 @@ class CopyClip:
                 raise DomainError(
                     Kind.PRECONDITION,
                     "the stream has no parameter sets (SPS/PPS) in its segment header or first keyframe; "
-                    "it cannot be written as MP4",
+                    "it cannot be written as MP4", key=N_("export.err.no_parameter_sets"),
                 )
             data = self._params + data
         pkt = av.Packet(data)

@@ -32,6 +32,7 @@ import numpy as np
 
 from storage.format.packets import Packet, StreamInfo
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.evidence.redact import FACE_MARGIN, Box, FaceDetector, MotionDetector, enlarge
 from vms.evidence.remux import shown_us
 from vms.recording.bitstream import (
@@ -62,7 +63,8 @@ class Subject:
         if not (0 <= self.x < 1 and 0 <= self.y < 1 and 0 < self.width <= 1 and 0 < self.height <= 1
                 and self.x + self.width <= 1 + 1e-9 and self.y + self.height <= 1 + 1e-9):
             raise DomainError(Kind.INVALID, f"subject box {vals}: x, y, width, height are fractions of the picture "
-                                            "(0 <= x, y < 1; 0 < width, height; x + width <= 1; y + height <= 1)")
+                                            "(0 <= x, y < 1; 0 < width, height; x + width <= 1; y + height <= 1)",
+                                            key=N_("export.err.subject_box"))
 
     def pixels(self, width: int, height: int) -> Box:
         return (int(self.x * width), int(self.y * height), min(width, int(np.ceil((self.x + self.width) * width))),
@@ -174,7 +176,8 @@ def decoded(packets: Iterable[tuple[StreamInfo, Packet]], start_us: int, end_us:
         try:
             yield from _frames(dec.decode(pkt), shown, t0, start_us, end_us)
         except av.error.InvalidDataError:
-            raise DomainError(Kind.PRECONDITION, "stored footage cannot be decoded to find the data subject") from None
+            raise DomainError(Kind.PRECONDITION, "stored footage cannot be decoded to find the data subject",
+                              key=N_("export.err.subject_undecodable")) from None
     if dec is not None:
         yield from _frames(dec.decode(None), shown, t0, start_us, end_us)
 

@@ -18,6 +18,7 @@ from storage.format.segment import SegmentError
 from storage.keys.keyring import KeyShredded
 from storage.sql import index
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 MAX_SEGMENT_US = 3_600_000_000
 
@@ -59,7 +60,8 @@ def keyframes(app, camera_id: str, start_us: int, end_us: int, *, read_from_us: 
         except (FileNotFoundError, KeyShredded):
             continue  # deleted, or its hour key shredded since the index was read: the footage is gone
         except SegmentError as exc:
-            raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}") from None
+            raise DomainError(Kind.PRECONDITION, f"segment of camera {camera_id} cannot be read: {exc.reason}",
+                              key=N_("player.err.unreadable"), params={"camera": camera_id}) from None
 
 
 class Decoder:

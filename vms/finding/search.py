@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from storage.sql import index
 from vms.access.audit import audited
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.times import iso
 from vms.finding import gate
 from vms.finding.frames import Decoder, gray, keyframes
@@ -60,11 +61,13 @@ class Region:
         for name in ("x", "y", "w", "h"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
-                raise DomainError(Kind.INVALID, f"region.{name}: a fraction of the picture 0..1, not {v}")
+                raise DomainError(Kind.INVALID, f"region.{name}: a fraction of the picture 0..1, not {v}",
+                                  key=N_("search.err.fraction"), params={"name": name, "value": v})
         if self.w <= 0 or self.h <= 0:
-            raise DomainError(Kind.INVALID, "region: w and h must be more than 0")
+            raise DomainError(Kind.INVALID, "region: w and h must be more than 0", key=N_("search.err.empty"))
         if self.x + self.w > 1.000001 or self.y + self.h > 1.000001:
-            raise DomainError(Kind.INVALID, "region: x + w and y + h must be at most 1 (inside the picture)")
+            raise DomainError(Kind.INVALID, "region: x + w and y + h must be at most 1 (inside the picture)",
+                              key=N_("search.err.outside"))
         return self
 
     def crop(self, img: np.ndarray) -> np.ndarray:
@@ -125,13 +128,14 @@ class Searches:
         start_us = sc.start_us if start_us is None else start_us
         end_us = sc.end_us if end_us is None else end_us
         if end_us <= start_us:
-            raise DomainError(Kind.INVALID, f"end: {iso(end_us)} is not after start {iso(start_us)}")
+            raise DomainError(Kind.INVALID, f"end: {iso(end_us)} is not after start {iso(start_us)}",
+                              key=N_("window.reversed"))
         gate.authorize(self.app, principal, ticket_id, camera_id, start_us, end_us, action="footage.search")
         with self._lock:
             pending = sum(1 for s in self._items.values() if not s.finished)
             if pending >= self.max_pending:
                 raise DomainError(Kind.CONFLICT, f"{pending} searches are running; wait for one to finish or "
-                                                 "cancel one")
+                                                 "cancel one", key=N_("search.err.busy"), params={"n": pending})
             search = Search(secrets.token_hex(8), ticket_id, camera_id, principal.user_id, region, start_us,
                             end_us, principal)
         with audited(self.app.engine, self.app.clock, principal.actor, "footage.search", obj=f"camera:{camera_id}",
@@ -152,7 +156,7 @@ class Searches:
             search = self._items.get(search_id)
         if search is None or search.ticket_id != ticket_id or search.user_id != principal.user_id:
             gate.scope(self.app, principal, ticket_id)  # a ticket that is not theirs answers as such first
-            raise DomainError(Kind.NOT_FOUND, f"search {search_id[:32]} does not exist")
+            raise DomainError(Kind.NOT_FOUND, f"search {search_id[:32]} does not exist", key=N_("search.err.unknown"))
         gate.authorize(self.app, principal, ticket_id, search.camera_id, search.start_us, search.end_us,
                        action="footage.search")
         hits = list(search.hits)

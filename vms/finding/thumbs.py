@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from storage.sql import index
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.finding import gate
 from vms.finding.frames import Decoder, Keyframe, keyframes
 
@@ -72,7 +73,8 @@ def thumbnail(app, principal, ticket_id: int, camera_id: str, at_us: int, cache:
     kf = _nearest(app, camera_id, at_us, lo, hi)
     if kf is None:
         raise DomainError(Kind.NOT_FOUND, f"camera {camera_id} has no recording at or near the requested moment "
-                                          "inside the ticket's window")
+                                          "inside the ticket's window",
+                                          key=N_("player.err.no_recording_near"), params={"camera": camera_id})
     done = cache.get((camera_id, kf.segment_id, kf.shown_us))
     if done is None:
         done = Thumb(_jpeg(kf), kf.shown_us, kf.segment_id)
@@ -99,11 +101,12 @@ def _readable(app, segment_id: int) -> bool:
 def _jpeg(kf: Keyframe) -> bytes:
     frame = Decoder().decode(kf)
     if frame is None:
-        raise DomainError(Kind.PRECONDITION, "the keyframe at that moment cannot be decoded")
+        raise DomainError(Kind.PRECONDITION, "the keyframe at that moment cannot be decoded",
+                          key=N_("player.err.thumb"))
     width = min(MAX_WIDTH, frame.width)
     height = max(2, round(frame.height * width / frame.width))
     bgr = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
-        raise DomainError(Kind.PRECONDITION, "the thumbnail could not be encoded as JPEG")
+        raise DomainError(Kind.PRECONDITION, "the thumbnail could not be encoded as JPEG", key=N_("player.err.thumb"))
     return buf.tobytes()

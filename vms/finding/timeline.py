@@ -29,6 +29,7 @@ from storage.keys.keyring import KeyShredded
 from storage.sql import activity as activity_store
 from storage.sql import index
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.recording.activity import MAX_LEVEL, ActivityMeter
 
 US = 1_000_000
@@ -59,13 +60,16 @@ class HeldLevels:
 def check_steps(start_us: int, end_us: int, step_s: int) -> int:
     """How many steps; INVALID (422) for an empty span, a step under a second or too many steps."""
     if end_us <= start_us:
-        raise DomainError(Kind.INVALID, "end: the end must be after the start")
+        raise DomainError(Kind.INVALID, "end: the end must be after the start", key=N_("window.reversed"))
     if step_s < 1:
-        raise DomainError(Kind.INVALID, f"step_s: at least 1 (seconds), not {step_s}")
+        raise DomainError(Kind.INVALID, f"step_s: at least 1 (seconds), not {step_s}",
+                          key=N_("timeline.err.step"), params={"step": step_s})
     n = -(-(end_us - start_us) // (step_s * US))
     if n > MAX_STEPS:
         raise DomainError(Kind.INVALID, f"step_s: {n} steps of {step_s} s over this span; at most {MAX_STEPS} "
-                                        f"(use step_s of at least {-(-(end_us - start_us) // (MAX_STEPS * US))})")
+                                        f"(use step_s of at least {-(-(end_us - start_us) // (MAX_STEPS * US))})",
+                                        key=N_("timeline.err.steps"),
+                                        params={"n": n, "max": MAX_STEPS, "step": step_s, "least": -(-(end_us - start_us) // (MAX_STEPS * US))})
     return n
 
 

@@ -40,6 +40,7 @@ from vms.access.audit import Actor, audited
 from vms.core.camera_config import CameraConfig, split_credentials, with_credentials
 from vms.core.config import ConfigError, load_config
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 #: the form's fields, in the order of the page
 FIELDS = ("id", "name", "place", "source", "username", "password", "retain_days", "transport", "enabled")
@@ -51,8 +52,9 @@ _FIELD_OF_KEY = {"legal_max_override": "retain_days", "id": "id", "name": "name"
 class CameraFormError(DomainError):
     """The config check refused the change: ``field`` is the form field it names ("" for the whole form)."""
 
-    def __init__(self, message: str, field: str = "", kind: Kind = Kind.INVALID):
-        super().__init__(kind, message)
+    def __init__(self, message: str, field: str = "", kind: Kind = Kind.INVALID, *, key: str = "",
+                 params: dict | None = None):
+        super().__init__(kind, message, key=key, params=params)
         self.field = field
 
 
@@ -108,14 +110,15 @@ def _change(app, actor: Actor, action: str, camera_id: str, *, edit: CameraEdit 
         if new:
             if camera_id in ids:
                 raise CameraFormError(f"camera id {camera_id!r} is used already; choose another", "id",
-                                      Kind.CONFLICT)
+                                      Kind.CONFLICT, key=N_("camera_form.err.id_used"), params={"id": camera_id})
             inline = not isinstance(cams, AoT)  # cameras = [{...}, ...] as tomli-w writes it, or [[cameras]]
             cams.append(tomlkit.inline_table() if inline else tomlkit.table())
             ids.append(camera_id)
             cams[-1]["id"] = camera_id
         elif camera_id not in ids:
             raise DomainError(Kind.NOT_FOUND, f"this node's configuration has no camera {camera_id!r} (a camera "
-                                              "of another node is edited on that node)")
+                                              "of another node is edited on that node)",
+                                              key=N_("camera_form.err.other_node"), params={"id": camera_id})
         position = ids.index(camera_id)
         table = cams[position]
         before = dict(table)
@@ -147,7 +150,8 @@ def _apply_edit(table, edit: CameraEdit) -> None:
                                                    (edit.username.strip() and edit.username.strip() != old_user)
                                                    else old_password)
     if password and not user:
-        raise CameraFormError("a password needs a user name: type both (neither is shown again)", "username")
+        raise CameraFormError("a password needs a user name: type both (neither is shown again)", "username",
+                              key=N_("camera_form.err.password_needs_user"))
     _set(table, "name", edit.name.strip() or None)
     _set(table, "place", edit.place.strip(), default="")
     _set(table, "source", with_credentials(typed, user, password) if typed else "")
@@ -209,7 +213,8 @@ def _checked_candidate(path: Path, text: str, position: int) -> Path:
     except ConfigError as exc:
         candidate.unlink(missing_ok=True)
         message = str(exc).replace(str(candidate), str(path))
-        raise CameraFormError(message, _field_of(exc.key, position)) from None
+        raise CameraFormError(message, _field_of(exc.key, position), key=N_("camera_form.err.config"),
+                              params={"detail": message}) from None
     except BaseException:
         candidate.unlink(missing_ok=True)
         raise
