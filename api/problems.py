@@ -160,8 +160,9 @@ def install(app: FastAPI) -> None:
                            headers={"Retry-After": str(exc.retry_after_s)})
         status = STATUS[exc.kind]
         headers = {"WWW-Authenticate": 'Bearer realm="vms"'} if status == 401 else {}
+        extra = localized(request, exc, headers)  # first: it adds Content-Language to the headers
         return problem(status, exc.message, kind=exc.kind.value, instance=request.url.path, headers=headers or None,
-                       **localized(request, exc, headers))
+                       **extra)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

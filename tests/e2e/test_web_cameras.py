@@ -57,7 +57,7 @@ def test_admin_adds_a_camera_and_sees_a_refusal_next_to_the_field(web, browser):
     page.fill("input[name=password]", SECRET)  # a password without a user name is refused next to the name
     page.fill("input[name=retain_days]", "14")
     page.click("#camera-save")
-    expect(page.locator("#error-username")).to_contain_text("needs a user name")
+    expect(page.locator("#error-username")).to_contain_text("kræver et brugernavn")  # Danish, the page's language
     page.fill("input[name=username]", "viewer")
     page.fill("input[name=password]", SECRET)
     page.click("#camera-save")

@@ -290,25 +290,27 @@ def release_refusal(role: str, user_id: int, requester_id: int) -> Refusal | Non
     return refusal
 
 
-def footage_refusal(role: str, user_id: int, ticket: TicketScope, *, now_us: int) -> str | None:
+def footage_refusal(role: str, user_id: int, ticket: TicketScope, *, now_us: int) -> Refusal | None:
     """Why the user may not see any footage of the ticket now (None: they may)."""
-    refusal = ticket_refusal(role, user_id, Action.FOOTAGE_VIEW, ticket, now_us=now_us)
-    return refusal.message if refusal else None
+    return ticket_refusal(role, user_id, Action.FOOTAGE_VIEW, ticket, now_us=now_us)
 
 
 def play_refusal(role: str, user_id: int, ticket: TicketScope, camera_id: str, start_us: int, end_us: int, *,
-                 now_us: int) -> str | None:
+                 now_us: int) -> Refusal | None:
     """Why the user may not play ``camera_id`` in [start_us, end_us) under the ticket now."""
-    problem = footage_refusal(role, user_id, ticket, now_us=now_us)
-    if problem:
-        return problem
+    refusal = footage_refusal(role, user_id, ticket, now_us=now_us)
+    if refusal:
+        return refusal
     if camera_id not in ticket.cameras:
-        return f"camera {camera_id!r} is not one of ticket {ticket.id}'s cameras ({', '.join(ticket.cameras)})"
+        return Refusal(f"camera {camera_id!r} is not one of ticket {ticket.id}'s cameras "
+                       f"({', '.join(ticket.cameras)})", key=N_("refused.not_a_ticket_camera"),
+                       params={"id": ticket.id, "camera": camera_id[:64], "cameras": ", ".join(ticket.cameras)})
     if end_us <= start_us:
-        return "the requested span is empty or reversed"
+        return Refusal("the requested span is empty or reversed", key=N_("window.reversed"))
     if start_us < ticket.start_us or end_us > ticket.end_us:
-        return (f"the requested span {iso(start_us)} .. {iso(end_us)} lies outside ticket {ticket.id}'s window "
-                f"{iso(ticket.start_us)} .. {iso(ticket.end_us)}")
+        return Refusal(f"the requested span {iso(start_us)} .. {iso(end_us)} lies outside ticket {ticket.id}'s "
+                       f"window {iso(ticket.start_us)} .. {iso(ticket.end_us)}", key=N_("refused.span_outside"),
+                       params={"id": ticket.id})
     return None
 
 

@@ -114,10 +114,10 @@ def _scope(s: Session, ticket_id: int) -> access.TicketScope:
     return tickets.scope_of(t, tuple(ticket_store.ticket_cameras(s, t.id)))
 
 
-def _refuse(app, principal, action: str, ticket_id: int, obj: str, problem: str) -> None:
-    """Record the refusal (in its own transaction) and raise it."""
+def _refuse(app, principal, action: str, ticket_id: int, obj: str, problem: access.Refusal) -> None:
+    """Record the refusal (in its own transaction) and raise it (permission denied, whatever its kind)."""
     with audited(app.engine, app.clock, principal.actor, action, obj=obj, ticket_id=ticket_id):
-        raise DomainError(Kind.FORBIDDEN, problem)
+        raise DomainError(Kind.FORBIDDEN, problem.message, key=problem.key, params=problem.params)
 
 
 def _existing(s: Session, ticket_id: int, principal) -> access.TicketScope:

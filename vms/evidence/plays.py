@@ -81,7 +81,7 @@ class Plays:
             del self._items[key]
 
 
-def _refusal(app, principal, scope: access.TicketScope, camera_id: str, at_us: int) -> str | None:
+def _refusal(app, principal, scope: access.TicketScope, camera_id: str, at_us: int) -> access.Refusal | None:
     return access.play_refusal(principal.role, principal.user_id, scope, camera_id, at_us, at_us + 1,
                                now_us=app.clock.now_us())
 
@@ -101,7 +101,7 @@ def start(app, principal, ticket_id: int, cameras: list[str], at_us: int | None)
         for cam in cams:
             problem = _refusal(app, principal, scope, cam, at)
             if problem:
-                raise DomainError(Kind.FORBIDDEN, problem)
+                raise DomainError(Kind.FORBIDDEN, problem.message, key=problem.key, params=problem.params)
         play = Play(secrets.token_urlsafe(16), principal.credential_id, principal.user_id, ticket_id, cams,
                     app.clock.now_us(), app.clock.monotonic_s())
         entry.detail += f" play={play.id[:8]}"

@@ -42,7 +42,7 @@ def authorize(app, principal, ticket_id: int, camera_id: str, start_us: int, end
     if problem:
         with audited(app.engine, app.clock, principal.actor, action, obj=f"camera:{camera_id[:64]}",
                      ticket_id=ticket_id):
-            raise DomainError(Kind.FORBIDDEN, problem)
+            raise DomainError(Kind.FORBIDDEN, problem.message, key=problem.key, params=problem.params)
     return sc
 
 
@@ -52,5 +52,6 @@ def still_open(app, principal, ticket_id: int, camera_id: str, start_us: int, en
         sc = scope(app, principal, ticket_id)
     except DomainError as exc:
         return exc.message
-    return policy.play_refusal(principal.role, principal.user_id, sc, camera_id, start_us, end_us,
-                               now_us=app.clock.now_us())
+    refusal = policy.play_refusal(principal.role, principal.user_id, sc, camera_id, start_us, end_us,
+                                  now_us=app.clock.now_us())
+    return refusal.message if refusal else None

@@ -213,8 +213,7 @@ def _checked_candidate(path: Path, text: str, position: int) -> Path:
     except ConfigError as exc:
         candidate.unlink(missing_ok=True)
         message = str(exc).replace(str(candidate), str(path))
-        raise CameraFormError(message, _field_of(exc.key, position), key=N_("camera_form.err.config"),
-                              params={"detail": message}) from None
+        raise CameraFormError(message, _field_of(exc.key, position)) from None
     except BaseException:
         candidate.unlink(missing_ok=True)
         raise
