@@ -152,7 +152,47 @@ def localized(request: Request, exc: DomainError, headers: dict) -> dict:
     return {"message_id": exc.key, "params": exc.params, "localized_detail": i18n.error_text(t, exc)}
 
 
+PROBLEM_SCHEMA = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail"],
+    "description": "RFC 9457 problem details; `detail` (English) says what is wrong and what is allowed",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "message_id": {"type": "string"}, "params": {"type": "object"}, "localized_detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}, "message_id": {"type": "string"},
+            "localized": {"type": "string"}}}},
+    },
+}
+
+
+def document(app: FastAPI) -> None:
+    """The OpenAPI schema says what the handlers below send: every 4xx and 5xx is ``application/problem+json``
+    (not FastAPI's default ``HTTPValidationError`` in ``application/json``)."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[:1] in ("4", "5"):
+                        response["content"] = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        components["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
 def install(app: FastAPI) -> None:
+    document(app)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
         if isinstance(exc, LockedOut):

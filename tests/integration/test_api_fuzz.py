@@ -23,7 +23,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import negative_data_rejection, response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+)
 
 from testkit.api_footage import record
 from tests.support.api_env import *  # noqa: F403 (fixtures)
@@ -114,8 +118,8 @@ def _one(client, case, data, reals: dict, checks: list, failures: list, statuses
     if problem := check_problem(response, where):
         failures.append(problem)
     try:
-        case.validate_response(response, checks=checks[:2] if swapped else checks)
-    except Exception as exc:  # noqa: BLE001 (a check's failure, reported with the others)
+        case.validate_response(response, checks=checks[:3] if swapped else checks)
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 (the checks raise a group: reported with the others)
         failures.append(f"schema: {where}: {str(exc)[:300]}")
 
 
@@ -138,7 +142,7 @@ def fuzz(client, api, real: dict, *, examples: int, operations=()) -> tuple[list
         names = [p.name for p in operation.path_parameters] + [p.name for p in operation.query]
         reals = {n: real[n] for n in names if n in real}
         for mode in GenerationMode:
-            checks = [not_a_server_error, response_schema_conformance] + (
+            checks = [not_a_server_error, response_schema_conformance, content_type_conformance] + (
                 [negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
             run = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                            suppress_health_check=list(HealthCheck),
