@@ -124,7 +124,7 @@ def test_the_ticket_page_shows_the_box_form_and_the_preview(review_env):
     ({"subject_at": ""}, 422, "Vis et billede"),
     ({"subject_at": "2026-12-04T10:00:00"}, 422, "Vis et billede"),  # no time zone
     ({"subject_camera": "hall"}, 422, "et af sagens kameraer"),
-    ({"subject_at": "2001-01-01T00:00:00Z"}, 422, "inden for sagens periode"),  # outside the window
+    ({"subject_at": "2001-01-01T00:00:00Z"}, 422, "inden for sagens tidsrum"),  # outside the window
 ])
 def test_the_page_refuses_a_box_that_does_not_fit_the_frame(review_env, change, status, words):
     x, _ = review_env
