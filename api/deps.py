@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from vms.access import auth, policy
 from vms.access.auth import Principal
@@ -52,13 +53,24 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+async def read_form(request: Request):
+    """The request's form fields.  A form the parser refuses (a field over 1 MB, more than 1000 fields, a broken
+    multipart body) is invalid input saying so, not the parser's bare 400 (and on a page, a page)."""
+    try:
+        return await request.form()
+    except HTTPException as exc:
+        reason = str(exc.detail).rstrip(".")[:120]
+        raise DomainError(Kind.INVALID, f"the form could not be read ({reason}); a field holds at most 1 MB "
+                          "and a form at most 1000 fields", key=N_("invalid.form_unreadable")) from None
+
+
 async def _csrf_presented(request: Request) -> str | None:
     header = request.headers.get(CSRF_HEADER)
     if header:
         return header
     ctype = request.headers.get("content-type", "")
     if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
+        form = await read_form(request)
         value = form.get("csrf_token")
         return value if isinstance(value, str) else None
     return None

@@ -65,7 +65,7 @@ async def page_principal(request: Request) -> Principal:
         if exc.kind == Kind.UNAUTHENTICATED:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInRequired(here if request.method == "GET" else "/") from None
-        raise PageRefused(403, exc) from None
+        raise PageRefused(status_of(exc) if exc.kind == Kind.INVALID else 403, exc) from None
     if principal.must_change_password and request.url.path not in PASSWORD_PATHS:
         raise MustChangePassword()
     return principal
@@ -104,7 +104,10 @@ class Form:
 
 
 async def form_fields(request: Request) -> Form:
-    return Form(await request.form())
+    try:
+        return Form(await deps.read_form(request))
+    except DomainError as exc:  # the form could not be read: a page saying so
+        raise PageRefused(status_of(exc), exc) from None
 
 
 def install_handlers(api) -> None:
