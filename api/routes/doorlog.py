@@ -23,6 +23,7 @@ from api.schemas import Body, Instant, Line, from_us, to_us
 from vms.access import policy
 from vms.core.doorlog_config import DOOR_ID
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.doorlog import ingest, lookup
 
 router = APIRouter(prefix="/api", tags=["doorlog"], dependencies=[Depends(deps.signed_in)])
@@ -80,7 +81,8 @@ async def push(request: Request, app: deps.ApplianceDep,
     authz = request.headers.get("authorization", "")
     scheme, _, token = authz.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise DomainError(Kind.UNAUTHENTICATED, "Authorization must be 'Bearer <the controller's token>'")
+        raise DomainError(Kind.UNAUTHENTICATED, "Authorization must be 'Bearer <the controller's token>'",
+                          key=N_("doorlog.err.bearer"))
     cfg = ingest.require_config(app)
     actor = await run_in_threadpool(ingest.controller_for, app, token.strip(), client=deps.client_address(request))
     data = bytearray()
@@ -92,7 +94,8 @@ async def push(request: Request, app: deps.ApplianceDep,
     result = await run_in_threadpool(lambda: ingest.import_file(app, bytes(data), name=name,
                                                                 source=actor.name[:80], actor=actor))
     if result.status == "rejected":
-        raise DomainError(Kind.INVALID, f"the file was rejected, nothing imported:\n{result.report}")
+        raise DomainError(Kind.INVALID, f"the file was rejected, nothing imported:\n{result.report}",
+                          key=N_("doorlog.err.rejected"), params={"report": result.report})
     return ImportOutcome(file_id=result.file_id, status=result.status, rows=result.rows, added=result.added,
                          expired=result.expired, report=result.report)
 

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 
 from api import deps, problems
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.ops import cluster, metrics
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ router = APIRouter(include_in_schema=False)
 def _secret(request: Request) -> bytes:
     app = deps.appliance(request)
     if app.config.cluster is None:
-        raise DomainError(Kind.NOT_FOUND, "this node is not part of a cluster")
+        raise DomainError(Kind.NOT_FOUND, "this node is not part of a cluster", key=N_("cluster.err.not_cluster"))
     cached = getattr(request.app.state, "cluster_secret", None)
     if cached is None:
         cached = request.app.state.cluster_secret = cluster.read_secret(app.config.cluster.secret_file)
@@ -40,7 +41,7 @@ def segment_file(request: Request, segment_id: Annotated[int, Path(ge=1, le=2**6
         caller = cluster.verify(secret, "GET", request.url.path, request.headers)
     except cluster.ClusterAuthError as exc:
         log.warning("refused a node request from %s: %s", deps.client_address(request), exc)
-        raise DomainError(Kind.UNAUTHENTICATED, str(exc)) from None
+        raise DomainError(Kind.UNAUTHENTICATED, str(exc), key=exc.key, params=exc.params) from None
     app = deps.appliance(request)
     path = cluster.sealed_segment_file(app, segment_id)
     log.info("node %s fetched segment %d", caller, segment_id)

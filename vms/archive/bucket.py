@@ -13,6 +13,7 @@ from pathlib import Path
 from storage.objectstore import ObjectStore
 from vms.core.archive_config import ArchiveConfig
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 DAY_US = 86_400 * 1_000_000
 
@@ -30,19 +31,25 @@ def read_credentials(path: Path) -> Credentials:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DomainError(Kind.INVALID, f"{path}: the archive credentials file does not exist") from None
+        raise DomainError(Kind.INVALID, f"{path}: the archive credentials file does not exist",
+                          key=N_("archive.err.creds_missing"), params={"path": str(path)}) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DomainError(Kind.INVALID, f"{path}: cannot be read ({exc.__class__.__name__})") from None
+        raise DomainError(Kind.INVALID, f"{path}: cannot be read ({exc.__class__.__name__})",
+                          key=N_("archive.err.creds_unreadable"),
+                          params={"path": str(path), "error": exc.__class__.__name__}) from None
     except tomllib.TOMLDecodeError:
         raise DomainError(Kind.INVALID, f"{path}: not valid TOML; it must hold access_key_id = \"...\" and "
-                                        "secret_access_key = \"...\"") from None
+                                        "secret_access_key = \"...\"",
+                          key=N_("archive.err.creds_toml"), params={"path": str(path)}) from None
     unknown = sorted(set(raw) - {"access_key_id", "secret_access_key"})
     if unknown:
         raise DomainError(Kind.INVALID, f"{path}: unknown key(s) {', '.join(unknown)}; allowed: access_key_id, "
-                                        "secret_access_key")
+                                        "secret_access_key",
+                          key=N_("archive.err.creds_unknown"), params={"path": str(path), "keys": ", ".join(unknown)})
     for key in ("access_key_id", "secret_access_key"):
         if not isinstance(raw.get(key), str) or not 3 <= len(raw[key]) <= 256:
-            raise DomainError(Kind.INVALID, f"{path}: {key} must be a text of 3-256 characters")
+            raise DomainError(Kind.INVALID, f"{path}: {key} must be a text of 3-256 characters",
+                              key=N_("archive.err.creds_value"), params={"path": str(path), "key": key})
     return Credentials(raw["access_key_id"], raw["secret_access_key"])
 
 

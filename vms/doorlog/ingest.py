@@ -164,4 +164,5 @@ def controller_for(app, token: str, *, client: str) -> Actor:
         record(s, Actor("anonymous", "controller", client), "doorlog.push", now_us=app.clock.now_us(),
                outcome="refused: unknown controller token")
     raise DomainError(Kind.UNAUTHENTICATED, "unknown controller token (Authorization: Bearer <the controller's "
-                                            "token>, whose SHA-256 is in [[doorlog.controllers]])")
+                                            "token>, whose SHA-256 is in [[doorlog.controllers]])",
+                      key=N_("doorlog.err.unknown_token"))

@@ -32,6 +32,7 @@ from storage.sql.index import SegmentRef
 from storage.store import SegmentUnavailable
 from vms.access.auth import same_secret
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 from vms.core.numbers import decimal
 
 MAX_SKEW_S = 60
@@ -41,7 +42,12 @@ AUTH_HEADER = "X-VMS-Auth"
 
 
 class ClusterAuthError(Exception):
-    """A request between nodes that is not signed with the shared secret (message safe to show)."""
+    """A request between nodes that is not signed with the shared secret (message safe to show); ``key`` and
+    ``params`` name the same text in the catalogs."""
+
+    def __init__(self, message: str, key: str, params: dict | None = None) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params or {}
 
 
 def read_secret(path: Path) -> bytes:
@@ -75,12 +81,14 @@ def verify(secret: bytes, method: str, path: str, headers, *, now_s: float | Non
     ts_text, _, mac = (headers.get(AUTH_HEADER) or "").partition(".")
     ts = decimal(ts_text, max_digits=12)
     if not caller or ts is None or not mac:
-        raise ClusterAuthError(f"node requests must carry {NODE_HEADER} and {AUTH_HEADER}")
+        raise ClusterAuthError(f"node requests must carry {NODE_HEADER} and {AUTH_HEADER}",
+                               N_("cluster.err.headers"), {"node_header": NODE_HEADER, "auth_header": AUTH_HEADER})
     now = time.time() if now_s is None else now_s
     if abs(now - ts) > MAX_SKEW_S:
-        raise ClusterAuthError(f"node signature is older or newer than {MAX_SKEW_S} s (are the clocks synchronised?)")
+        raise ClusterAuthError(f"node signature is older or newer than {MAX_SKEW_S} s (are the clocks synchronised?)",
+                               N_("cluster.err.skew"), {"seconds": MAX_SKEW_S})
     if not same_secret(_mac(secret, ts, method, path, caller), mac):
-        raise ClusterAuthError("node signature does not match the cluster secret")
+        raise ClusterAuthError("node signature does not match the cluster secret", N_("cluster.err.signature"))
     return caller
 
 
@@ -126,12 +134,15 @@ def sealed_segment_file(app, segment_id: int) -> Path:
     with Session(app.engine) as s:
         ref = index.segment_by_id(s, segment_id)
     if ref is None or ref.status != "sealed":
-        raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not in the index (deleted, or never sealed)")
+        raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not in the index (deleted, or never sealed)",
+                          key=N_("cluster.err.no_segment"), params={"segment": segment_id})
     try:
         path = app.store.read_ciphertext(ref)
         if not path.is_file():
             raise FileNotFoundError(path)
     except FileNotFoundError as exc:
         raise DomainError(Kind.NOT_FOUND, f"segment {segment_id} is not on node {app.config.node_id}: "
-                                          f"{getattr(exc, 'reason', 'its file is missing')}") from None
+                                          f"{getattr(exc, 'reason', 'its file is missing')}",
+                          key=N_("cluster.err.segment_elsewhere"),
+                          params={"segment": segment_id, "node": app.config.node_id}) from None
     return path

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from vms.core.errors import DomainError, Kind
+from vms.core.i18n import N_
 
 
 def _names(hosts: list[str]) -> list[x509.GeneralName]:
@@ -27,7 +28,8 @@ def _names(hosts: list[str]) -> list[x509.GeneralName]:
             out.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             if not host or any(c.isspace() or ord(c) < 32 for c in host) or len(host) > 253:
-                raise DomainError(Kind.INVALID, f"--host {host!r} is not a host name or address") from None
+                raise DomainError(Kind.INVALID, f"--host {host!r} is not a host name or address",
+                                  key=N_("tls.err.host"), params={"host": host}) from None
             out.append(x509.DNSName(host))
     return out
 
@@ -38,9 +40,10 @@ def write_self_signed(cert_path: Path, key_path: Path, hosts: list[str], *, days
     SHA-256 fingerprint (to compare with what a browser shows)."""
     for path in (cert_path, key_path):
         if path.exists():
-            raise DomainError(Kind.CONFLICT, f"{path} exists; remove it first if you mean to replace it")
+            raise DomainError(Kind.CONFLICT, f"{path} exists; remove it first if you mean to replace it",
+                              key=N_("tls.err.exists"), params={"path": str(path)})
     if not 1 <= days <= 3650:
-        raise DomainError(Kind.INVALID, "--days must be 1-3650")
+        raise DomainError(Kind.INVALID, "--days must be 1-3650", key=N_("tls.err.days"))
     now = now or dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (hosts or ["localhost"])[0][:64])])
