@@ -51,3 +51,25 @@ def test_missing_tool_fails_under_ci(monkeypatch):
     monkeypatch.setattr(fixtures, "IN_CI", False)
     with pytest.raises(pytest.skip.Exception):
         tool("no-such-tool-for-evidence")
+
+
+def test_a_danish_recipient_reads_every_line_in_danish(package, tmp_path, capsys, monkeypatch):
+    import zipfile
+
+    path, signer = package
+    monkeypatch.setenv("VMS_LANG", "da")
+    assert main(["export", "verify", str(path), "--fingerprint", signer.fingerprint]) == 0
+    out = capsys.readouterr().out
+    assert "signaturen over manifest.json er bekræftet" in out and "SHA-256 passer med manifest.json" in out
+    assert "fingeraftrykket er det forventede" in out and "verified" not in out and "matches" not in out
+    changed = tmp_path / "changed.zip"  # one byte of one file changed, the listings left as they were
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(changed, "w") as dst:
+        victim = next(n for n in src.namelist() if not n.endswith((".json", ".sig", ".pem", ".txt", ".html")))
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info, (bytes([data[0] ^ 1]) + data[1:]) if info.filename == victim else data)
+    assert main(["export", "verify", str(changed), "--fingerprint", "ab" * 32]) == 1
+    err = capsys.readouterr().err
+    assert f"FEJL  {victim}: SHA-256 passer ikke med manifest.json (forventet " in err
+    assert "FEJL  appliance-public-key.pem: fingeraftrykket " in err and "er ikke det forventede" in err
+    assert "FAIL" not in err and "does not match" not in err

@@ -14,16 +14,21 @@ PyAV (about 0.5 s instead of 1.5 s, ``python -X importtime``).
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-from vms.cli.lang import err, out, say
+from vms.cli.lang import err, out, say, t
 from vms.core.errors import DomainError, Kind
 from vms.core.i18n import N_
 
 
+def _said(line: str) -> str:
+    """A report line in the reader's language (its English text where the catalog has no text for it)."""
+    key = getattr(line, "key", None)
+    return t().format(key, line.params, default=str(line)) if key else str(line)
+
+
 def cmd_export_verify(args) -> int:
-    from vms.evidence.verify import verify_package
+    from vms.evidence.verify import Line, verify_package
 
     path = Path(args.package)
     if not path.exists():
@@ -43,14 +48,17 @@ def cmd_export_verify(args) -> int:
                           "shows)", key=N_("cli.export.bad_fingerprint"))
     report = verify_package(path, expected_public_key=expected)
     if fingerprint and report.fingerprint and report.fingerprint != fingerprint:
-        report.problems.append(f"appliance-public-key.pem: fingerprint {report.fingerprint} is not the expected {fingerprint}")
+        report.problems.append(Line(N_("verify.fingerprint_other"), f"appliance-public-key.pem: fingerprint "
+                                    f"{report.fingerprint} is not the expected {fingerprint}",
+                                    file="appliance-public-key.pem", found=report.fingerprint, expected=fingerprint))
     elif fingerprint and report.fingerprint:
-        report.checked.append("appliance-public-key.pem: fingerprint is the expected one")
+        report.checked.append(Line(N_("verify.fingerprint_ok"), "appliance-public-key.pem: fingerprint is the expected one",
+                                   file="appliance-public-key.pem"))
     if args.verbose_checks or report.ok:
         for line in report.checked:
-            print(f"ok    {line}")
+            out(N_("cli.export.line_ok"), line=_said(line))
     for line in report.problems:
-        print(f"FAIL  {line}", file=sys.stderr)
+        err(N_("cli.export.line_fail"), line=_said(line))
     if not report.ok:
         err(N_("cli.export.failed"), path=path, problems=len(report.problems))
         return 1
