@@ -137,10 +137,12 @@ def _plain(value) -> str:
     return str(value)
 
 
-def _person_field(field: str) -> str:
-    """``body.redaction.zones[0].x`` -> ``redaction.zones[0].x``: where the request carried it is for scripts."""
+def _person_field(t, field: str) -> str:
+    """``body.purpose`` -> "Formål" where the catalog names the field (``field.*``, as the pages do), else the
+    path without where the request carried it (``body.redaction.zones[0].x`` -> ``redaction.zones[0].x``)."""
     head, _, rest = field.partition(".")
-    return rest if head in ("body", "query", "path", "header", "cookie") and rest else field
+    rest = rest if head in ("body", "query", "path", "header", "cookie") and rest else field
+    return t("field." + rest) if rest.isidentifier() and t.has("field." + rest) else rest
 
 
 def localized(request: Request, exc: DomainError, headers: dict) -> dict:
@@ -211,7 +213,7 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"field": "request", "message": "invalid", "localized": t("invalid.other")}
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         text = first["localized"]
-        local = t.format(N_("invalid.field"), {"field": _person_field(first["field"]),
+        local = t.format(N_("invalid.field"), {"field": _person_field(t, first["field"]),
                                                "problem": text[:1].upper() + text[1:]})
         if len(errors) > 1:
             local += " " + t.format(N_("invalid.more"), {"n": len(errors) - 1})
