@@ -89,8 +89,11 @@ async def push(request: Request, app: deps.ApplianceDep,
     async for chunk in request.stream():
         data += chunk
         if len(data) > cfg.max_file_bytes:
-            from api.problems import problem
-            return problem(413, f"more than [doorlog] max_file_bytes ({cfg.max_file_bytes}) bytes")
+            from api.problems import localized, problem
+            big = DomainError(Kind.INVALID, f"more than [doorlog] max_file_bytes ({cfg.max_file_bytes}) bytes",
+                              key=N_("doorlog.err.push_too_big"), params={"max": cfg.max_file_bytes})
+            headers: dict = {}
+            return problem(413, big.message, headers=headers, **localized(request, big, headers))
     result = await run_in_threadpool(lambda: ingest.import_file(app, bytes(data), name=name,
                                                                 source=actor.name[:80], actor=actor))
     if result.status == "rejected":

@@ -33,7 +33,7 @@ def env(tmp_path, appliance_factory, sqlite_url, fake_clock):
     secret.write_bytes(SECRET)
     os.chmod(secret, 0o600)
     return make_api_env(appliance_factory, sqlite_url, fake_clock, cluster={"secret_file": str(secret)}, doorlog={
-        "inbox": "inbox", "controllers": [{"id": "hovedindgang", "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]})
+        "inbox": "inbox", "max_file_bytes": 4096, "controllers": [{"id": "hovedindgang", "token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}]})
 
 
 def _danish(r, status: int, message_id: str, phrase: str) -> dict:
@@ -61,6 +61,9 @@ def test_door_log_push_refusals_in_danish(env):
     b = _danish(_push(env, bad, {"Authorization": f"Bearer {TOKEN}"}), 422, "doorlog.err.rejected",
                 "Filen blev afvist, og intet er indlæst:\nline 2: door")
     assert b["detail"].startswith("the file was rejected, nothing imported:\nline 2: door")
+    b = _danish(_push(env, b"x" * 5000, {"Authorization": f"Bearer {TOKEN}"}), 413, "doorlog.err.push_too_big",
+                "byte, som [doorlog] max_file_bytes tillader.")
+    assert b["detail"] == "more than [doorlog] max_file_bytes (4096) bytes" and b["params"] == {"max": 4096}
 
 
 def test_node_endpoint_refusals_in_danish(env, appliance_factory, fake_clock):
