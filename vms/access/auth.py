@@ -254,12 +254,6 @@ def password_refusal(new: str, *, name: str, old: str, min_length: int) -> Domai
     return None
 
 
-def password_problem(new: str, *, name: str, old: str, min_length: int) -> str | None:
-    """The password policy's refusal as English text (None: the password is allowed)."""
-    refusal = password_refusal(new, name=name, old=old, min_length=min_length)
-    return refusal.message if refusal else None
-
-
 def create_token(app, principal: Principal, *, label: str, days: int) -> Issued:
     api = app.config.api
     if not 1 <= days <= api.token_max_days:
