@@ -118,8 +118,8 @@ def test_flipped_byte_in_any_file_fails_and_is_named(app, clip_factory, tmp_path
                     and openssl_verify(folder, "manifest.json", "manifest.sig").returncode == 0
                     and openssl_verify(folder, "SHA256SUMS", "SHA256SUMS.sig").returncode == 0)
         assert not stock_ok, f"stock tools accepted a changed {name}"
-        r = vms("export", "verify", folder, cwd=tmp_path)
-        assert r.returncode == 1 and f"FAIL  {name}" in r.stderr, (name, r.stderr)
+        r = vms("export", "verify", folder, cwd=tmp_path)  # no VMS_LANG, locale C: Danish, as a Danish recipient reads
+        assert r.returncode == 1 and f"FEJL  {name}" in r.stderr, (name, r.stderr)
 
     # a flipped byte inside the ZIP itself (stored, so the clip's bytes are there as they are)
     with zipfile.ZipFile(package) as z:
@@ -129,7 +129,7 @@ def test_flipped_byte_in_any_file_fails_and_is_named(app, clip_factory, tmp_path
     raw[zi.header_offset + 200] ^= 0x01
     (tmp_path / "bad.zip").write_bytes(raw)
     r = vms("export", "verify", tmp_path / "bad.zip", cwd=tmp_path)
-    assert r.returncode == 1 and f"FAIL  {clip_name}" in r.stderr, r.stderr
+    assert r.returncode == 1 and f"FEJL  {clip_name}" in r.stderr, r.stderr
 
 
 def test_gaps_are_listed_and_clips_split(app, clip_factory, tmp_path):
