@@ -127,14 +127,9 @@ def validation_errors(exc: RequestValidationError, t=None) -> list[dict]:
                 key = PYDANTIC_KEYS.get(kind, N_("invalid.other"))
                 params = {CTX_PARAMS[k]: v for k, v in ctx.items() if k in CTX_PARAMS}
             row["message_id"] = key
-            row["localized"] = t.format(key, {k: _plain(v) for k, v in params.items()}, default=msg)
+            row["localized"] = t.format(key, {k: str(v) for k, v in params.items()}, default=msg)
         out.append(row)
     return out
-
-
-def _plain(value) -> str:
-    """A ctx value as people read it (pydantic gives 'a', 'b' or 'c' for a choice, numbers as numbers)."""
-    return str(value)
 
 
 def _person_field(t, field: str) -> str:
@@ -142,7 +137,7 @@ def _person_field(t, field: str) -> str:
     path without where the request carried it (``body.redaction.zones[0].x`` -> ``redaction.zones[0].x``)."""
     head, _, rest = field.partition(".")
     rest = rest if head in ("body", "query", "path", "header", "cookie") and rest else field
-    return t("field." + rest) if rest.isidentifier() and t.has("field." + rest) else rest
+    return i18n.words(t, {"field": rest})["field"]
 
 
 def localized(request: Request, exc: DomainError, headers: dict) -> dict:

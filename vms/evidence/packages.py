@@ -35,7 +35,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from storage.format.blobs import KEY_BYTES, BlobError, BlobWriter, read_blob, read_blob_range
+from storage.format.blobs import (
+    DEFAULT_CHUNK_BYTES,
+    KEY_BYTES,
+    BlobError,
+    BlobWriter,
+    read_blob,
+    read_blob_range,
+)
 from storage.keys.keyring import KeyError_, MasterKeyring, unwrap, wrap
 from vms.core.errors import DomainError, Kind
 from vms.core.i18n import N_
@@ -116,6 +123,7 @@ class _BlobFile(io.RawIOBase):
 
     def __init__(self, path: Path, key: bytes, size: int):
         self._path, self._key, self._size, self._pos = path, key, size, 0
+        self._window_at, self._window = 0, b""  # the last chunk-sized span decrypted (zipfile reads in small bits)
 
     def readable(self) -> bool:
         return True
@@ -135,7 +143,12 @@ class _BlobFile(io.RawIOBase):
         end = min(self._size, self._pos + len(buffer))
         if end <= self._pos:
             return 0
-        data = b"".join(read_blob_range(self._path, self._key, self._size, self._pos, end - 1))
+        if not (self._window_at <= self._pos and end <= self._window_at + len(self._window)):
+            last = min(self._size, max(end, self._pos + DEFAULT_CHUNK_BYTES)) - 1
+            self._window_at = self._pos
+            self._window = b"".join(read_blob_range(self._path, self._key, self._size, self._pos, last))
+        start = self._pos - self._window_at
+        data = self._window[start:start + end - self._pos]
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)

@@ -69,10 +69,8 @@ def _checked(app, s: Session, node_id: str, min_silence_s: float, *, check_silen
         others = ", ".join(n for n in known if n != me) or "none"
         raise DomainError(Kind.NOT_FOUND, f"the index names no node {node_id}; other nodes it names: {others}",
                           key=N_("cluster.adopt_unknown"), params={"node": node_id, "nodes": others})
-    fp = cq.footprint(s, node_id)
-    sweep = state.last_sweep(s, node_id)
-    seen = max((t for t in (fp.last_seen_us, sweep.at_us if sweep else None) if t is not None), default=None)
-    fp = fp._replace(last_seen_us=seen)
+    fp = _footprint(s, node_id)
+    seen = fp.last_seen_us
     now = app.clock.now_us()
     if check_silence and seen is not None and now - seen < min_silence_s * 1e6:
         minutes = max(1, round((now - seen) / 60e6))
@@ -98,9 +96,15 @@ def silent_nodes(engine, me: str, now_us: int, *, after_s: float = 86_400.0) -> 
         for node in cq.node_ids(s):
             if node == me:
                 continue
-            fp = cq.footprint(s, node)
-            sweep = state.last_sweep(s, node)
-            seen = max((t for t in (fp.last_seen_us, sweep.at_us if sweep else None) if t is not None), default=None)
-            if fp.segments and (seen is None or now_us - seen > after_s * 1e6):
-                out.append((node, fp._replace(last_seen_us=seen)))
+            fp = _footprint(s, node)
+            if fp.segments and (fp.last_seen_us is None or now_us - fp.last_seen_us > after_s * 1e6):
+                out.append((node, fp))
     return out
+
+
+def _footprint(s: Session, node_id: str) -> cq.Footprint:
+    """What the node owns, its last sign of life including its janitor's last sweep."""
+    fp = cq.footprint(s, node_id)
+    sweep = state.last_sweep(s, node_id)
+    seen = max((t for t in (fp.last_seen_us, sweep.at_us if sweep else None) if t is not None), default=None)
+    return fp._replace(last_seen_us=seen)
